@@ -1,0 +1,5 @@
+package main
+
+import "vitlab/internal/buildinfo"
+
+func version() string { return buildinfo.Version() }

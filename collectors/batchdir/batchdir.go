@@ -1,0 +1,265 @@
+// Package batchdir defines the batch directory: what the collector writes on a
+// GPU host and what ingest reads anywhere (DESIGN.md, "Batch directory").
+//
+//	<batch-id>/batch.json                       Batch
+//	<batch-id>/runs/<run-id>/run.json           Run: EFFECTIVE settings, status, timings
+//	<batch-id>/runs/<run-id>/trace.sqlite[.zst] nsys export
+//	<batch-id>/runs/<run-id>/nvml.jsonl         NVML samples, one Sample per line
+//	<batch-id>/runs/<run-id>/stdout.log, stderr.log
+//
+// The configuration of a run is read from run.json, never parsed from a file
+// or directory name. A batch is complete when batch.json has Finished set.
+// It imports only the standard library.
+package batchdir
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File names inside a batch directory.
+const (
+	BatchFile  = "batch.json"
+	RunsDir    = "runs"
+	RunFile    = "run.json"
+	NVMLFile   = "nvml.jsonl"
+	StdoutFile = "stdout.log"
+	StderrFile = "stderr.log"
+	// TraceBase is the export's base name; the file is TraceBase+".sqlite"
+	// or TraceBase+".sqlite.zst".
+	TraceBase = "trace"
+)
+
+// Run statuses.
+const (
+	StatusOK      = "ok"
+	StatusFailed  = "failed"
+	StatusTimeout = "timeout"
+)
+
+// Batch is batch.json.
+type Batch struct {
+	ID            string     `json:"id"`
+	Plan          string     `json:"plan"`
+	PlanFile      string     `json:"plan_file,omitempty"`
+	Profile       string     `json:"profile,omitempty"`
+	Host          string     `json:"host"`
+	VitlabVersion string     `json:"vitlab_version"`
+	StartedAt     time.Time  `json:"started_at"`
+	Finished      *time.Time `json:"finished,omitempty"` // nil while the batch is incomplete
+	GPUs          []GPU      `json:"gpus"`
+	NUMA          NUMA       `json:"numa"`
+	Software      Software   `json:"software"`
+	// Runs is the number of runs the plan expanded to.
+	Runs   int               `json:"runs"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// GPU describes one GPU of the host as NVML (or the workload) saw it.
+type GPU struct {
+	Index        int    `json:"index"`
+	Name         string `json:"name"`
+	UUID         string `json:"uuid,omitempty"`
+	BusID        string `json:"bus_id,omitempty"`
+	MemoryBytes  int64  `json:"memory_bytes,omitempty"`
+	NUMANode     *int   `json:"numa_node"` // nil: unknown (sysfs numa_node -1)
+	CPUAffinity  string `json:"cpu_affinity,omitempty"`
+	Driver       string `json:"driver,omitempty"`
+	ComputeMajor int    `json:"compute_major,omitempty"`
+	ComputeMinor int    `json:"compute_minor,omitempty"`
+}
+
+// NUMA is the host's NUMA topology.
+type NUMA struct {
+	Nodes     []NUMANode `json:"nodes"`
+	Distances [][]int    `json:"distances,omitempty"`
+	Source    string     `json:"source,omitempty"` // sysfs, numactl, …
+}
+
+// NUMANode is one NUMA node.
+type NUMANode struct {
+	ID          int    `json:"id"`
+	CPUs        string `json:"cpus"` // cpulist, e.g. "0-15"
+	MemoryBytes int64  `json:"memory_bytes,omitempty"`
+}
+
+// Software holds versions found on the host.
+type Software struct {
+	Driver string `json:"driver,omitempty"`
+	CUDA   string `json:"cuda,omitempty"`
+	Torch  string `json:"torch,omitempty"`
+	Timm   string `json:"timm,omitempty"`
+	Python string `json:"python,omitempty"`
+	Nsys   string `json:"nsys,omitempty"`
+	OS     string `json:"os,omitempty"`
+}
+
+// Settings are a run's workload settings. In run.json, Requested is what the
+// plan asked for and Effective what the workload actually did; only
+// Effective labels the run.
+type Settings struct {
+	Model            string `json:"model,omitempty"`
+	Patch            int    `json:"patch,omitempty"`
+	Depth            int    `json:"depth,omitempty"`
+	Hidden           int    `json:"hidden,omitempty"`
+	Heads            int    `json:"heads,omitempty"`
+	MLP              int    `json:"mlp,omitempty"`
+	Resolution       int    `json:"resolution,omitempty"`
+	SourceResolution int    `json:"source_resolution,omitempty"`
+	BatchSize        int    `json:"batch_size,omitempty"`
+	DType            string `json:"dtype,omitempty"`
+	CompileMode      string `json:"compile_mode,omitempty"`
+	Pipeline         string `json:"pipeline,omitempty"`
+	QueueDepth       int    `json:"queue_depth,omitempty"`
+	Preprocess       string `json:"preprocess,omitempty"`
+	CPUWorkers       int    `json:"cpu_workers,omitempty"`
+	WarmupBatches    int    `json:"warmup_batches,omitempty"`
+	TimedBatches     int    `json:"timed_batches,omitempty"`
+	CleanRepeats     int    `json:"clean_repeats,omitempty"`
+}
+
+// Placement is where a run was bound relative to its GPU.
+type Placement struct {
+	CPUNodes string `json:"cpu_nodes,omitempty"` // numactl --cpunodebind; "" unbound
+	MemNodes string `json:"mem_nodes,omitempty"` // numactl --membind; "" unbound
+	GPUNode  *int   `json:"gpu_node"`            // nil: unknown
+	// Placement is local, remote or unknown.
+	Placement string `json:"placement"`
+}
+
+// Timings are what the workload measured.
+type Timings struct {
+	CompileS            *float64  `json:"compile_s,omitempty"`
+	TimedImages         int64     `json:"timed_images,omitempty"`
+	TracedThroughput    *float64  `json:"traced_throughput,omitempty"`     // img/s, under nsys
+	CleanThroughput     *float64  `json:"clean_throughput,omitempty"`      // img/s, median of untraced repeats
+	CleanThroughputRuns []float64 `json:"clean_throughput_runs,omitempty"` // img/s, each untraced repeat
+	CleanLatencyP50Ms   *float64  `json:"clean_latency_p50_ms,omitempty"`
+	CleanLatencyP90Ms   *float64  `json:"clean_latency_p90_ms,omitempty"`
+	CleanLatencyP99Ms   *float64  `json:"clean_latency_p99_ms,omitempty"`
+	PeakMemBytes        int64     `json:"peak_mem_bytes,omitempty"`
+}
+
+// Run is run.json.
+type Run struct {
+	ID         string            `json:"id"`
+	RQ         string            `json:"rq,omitempty"`
+	Name       string            `json:"name"`
+	Repeat     int               `json:"repeat"`
+	Status     string            `json:"status"`
+	Error      string            `json:"error,omitempty"`
+	Requested  Settings          `json:"requested"`
+	Effective  *Settings         `json:"effective,omitempty"` // nil when the workload never reported
+	NUMA       Placement         `json:"numa"`
+	GPU        GPU               `json:"gpu"`
+	Software   Software          `json:"software"`
+	Timings    Timings           `json:"timings"`
+	Export     string            `json:"export,omitempty"` // file name of the export inside the run dir
+	Command    []string          `json:"command,omitempty"`
+	StartedAt  time.Time         `json:"started_at"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+}
+
+// Sample is one line of nvml.jsonl.
+type Sample struct {
+	UnixNs      int64    `json:"unix_ns"`
+	GPU         int      `json:"gpu"`
+	SMClockMHz  *int     `json:"sm_clock_mhz,omitempty"`
+	MemClockMHz *int     `json:"mem_clock_mhz,omitempty"`
+	PowerW      *float64 `json:"power_w,omitempty"`
+	TempC       *int     `json:"temp_c,omitempty"`
+	UtilGPU     *int     `json:"util_gpu_pct,omitempty"`
+	UtilMem     *int     `json:"util_mem_pct,omitempty"`
+	MemUsed     *int64   `json:"mem_used_bytes,omitempty"`
+}
+
+// ErrIncomplete marks a batch whose batch.json has no finished time.
+var ErrIncomplete = errors.New("batch is incomplete (batch.json has no finished time)")
+
+// ReadBatch reads dir/batch.json.
+func ReadBatch(dir string) (*Batch, error) {
+	var b Batch
+	if err := readJSON(filepath.Join(dir, BatchFile), &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// ReadRun reads a run directory's run.json.
+func ReadRun(runDir string) (*Run, error) {
+	var r Run
+	if err := readJSON(filepath.Join(runDir, RunFile), &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// WriteJSON writes v as indented JSON to path atomically (temp file, fsync,
+// rename), so a crash never leaves a half-written batch.json or run.json.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("batchdir: %s: %w", path, err)
+	}
+	b = append(b, '\n')
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("batchdir: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("batchdir: %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("batchdir: %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("batchdir: %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("batchdir: %w", err)
+	}
+	return nil
+}
+
+// ReadSamples reads an nvml.jsonl stream. A malformed line is an error that
+// names the line.
+func ReadSamples(r io.Reader, name string) ([]Sample, error) {
+	var out []Sample
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var s Sample
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			return out, fmt.Errorf("batchdir: %s:%d: %w", name, line, err)
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("batchdir: %s: %w", name, err)
+	}
+	return out, nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("batchdir: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("batchdir: %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+// Package schemas declares every table of the vitlab warehouse once: its
+// name, what a row is, and each column's Arrow type, unit and meaning. It
+// imports nothing but Arrow. Everything that writes or reads the warehouse
+// takes its column lists from here; SCHEMA.md and testdata/<table>.schema are
+// generated from these declarations (go test ./schemas -rewrite), so a column
+// change is a reviewed diff.
+//
+// Schemas only grow. Readers combine files of different versions with
+// DuckDB's union_by_name; a column a file lacks reads as null.
+//
+// Version table:
+//
+//	version  change
+//	1        tables batches, runs, devices, kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples
+package schemas
