@@ -1,0 +1,74 @@
+# vitlab — the Makefile is the source of truth for every workflow (CI runs `make test`).
+# A bare `make` lists the targets.
+
+SHELL := /bin/bash
+GO ?= go
+# go-nvml's cgo prologue warns about NVML functions deprecated in CUDA 13; they are not called.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
+export CGO_ENABLED := 1
+
+BIN       := bin/vitlab
+WAREHOUSE ?= warehouse
+SAMPLE    ?= data/sample
+REPORT    ?= report
+FUZZTIME  ?= 10s
+# Bench size: exports in the synthetic batch (fixtures replicated).
+BENCH_EXPORTS ?= 224
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@echo "vitlab — make targets:"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
+	@echo
+	@echo "First time: 'make run' (ingest the shipped sample, run every saved query, write the report), 'make test'."
+
+.PHONY: deps
+deps: ## install what the build and tests need (Go modules for this platform; python3 via apt-get if missing)
+	@command -v python3 >/dev/null || { echo "installing python3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq python3) >/dev/null; }
+	$(GO) build ./... >/dev/null
+
+.PHONY: build
+build: ## build bin/vitlab
+	$(GO) build -o $(BIN) ./cmd/vitlab
+
+.PHONY: run
+run: build ## ingest the shipped sample batch, run every saved query, write the report
+	@set -e; for b in $(SAMPLE)/*/; do $(BIN) ingest --warehouse $(WAREHOUSE) "$$b"; done
+	$(BIN) report --warehouse $(WAREHOUSE) --out $(REPORT)
+	@echo "report written to $(REPORT)/report.html and $(REPORT)/report.md"
+
+.PHONY: test
+test: deps ## run every test (Go, Python workload, a short fuzz run)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+	python3 -m unittest discover -s collectors/workload -p 'test_*.py'
+	python3 -m py_compile collectors/workload/*.py
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: fuzz
+fuzz: ## fuzz the export reader (FUZZTIME=10s; longer by hand, e.g. FUZZTIME=10m)
+	$(GO) test -run '^$$' -fuzz '^FuzzExport$$' -fuzztime $(FUZZTIME) ./etl/normalize
+
+.PHONY: bench
+bench: build ## ingest benchmark vs the sqlite3 CLI scan (events/s, peak RSS, ratios)
+	@command -v sqlite3 >/dev/null || { echo "installing sqlite3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq sqlite3) >/dev/null; }
+	$(GO) run ./cmd/ingestbench --vitlab $(BIN) --exports $(BENCH_EXPORTS)
+
+.PHONY: schemas
+schemas: ## regenerate schemas/SCHEMA.md and the golden schema files (review the diff)
+	$(GO) test ./schemas -run TestGolden -rewrite
+
+.PHONY: rewrite
+rewrite: ## regenerate every golden/data-driven test file (review the diff)
+	$(GO) test ./... -rewrite >/dev/null || true
+	@git status --short
+
+.PHONY: collector
+collector: ## cross-build the collector for the GPU host into .gpu-bin/ (linux/amd64, cgo for NVML)
+	GOOS=linux GOARCH=amd64 $(GO) build -o .gpu-bin/vitlab ./cmd/vitlab
+
+.PHONY: clean
+clean: ## remove build outputs, the local warehouse and report
+	rm -rf bin .gpu-bin $(WAREHOUSE) $(REPORT)

@@ -1,0 +1,383 @@
+// Command ingestbench measures `vitlab ingest` against the SQLite C library
+// scanning the same tables of the same files, in the same run (make bench).
+//
+// It builds a batch of bare exports by replicating the given exports (the
+// nsys fixtures, and the exports of the shipped sample batch, decompressed)
+// to --exports files, then times, --repeats times each:
+//
+//   - the reference: the sqlite3 CLI reading every row of every table vitlab
+//     reads (SELECT * … > /dev/null), one process per export, one at a time
+//     (one core);
+//   - vitlab ingest --jobs J into a fresh warehouse, for each J of --jobs.
+//
+// It prints medians, events/s, the ratio to the reference, the speed-up over
+// --jobs 1, and the peak resident memory of each ingest (getrusage maxrss).
+// With --scale it also ingests a batch twice as large to show that peak
+// memory does not grow with the batch.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// eventTables are the nsys tables whose rows count as events; vitlab also
+// reads StringIds (names) and the small TARGET_INFO/META tables.
+var eventTables = []string{
+	"CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
+	"CUPTI_ACTIVITY_KIND_RUNTIME", "NVTX_EVENTS",
+}
+
+func main() {
+	vitlab := flag.String("vitlab", "bin/vitlab", "vitlab binary to measure")
+	n := flag.Int("exports", 224, "exports in the benchmark batch")
+	srcs := flag.String("src", "../shared/fixtures/nsys,data/sample", "comma-separated folders searched (recursively) for *.sqlite and *.sqlite.zst exports to replicate")
+	repeats := flag.Int("repeats", 3, "timed repeats of each measurement (the median is reported)")
+	jobsFlag := flag.String("jobs", "1,"+strconv.Itoa(runtime.NumCPU()), "comma-separated --jobs values to measure")
+	scale := flag.Bool("scale", true, "also ingest a batch twice as large to compare peak memory")
+	keep := flag.Bool("keep", false, "keep the temporary folder")
+	flag.Parse()
+
+	if err := run(*vitlab, *n, strings.Split(*srcs, ","), *repeats, *jobsFlag, *scale, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "ingestbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(vitlab string, n int, srcs []string, repeats int, jobsFlag string, scale, keep bool) error {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		return fmt.Errorf("the sqlite3 CLI is the reference and is not installed (make bench installs it)")
+	}
+	vitlab, err := filepath.Abs(vitlab)
+	if err != nil {
+		return err
+	}
+	var jobs []int
+	for _, s := range strings.Split(jobsFlag, ",") {
+		j, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || j < 1 {
+			return fmt.Errorf("bad --jobs value %q", s)
+		}
+		jobs = append(jobs, j)
+	}
+	tmp, err := os.MkdirTemp("", "vitlab-bench-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("keeping", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+
+	seeds, err := collectSeeds(srcs, filepath.Join(tmp, "seeds"))
+	if err != nil {
+		return err
+	}
+	if len(seeds) == 0 {
+		return fmt.Errorf("no exports found in %v", srcs)
+	}
+	in := filepath.Join(tmp, "in")
+	files, err := replicate(seeds, in, n)
+	if err != nil {
+		return err
+	}
+	events, bytesIn, err := countEvents(files)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("input: %d exports replicated from %d distinct ones, %d events, %.1f MB of SQLite\n",
+		len(files), len(seeds), events, float64(bytesIn)/1e6)
+	fmt.Printf("machine: %d CPUs (%s/%s), repeats %d, medians reported\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, repeats)
+
+	ref := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
+		d, err := sqliteScan(files)
+		return d, 0, err
+	}))
+	if ref.err != nil {
+		return ref.err
+	}
+	refRate := float64(events) / ref.d.Seconds()
+	fmt.Printf("%-34s %8.2f s %12.0f events/s\n", "sqlite3 CLI scan (1 process/export)", ref.d.Seconds(), refRate)
+
+	var base float64
+	for _, j := range jobs {
+		m := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
+			return ingest(vitlab, in, filepath.Join(tmp, "wh"), j)
+		}))
+		if m.err != nil {
+			return m.err
+		}
+		rate := float64(events) / m.d.Seconds()
+		if j == jobs[0] {
+			base = rate
+		}
+		fmt.Printf("%-34s %8.2f s %12.0f events/s  ratio %.2f× sqlite3  speed-up %.2f×  peak RSS %d MB\n",
+			fmt.Sprintf("vitlab ingest --jobs %d", j), m.d.Seconds(), rate, rate/refRate, rate/base, m.rssKB/1024)
+	}
+	if scale {
+		in2 := filepath.Join(tmp, "in2")
+		if _, err := replicate(seeds, in2, 2*n); err != nil {
+			return err
+		}
+		j := jobs[len(jobs)-1]
+		m := median(repeatTimes(1, func() (time.Duration, int64, error) {
+			return ingest(vitlab, in2, filepath.Join(tmp, "wh2"), j)
+		}))
+		if m.err != nil {
+			return m.err
+		}
+		fmt.Printf("%-34s %8.2f s  peak RSS %d MB (batch of %d exports)\n",
+			fmt.Sprintf("vitlab ingest --jobs %d, 2× batch", j), m.d.Seconds(), m.rssKB/1024, 2*n)
+	}
+	return nil
+}
+
+// collectSeeds finds exports under srcs; compressed ones are decompressed
+// into dir so that both sides read the same uncompressed SQLite files.
+func collectSeeds(srcs []string, dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var seeds []string
+	for _, src := range srcs {
+		src = strings.TrimSpace(src)
+		if src == "" {
+			continue
+		}
+		if _, err := os.Stat(src); err != nil {
+			continue // an optional source (e.g. no sample yet)
+		}
+		err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			switch {
+			case strings.HasSuffix(p, ".sqlite"):
+				seeds = append(seeds, p)
+			case strings.HasSuffix(p, ".sqlite.zst"):
+				out := filepath.Join(dir, fmt.Sprintf("z%03d.sqlite", len(seeds)))
+				if err := unzstd(p, out); err != nil {
+					return fmt.Errorf("%s: %w", p, err)
+				}
+				seeds = append(seeds, out)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(seeds)
+	return seeds, nil
+}
+
+func unzstd(src, dst string) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec, err := zstd.NewReader(f)
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, dec); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func replicate(seeds []string, dir string, n int) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	files := make([]string, n)
+	for i := range n {
+		src := seeds[i%len(seeds)]
+		dst := filepath.Join(dir, fmt.Sprintf("e%04d-%s", i, filepath.Base(src)))
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return nil, err
+		}
+		files[i] = dst
+	}
+	return files, nil
+}
+
+// existing returns the event tables (plus StringIds) that a file has.
+func existing(file string) ([]string, error) {
+	out, err := exec.Command("sqlite3", "-readonly", file,
+		"select name from sqlite_master where type='table'").Output()
+	if err != nil {
+		return nil, fmt.Errorf("sqlite3 %s: %w", file, err)
+	}
+	have := map[string]bool{}
+	for _, l := range strings.Fields(string(out)) {
+		have[l] = true
+	}
+	var ts []string
+	for _, t := range append(eventTables, "StringIds") {
+		if have[t] {
+			ts = append(ts, t)
+		}
+	}
+	return ts, nil
+}
+
+func countEvents(files []string) (events, size int64, err error) {
+	cache := map[string][2]int64{} // by seed content size+name is enough: files are copies
+	for _, f := range files {
+		key := strings.SplitN(filepath.Base(f), "-", 2)[1]
+		st, err := os.Stat(f)
+		if err != nil {
+			return 0, 0, err
+		}
+		size += st.Size()
+		if c, ok := cache[key]; ok {
+			events += c[0]
+			continue
+		}
+		ts, err := existing(f)
+		if err != nil {
+			return 0, 0, err
+		}
+		var q []string
+		for _, t := range ts {
+			if t != "StringIds" {
+				q = append(q, "select count(*) from "+t)
+			}
+		}
+		var n int64
+		if len(q) > 0 {
+			out, err := exec.Command("sqlite3", "-readonly", f, "select sum(c) from ("+strings.Join(wrap(q), " union all ")+")").Output()
+			if err != nil {
+				return 0, 0, fmt.Errorf("sqlite3 %s: %w", f, err)
+			}
+			n, _ = strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+		}
+		cache[key] = [2]int64{n}
+		events += n
+	}
+	return events, size, nil
+}
+
+func wrap(qs []string) []string {
+	out := make([]string, len(qs))
+	for i, q := range qs {
+		out[i] = strings.Replace(q, "count(*)", "count(*) as c", 1)
+	}
+	return out
+}
+
+// sqliteScan reads every row of the tables vitlab reads, one sqlite3
+// process per export, sequentially.
+func sqliteScan(files []string) (time.Duration, error) {
+	scripts := make([]string, len(files))
+	for i, f := range files {
+		ts, err := existing(f)
+		if err != nil {
+			return 0, err
+		}
+		var b strings.Builder
+		for _, t := range ts {
+			fmt.Fprintf(&b, "select * from %s;\n", t)
+		}
+		scripts[i] = b.String()
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer devnull.Close()
+	start := time.Now()
+	for i, f := range files {
+		cmd := exec.Command("sqlite3", "-readonly", f)
+		cmd.Stdin = strings.NewReader(scripts[i])
+		cmd.Stdout = devnull
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("sqlite3 %s: %v: %s", f, err, stderr.String())
+		}
+	}
+	return time.Since(start), nil
+}
+
+func ingest(vitlab, in, wh string, jobs int) (time.Duration, int64, error) {
+	if err := os.RemoveAll(wh); err != nil {
+		return 0, 0, err
+	}
+	cmd := exec.Command(vitlab, "ingest", "--warehouse", wh, "--batch", "bench", "--jobs", strconv.Itoa(jobs), in)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("vitlab ingest: %v\n%s", err, out.String())
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss // KB on Linux
+	}
+	return d, rss, nil
+}
+
+type sample struct {
+	d     time.Duration
+	rssKB int64
+	err   error
+}
+
+func repeatTimes(n int, f func() (time.Duration, int64, error)) []sample {
+	var out []sample
+	for range n {
+		d, rss, err := f()
+		out = append(out, sample{d, rss, err})
+		if err != nil {
+			break
+		}
+	}
+	return out
+}
+
+// median returns the sample of median duration; the peak RSS reported is
+// the largest seen over the repeats.
+func median(s []sample) sample {
+	for _, x := range s {
+		if x.err != nil {
+			return x
+		}
+	}
+	var maxRSS int64
+	for _, x := range s {
+		maxRSS = max(maxRSS, x.rssKB)
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i].d < s[j].d })
+	m := s[len(s)/2]
+	m.rssKB = maxRSS
+	return m
+}
