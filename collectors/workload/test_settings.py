@@ -1,0 +1,277 @@
+"""Tests of vit_settings: defaults, validation, reconciliation, request and
+result files, and the field names shared with collectors/batchdir."""
+
+import json
+import math
+import os
+import re
+import tempfile
+import unittest
+
+import vit_settings as vs
+
+BATCHDIR_GO = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "..", "batchdir", "batchdir.go")
+
+
+def go_json_tags(struct):
+    """go_json_tags returns the json tag names of a struct in batchdir.go, in order."""
+    with open(BATCHDIR_GO, "r", encoding="utf-8") as f:
+        src = f.read()
+    m = re.search(r"type %s struct \{(.*?)\n\}" % struct, src, re.S)
+    if not m:
+        raise AssertionError("struct %s not found in %s" % (struct, BATCHDIR_GO))
+    return re.findall(r'json:"([a-z0-9_]+)', m.group(1))
+
+
+class BatchdirContract(unittest.TestCase):
+    def test_setting_keys_are_batchdir_settings(self):
+        self.assertEqual(list(vs.SETTING_KEYS), go_json_tags("Settings"))
+
+    def test_timing_keys_are_batchdir_timings(self):
+        tags = set(go_json_tags("Timings"))
+        for key in vs.CLEAN_TIMING_KEYS + vs.TRACED_TIMING_KEYS:
+            self.assertIn(key, tags)
+
+    def test_software_and_gpu_keys_are_batchdir_fields(self):
+        res = vs.new_result("clean")
+        sw = set(go_json_tags("Software"))
+        gpu = set(go_json_tags("GPU"))
+        self.assertTrue(set(res["software"]) <= sw, set(res["software"]) - sw)
+        self.assertTrue(set(res["gpu"]) <= gpu, set(res["gpu"]) - gpu)
+
+
+class Resolve(unittest.TestCase):
+    def test_defaults(self):
+        planned, notes = vs.resolve({}, cpu_count=16)
+        self.assertEqual(planned, {
+            "model": "timm_vit", "patch": 16, "depth": 12, "hidden": 768, "heads": 12,
+            "mlp": 3072, "resolution": 224, "source_resolution": 224, "batch_size": 64,
+            "dtype": "bfloat16", "compile_mode": "eager", "pipeline": "sync",
+            "queue_depth": 1, "preprocess": "cpu", "cpu_workers": 8,
+            "warmup_batches": 10, "timed_batches": 50, "clean_repeats": 3,
+        })
+        self.assertEqual(notes, [])
+
+    def test_zero_and_empty_mean_default(self):
+        planned, _ = vs.resolve({"patch": 0, "dtype": "", "queue_depth": 0, "model": None},
+                                cpu_count=4)
+        self.assertEqual(planned["patch"], 16)
+        self.assertEqual(planned["dtype"], "bfloat16")
+        self.assertEqual(planned["model"], "timm_vit")
+
+    def test_derived_heads_mlp_source(self):
+        planned, _ = vs.resolve({"hidden": 1280, "resolution": 512, "patch": 32}, cpu_count=4)
+        self.assertEqual((planned["heads"], planned["mlp"]), (20, 5120))
+        self.assertEqual(planned["source_resolution"], 512)
+
+    def test_explicit_heads_mlp_source_are_honoured(self):
+        planned, notes = vs.resolve({"hidden": 768, "heads": 8, "mlp": 2048,
+                                     "source_resolution": 640}, cpu_count=4)
+        self.assertEqual((planned["heads"], planned["mlp"], planned["source_resolution"]),
+                         (8, 2048, 640))
+        self.assertEqual(notes, [])
+
+    def test_aliases(self):
+        planned, _ = vs.resolve({"dtype": "BF16", "compile_mode": "Reduce_Overhead",
+                                 "preprocess": "cuda", "model": "timm", "pipeline": "ASYNC"},
+                                cpu_count=4)
+        self.assertEqual(planned["dtype"], "bfloat16")
+        self.assertEqual(planned["compile_mode"], "reduce-overhead")
+        self.assertEqual(planned["preprocess"], "gpu")
+        self.assertEqual(planned["model"], "timm_vit")
+        self.assertEqual(planned["pipeline"], "async")
+
+    def test_invalid(self):
+        cases = [
+            ({"dtype": "int8"}, "dtype 'int8' is not one of bfloat16"),
+            ({"compile_mode": "fast"}, "compile_mode 'fast'"),
+            ({"pipeline": "pipelined"}, "pipeline 'pipelined'"),
+            ({"preprocess": "tpu"}, "preprocess 'tpu'"),
+            ({"model": "vit_base_patch16_224"}, "model 'vit_base_patch16_224'"),
+            ({"patch": "16"}, "patch must be an integer"),
+            ({"patch": 16.5}, "patch must be an integer"),
+            ({"patch": True}, "patch must not be a boolean"),
+            ({"depth": -1}, "depth must not be negative"),
+            ({"resolution": 100000}, "resolution 100000 exceeds the limit"),
+            ({"dtype": 0}, "dtype must be a string"),
+            ({"dtype": 16}, "dtype must be a string"),
+            ({"resolution": 250}, "resolution 250 is not a multiple of patch 16"),
+            ({"hidden": 100}, "hidden 100 is not a multiple of 64"),
+            ({"hidden": 768, "heads": 7}, "hidden 768 is not divisible by heads 7"),
+        ]
+        for req, want in cases:
+            with self.subTest(req=req):
+                with self.assertRaises(vs.SettingsError) as cm:
+                    vs.resolve(req, cpu_count=4)
+                self.assertIn(want, str(cm.exception))
+
+    def test_integral_float_accepted(self):
+        planned, _ = vs.resolve({"batch_size": 32.0}, cpu_count=4)
+        self.assertEqual(planned["batch_size"], 32)
+        self.assertIsInstance(planned["batch_size"], int)
+
+    def test_sync_queue_depth_is_one(self):
+        planned, notes = vs.resolve({"pipeline": "sync", "queue_depth": 4}, cpu_count=4)
+        self.assertEqual(planned["queue_depth"], 1)
+        self.assertEqual(len(notes), 1)
+        self.assertIn("queue_depth: requested 4", notes[0])
+        planned, notes = vs.resolve({"pipeline": "sync", "queue_depth": 1}, cpu_count=4)
+        self.assertEqual((planned["queue_depth"], notes), (1, []))
+
+    def test_async_queue_depth(self):
+        self.assertEqual(vs.resolve({"pipeline": "async"}, cpu_count=4)[0]["queue_depth"],
+                         vs.DEFAULT_ASYNC_QUEUE_DEPTH)
+        self.assertEqual(vs.resolve({"pipeline": "async", "queue_depth": 16},
+                                    cpu_count=4)[0]["queue_depth"], 16)
+        with self.assertRaises(vs.SettingsError):
+            vs.resolve({"pipeline": "async", "queue_depth": 65}, cpu_count=4)
+
+    def test_cpu_workers(self):
+        self.assertEqual(vs.resolve({}, cpu_count=16)[0]["cpu_workers"], 8)
+        self.assertEqual(vs.resolve({}, cpu_count=3)[0]["cpu_workers"], 3)
+        self.assertEqual(vs.resolve({}, cpu_count=0)[0]["cpu_workers"], 1)
+        self.assertEqual(vs.resolve({"cpu_workers": 32}, cpu_count=4)[0]["cpu_workers"], 32)
+        planned, notes = vs.resolve({"preprocess": "gpu", "cpu_workers": 4}, cpu_count=4)
+        self.assertEqual(planned["cpu_workers"], 0)
+        self.assertIn("cpu_workers: requested 4", notes[0])
+        planned, notes = vs.resolve({"preprocess": "gpu"}, cpu_count=4)
+        self.assertEqual((planned["cpu_workers"], notes), (0, []))
+
+    def test_timm_fallback(self):
+        planned, notes = vs.resolve({}, cpu_count=4, timm_available=False)
+        self.assertEqual(planned["model"], "vitlab_vit")
+        self.assertIn("vitlab_vit", notes[0])
+        with self.assertRaises(vs.SettingsError):
+            vs.resolve({"model": "timm_vit"}, cpu_count=4, timm_available=False)
+        planned, notes = vs.resolve({"model": "vitlab"}, cpu_count=4, timm_available=False)
+        self.assertEqual((planned["model"], notes), ("vitlab_vit", []))
+
+    def test_threads_per_worker(self):
+        self.assertEqual(vs.threads_per_worker(16, 8), 2)
+        self.assertEqual(vs.threads_per_worker(16, 5), 3)
+        self.assertEqual(vs.threads_per_worker(4, 8), 1)
+        self.assertEqual(vs.threads_per_worker(4, 0), 0)
+
+
+class Reconcile(unittest.TestCase):
+    def setUp(self):
+        self.planned, _ = vs.resolve({"pipeline": "async", "queue_depth": 4}, cpu_count=8)
+
+    def test_equal(self):
+        self.assertEqual(vs.reconcile(self.planned, dict(self.planned), "clean"), [])
+
+    def test_difference_fails(self):
+        eff = dict(self.planned, heads=11, compile_mode="default")
+        problems = vs.reconcile(self.planned, eff, "clean")
+        self.assertEqual(len(problems), 2)
+        self.assertIn("heads: planned 12 but ran 11", problems[0])
+        self.assertIn("compile_mode: planned 'eager' but ran 'default'", problems[1])
+
+    def test_missing_and_extra(self):
+        eff = dict(self.planned)
+        del eff["dtype"]
+        eff["bogus"] = 1
+        problems = vs.reconcile(self.planned, eff, "clean")
+        self.assertIn("dtype: not reported by the workload", problems)
+        self.assertIn("bogus: not a setting", problems)
+
+    def test_traced_phase_has_no_clean_repeats(self):
+        eff = dict(self.planned)
+        del eff["clean_repeats"]
+        self.assertEqual(vs.reconcile(self.planned, eff, "traced"), [])
+        self.assertNotIn("clean_repeats", vs.phase_effective_keys("traced"))
+        self.assertEqual(vs.phase_effective_keys("clean"), vs.SETTING_KEYS)
+
+    def test_adjustments(self):
+        requested = {"pipeline": "sync", "queue_depth": 4, "dtype": "bf16", "patch": 16}
+        planned, notes = vs.resolve(requested, cpu_count=8)
+        adj = vs.adjustments(requested, dict(planned), notes)
+        self.assertEqual(adj[0], "queue_depth: requested 4, ran 1")
+        self.assertEqual(len(adj), 2)  # the difference and resolve's note; bf16 is bfloat16
+        self.assertEqual(vs.adjustments({"patch": 16}, dict(planned)), [])
+
+
+class RequestFiles(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+
+    def write(self, name, text):
+        path = os.path.join(self.dir.name, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def test_load(self):
+        path = self.write("req.json", json.dumps({"run_id": "r1", "settings": {"patch": 8}}))
+        self.assertEqual(vs.load_request(path), ("r1", {"patch": 8}))
+
+    def test_load_errors(self):
+        missing = os.path.join(self.dir.name, "nope.json")
+        with self.assertRaises(vs.RequestError) as cm:
+            vs.load_request(missing)
+        self.assertIn(missing, str(cm.exception))
+        bad = self.write("bad.json", "{not json")
+        with self.assertRaises(vs.RequestError) as cm:
+            vs.load_request(bad)
+        self.assertIn("bad.json: invalid JSON", str(cm.exception))
+
+    def test_parse(self):
+        self.assertEqual(vs.parse_request({}), ("", {}))
+        self.assertEqual(vs.parse_request({"run_id": None, "settings": None}), ("", {}))
+        cases = [([], "top level must be a JSON object"),
+                 ({"run_id": 3}, "run_id must be a string"),
+                 ({"settings": [1]}, "settings must be a JSON object"),
+                 ({"runid": "x"}, "unknown field(s) runid"),
+                 ({"settings": {"batchsize": 8}}, "unknown setting(s) batchsize")]
+        for obj, want in cases:
+            with self.subTest(obj=obj):
+                with self.assertRaises(vs.RequestError) as cm:
+                    vs.parse_request(obj, "REQ.json")
+                self.assertIn(want, str(cm.exception))
+                self.assertTrue(str(cm.exception).startswith("REQ.json: "))
+
+
+class ResultFiles(unittest.TestCase):
+    def test_round_trip(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "res.json")
+            res = vs.new_result("traced", "r9")
+            res["ok"] = True
+            res["timings"] = {"compile_s": 1.5, "traced_throughput": 1234.5, "timed_images": 640}
+            vs.write_result(path, res)
+            res["error"] = "second write replaces the first"
+            vs.write_result(path, res)
+            with open(path, encoding="utf-8") as f:
+                back = json.load(f)
+            self.assertEqual(back, res)
+            self.assertEqual(os.listdir(d), ["res.json"])  # no temp file left
+
+    def test_new_result_shape(self):
+        res = vs.new_result("clean")
+        for key in ("phase", "ok", "error", "effective", "timings", "software", "gpu"):
+            self.assertIn(key, res)
+        self.assertFalse(res["ok"])
+        self.assertEqual(set(res["software"]), {"torch", "cuda", "timm", "python", "driver"})
+        self.assertEqual(set(res["gpu"]), {"index", "name", "uuid"})
+
+    def test_nan_is_not_written(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(ValueError):
+                vs.write_result(os.path.join(d, "x.json"), {"v": math.nan})
+            self.assertEqual(os.listdir(d), [])
+
+    def test_sanitize(self):
+        self.assertEqual(vs.sanitize({"a": (1, math.nan), "b": {"c": math.inf, 2: "x"}, "d": 1.5}),
+                         {"a": [1, None], "b": {"c": None, "2": "x"}, "d": 1.5})
+
+    def test_describe(self):
+        planned, _ = vs.resolve({}, cpu_count=16)
+        self.assertEqual(vs.describe(planned),
+                         "timm_vit p16 d12 h768 heads12 mlp3072 r224 src224 bs64 bfloat16 "
+                         "eager sync q1 pre=cpu/8")
+
+
+if __name__ == "__main__":
+    unittest.main()
