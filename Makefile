@@ -27,6 +27,7 @@ help: ## list the targets
 .PHONY: deps
 deps: ## install what the build and tests need (Go modules for this platform; python3 via apt-get if missing)
 	@command -v python3 >/dev/null || { echo "installing python3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq python3) >/dev/null; }
+	@command -v chromium >/dev/null || { echo "installing chromium for the report browser test (apt-get; best effort)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium not installed: the browser test will skip"; }
 	$(GO) build ./... >/dev/null
 
 .PHONY: build
@@ -62,7 +63,7 @@ schemas: ## regenerate schemas/SCHEMA.md and the golden schema files (review the
 
 .PHONY: rewrite
 rewrite: ## regenerate every golden/data-driven test file (review the diff)
-	$(GO) test ./... -rewrite >/dev/null || true
+	$(GO) test $$(grep -rl --include='*_test.go' 'flag.Bool("rewrite"' . | xargs -n1 dirname | sort -u) -rewrite
 	@git status --short
 
 .PHONY: collector

@@ -322,7 +322,7 @@ var CudaAPI = newTable("cuda_api",
 // NVTX has one row per NVTX event, with the GPU projection of each range.
 var NVTX = newTable("nvtx",
 	"one NVTX event: a push/pop or start/end range, a mark, or a domain event",
-	"From NVTX_EVENTS. Names are COALESCE(text, StringIds[textId]); domain names come from the domain-create "+
+	"From NVTX_EVENTS. Names are COALESCE(StringIds[textId], text), the order nsys's own reports use; domain names come from the domain-create "+
 		"event of the same domain id and process. The tree (depth, parent_id) and the GPU projection "+
 		"(gpu_start, gpu_end, gpu_ops) follow nsys's nvtx_gpu_proj_trace: a GPU operation belongs to a range "+
 		"when the API call that launched it lies inside the range on the same thread.",

@@ -3,10 +3,14 @@ package normalize
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"vitlab/etl/nsysdb"
+	"vitlab/etl/nvtxproj"
 	"vitlab/schemas"
 )
 
@@ -72,6 +76,168 @@ var ErrMalformedExport = errors.New("malformed nsys export")
 // .sqlite.zst) and writes its devices, kernels, memcpys, memsets, cuda_api
 // and nvtx rows to sink, the NVTX tree and GPU projection computed. It does
 // not write runs rows: the caller builds those from Result.
-func Export(ctx context.Context, path string, key RunKey, opts Options, sink Sink) (Result, error) {
-	return Result{}, errors.New("normalize.Export: not implemented yet")
+//
+// The export is read in one pass per table, in record batches of
+// opts.BatchRows rows: devices, then the NVTX ranges (only the columns the
+// projection needs), then kernels, memcpys and memsets, then cuda_api —
+// each written to sink as it is read, while nvtxproj keeps what the
+// projection needs — and last the nvtx rows with their projection. Errors
+// about the input wrap ErrMalformedExport and name the file; errors of sink
+// are returned wrapped with the file and table.
+func Export(ctx context.Context, path string, key RunKey, opts Options, sink Sink) (res Result, err error) {
+	res.Rows = map[string]int64{schemas.Devices.Name: 0}
+	for _, t := range schemas.EventTables {
+		res.Rows[t.Name] = 0
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	mem := opts.Allocator
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	db, err := nsysdb.Open(ctx, path, nsysdb.Options{TempDir: opts.TempDir, BatchRows: opts.BatchRows, Allocator: mem})
+	if err != nil {
+		return res, classify(err)
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("%s: close: %w", path, cerr)
+		}
+	}()
+	info := db.Info()
+	res.Info = Info{
+		NsysVersion:       info.NsysVersion,
+		ExportSchema:      info.ExportSchema,
+		SessionStartUTCNs: info.SessionStartUTCNs,
+		Host:              info.Host,
+		SQLiteBytes:       info.SQLiteBytes,
+	}
+	ro := nsysdb.ReadOptions{BatchID: key.BatchID, RunID: key.RunID}
+	read := func(t *schemas.Table, ro nsysdb.ReadOptions, fn func(arrow.RecordBatch) error) error {
+		n, err := db.Read(ctx, t, ro, fn)
+		if len(ro.Columns) == 0 {
+			res.Rows[t.Name] = n
+		}
+		if err != nil {
+			var se *stageError
+			if errors.As(err, &se) {
+				return fmt.Errorf("%s: %s: %w", path, t.Name, se.err)
+			}
+			return classify(err)
+		}
+		return nil
+	}
+	write := func(t *schemas.Table, rec arrow.RecordBatch) error {
+		if err := sink.Write(t, rec); err != nil {
+			return &stageError{fmt.Errorf("write: %w", err)}
+		}
+		return nil
+	}
+
+	if err := read(schemas.Devices, ro, func(rec arrow.RecordBatch) error { return write(schemas.Devices, rec) }); err != nil {
+		return res, err
+	}
+
+	proj := nvtxproj.New()
+	rangeCols := ro
+	rangeCols.Columns = []string{"range_id", "event_type", "start", "end", "global_tid", "end_global_tid"}
+	if err := read(schemas.NVTX, rangeCols, func(rec arrow.RecordBatch) error {
+		return stage(proj.AddRanges(rec))
+	}); err != nil {
+		return res, err
+	}
+	for _, t := range []*schemas.Table{schemas.Kernels, schemas.Memcpys, schemas.Memsets} {
+		if err := read(t, ro, func(rec arrow.RecordBatch) error {
+			if err := write(t, rec); err != nil {
+				return err
+			}
+			if proj.HasRanges() {
+				return stage(proj.AddOps(rec))
+			}
+			return nil
+		}); err != nil {
+			return res, err
+		}
+	}
+	if err := read(schemas.CudaAPI, ro, func(rec arrow.RecordBatch) error {
+		if err := write(schemas.CudaAPI, rec); err != nil {
+			return err
+		}
+		if proj.HasRanges() {
+			return stage(proj.AddCalls(rec))
+		}
+		return nil
+	}); err != nil {
+		return res, err
+	}
+	hasRanges := proj.HasRanges()
+	projection := proj.Project()
+	if err := read(schemas.NVTX, ro, func(rec arrow.RecordBatch) error {
+		filled, err := projection.Fill(mem, rec)
+		if err != nil {
+			return &stageError{err}
+		}
+		defer filled.Release()
+		return write(schemas.NVTX, filled)
+	}); err != nil {
+		return res, err
+	}
+	res.Warnings = warnings(db, res, hasRanges, projection)
+	return res, nil
+}
+
+// warnings says what a reader of the run's rows should know about the
+// export.
+func warnings(db *nsysdb.DB, res Result, hasRanges bool, p *nvtxproj.Projection) []string {
+	var w []string
+	present := 0
+	for _, t := range nsysdb.EventSources {
+		if db.HasTable(t) {
+			present++
+		}
+	}
+	switch {
+	case present == 0:
+		w = append(w, "no CUDA or NVTX events recorded: the export has no event tables ("+
+			strings.Join(nsysdb.EventSources, ", ")+"); CUDA injection may have failed or nothing was traced")
+	case res.Events() == 0:
+		w = append(w, "no CUDA or NVTX events recorded: the event tables are empty")
+	}
+	if n := p.OpenRanges(); n > 0 {
+		w = append(w, fmt.Sprintf("%d NVTX range(s) never closed: their end is null; the GPU projection takes the last NVTX timestamp as their end", n))
+	}
+	if hasRanges && res.Rows[schemas.CudaAPI.Name] == 0 && res.Rows[schemas.Kernels.Name]+res.Rows[schemas.Memcpys.Name]+res.Rows[schemas.Memsets.Name] > 0 {
+		w = append(w, "GPU operations without CUDA API calls: NVTX ranges cannot be projected onto the GPU")
+	}
+	return w
+}
+
+// stageError carries an error of the sink or of the projection through
+// nsysdb.Read, which returns the errors of its callback as they are.
+type stageError struct{ err error }
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func stage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stageError{err}
+}
+
+// malformedError is an nsysdb error about the input: it is both
+// ErrMalformedExport and the nsysdb error it wraps.
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string   { return e.err.Error() }
+func (e *malformedError) Unwrap() []error { return []error{ErrMalformedExport, e.err} }
+
+// classify marks nsysdb's errors about the input as ErrMalformedExport.
+func classify(err error) error {
+	if errors.Is(err, nsysdb.ErrMalformed) {
+		return &malformedError{err}
+	}
+	return err
 }
