@@ -67,8 +67,8 @@ rewrite: ## regenerate every golden/data-driven test file (review the diff)
 	@git status --short
 
 .PHONY: collector
-collector: ## cross-build the collector for the GPU host into .gpu-bin/ (linux/amd64, cgo for NVML)
-	GOOS=linux GOARCH=amd64 $(GO) build -o .gpu-bin/vitlab ./cmd/vitlab
+collector: ## build vitlab for the GPU host into .gpu-bin/ (linux/amd64, cgo for NVML; without DuckDB, so it stays small to carry)
+	GOOS=linux GOARCH=amd64 $(GO) build -tags noduckdb -trimpath -ldflags="-s -w" -o .gpu-bin/vitlab ./cmd/vitlab
 
 .PHONY: clean
 clean: ## remove build outputs, the local warehouse and report

@@ -41,6 +41,10 @@ const (
 	StatusOK      = "ok"
 	StatusFailed  = "failed"
 	StatusTimeout = "timeout"
+	// StatusUnavailable marks a run the host could not give (e.g. remote
+	// NUMA placement on a one-node host): it was not run and has no export;
+	// Error says why.
+	StatusUnavailable = "unavailable"
 )
 
 // Batch is batch.json.
@@ -56,9 +60,15 @@ type Batch struct {
 	GPUs          []GPU      `json:"gpus"`
 	NUMA          NUMA       `json:"numa"`
 	Software      Software   `json:"software"`
-	// Runs is the number of runs the plan expanded to.
+	// Runs is the number of runs the plan expanded to (those Filter chose).
 	Runs   int               `json:"runs"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Filter is the run-id glob (vitlab collect --only) that chose the
+	// runs; "" when all ran.
+	Filter string `json:"filter,omitempty"`
+	// Warnings are problems the collector worked around (e.g. NVML
+	// unavailable: no GPU inventory and no samples).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // GPU describes one GPU of the host as NVML (or the workload) saw it.
@@ -165,6 +175,18 @@ type Run struct {
 	StartedAt  time.Time         `json:"started_at"`
 	FinishedAt *time.Time        `json:"finished_at,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+
+	// CleanCommand is the untraced (clean phase) command; Command the
+	// traced one.
+	CleanCommand []string `json:"clean_command,omitempty"`
+	// Mismatch names the settings whose effective value differs from the
+	// requested one (requested values left to the workload are not
+	// compared); Warnings has the values.
+	Mismatch []string `json:"mismatch,omitempty"`
+	// Warnings are notes on the run that did not fail it.
+	Warnings []string `json:"warnings,omitempty"`
+	// ExportBytes is the size of the uncompressed SQLite export.
+	ExportBytes int64 `json:"export_bytes,omitempty"`
 }
 
 // Sample is one line of nvml.jsonl.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"time"
 )
@@ -97,4 +98,81 @@ func (m *Manifest) Files(table string) []string {
 		files = append(files, m.Batches[id].Tables[table].Files...)
 	}
 	return files
+}
+
+// manifestTemp is the temporary file a new manifest is written to before it
+// is renamed over ManifestName.
+const manifestTemp = ManifestName + ".tmp"
+
+// writeManifest replaces dir's manifest atomically: it writes a temporary
+// file, fsyncs it, renames it over the manifest and fsyncs dir. The rename
+// is the commit point: readers see the old manifest or the new one, never a
+// mix, and a crash before it leaves the old one. The caller holds the
+// warehouse lock.
+func writeManifest(dir string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("warehouse: manifest: %w", err)
+	}
+	b = append(b, '\n')
+	tmp := filepath.Join(dir, manifestTemp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("warehouse: manifest: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("warehouse: manifest: %w", err)
+	}
+	CrashPoint("manifest: write temporary file")
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("warehouse: manifest: fsync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("warehouse: manifest: %w", err)
+	}
+	CrashPoint("manifest: fsync temporary file")
+	if err := os.Rename(tmp, filepath.Join(dir, ManifestName)); err != nil {
+		return fmt.Errorf("warehouse: manifest: %w", err)
+	}
+	CrashPoint("manifest: rename (commit point)")
+	if err := syncPath(dir); err != nil {
+		return err
+	}
+	CrashPoint("manifest: fsync warehouse directory")
+	return nil
+}
+
+// AllFiles returns every file of the batch, relative to the warehouse root,
+// table by table in table name order.
+func (b *Batch) AllFiles() []string {
+	var files []string
+	for _, t := range tableNames(b.Tables) {
+		files = append(files, b.Tables[t].Files...)
+	}
+	return files
+}
+
+// tableNames returns the keys of tables, sorted.
+func tableNames(tables map[string]TableFiles) []string {
+	names := make([]string, 0, len(tables))
+	for n := range tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// validBatchID matches the batch ids the warehouse accepts: they name a
+// hive partition directory (batch=<id>), so letters, digits, '.', '_' and
+// '-', starting with a letter or digit, at most 128 bytes.
+var validBatchID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// CheckBatchID reports whether id can name a batch, and if not, why.
+func CheckBatchID(id string) error {
+	if !validBatchID.MatchString(id) {
+		return fmt.Errorf("batch id %q: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
+	}
+	return nil
 }

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"vitlab/collectors/batchdir"
+	"vitlab/etl/ingest"
+	"vitlab/etl/warehouse"
+)
+
+func init() {
+	register(command{
+		name:    "ingest",
+		summary: "load a batch directory or nsys exports into the warehouse",
+		run:     runIngest,
+	})
+}
+
+const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--allow-incomplete] PATH...
+
+Loads one batch into the warehouse. PATH is either one batch directory (it
+has batch.json; the batch id is batch.json's, and each run's settings come
+from its run.json) or nsys exports (.sqlite, .sqlite.zst) and directories
+of them. The run id of a bare export is its file name without .sqlite or
+.sqlite.zst; its batch id is --batch, or else exports-<12 hex digits of the
+content hash>. --label k=v sets runs column k (patch, depth, hidden,
+batch_size, compile_mode, ...) of bare exports with that column's type;
+every label also goes into runs.labels and batches.labels.
+
+Exports that cannot be read are reported one per line and set aside; the
+rest of the batch lands (exit 1). Ingesting the same content again does
+nothing; a batch id already holding other content is refused unless
+--replace. Exit status: 0 all landed or nothing to do, 1 some inputs failed
+or the batch was refused, 2 usage error.`
+
+// labelFlags collects repeated --label k=v in order.
+type labelFlags []string
+
+func (l *labelFlags) String() string { return strings.Join(*l, ",") }
+
+func (l *labelFlags) Set(s string) error {
+	*l = append(*l, s)
+	return nil
+}
+
+func runIngest(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "ingest", ingestUsage)
+	wh := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory (created when missing)")
+	batchID := fs.String("batch", "", "batch `ID` of bare exports (default: exports-<content hash>); for a batch directory, must match batch.json")
+	var labels labelFlags
+	fs.Var(&labels, "label", "label `k=v` (repeatable); a runs column name sets that column")
+	replace := fs.Bool("replace", false, "replace a committed batch of the same id whose content differs")
+	jobs := fs.Int("jobs", runtime.NumCPU(), "exports loaded at once")
+	allowIncomplete := fs.Bool("allow-incomplete", false, "ingest a batch directory whose batch.json has no finished time")
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return usagef("no input: give a batch directory or nsys exports (.sqlite, .sqlite.zst)")
+	}
+	if *jobs < 1 {
+		return usagef("--jobs %d: want at least 1", *jobs)
+	}
+	if *wh == "" {
+		return usagef("--warehouse: empty directory name")
+	}
+	if _, err := os.Stat(filepath.Join(*wh, batchdir.BatchFile)); err == nil {
+		return usagef("--warehouse %s is a batch directory (it has %s), not a warehouse", *wh, batchdir.BatchFile)
+	}
+	lbl, err := ingest.ParseLabels(labels)
+	if err != nil {
+		return asUsage(err)
+	}
+
+	out := newIngestOutput(e)
+	defer out.stop()
+	sum, err := ingest.Run(ctx, ingest.Request{
+		Warehouse:       *wh,
+		Paths:           paths,
+		BatchID:         *batchID,
+		Labels:          lbl,
+		Replace:         *replace,
+		Jobs:            *jobs,
+		AllowIncomplete: *allowIncomplete,
+		IngestVersion:   version(),
+		OnFailure:       out.failure,
+		OnProgress:      out.progress,
+		OnWait:          out.wait(*wh),
+	})
+	out.stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, ingest.ErrNothingLanded):
+		fmt.Fprintf(e.stdout, "batch %s: 0 runs landed, %d failed; nothing committed\n", sum.BatchID, len(sum.Failed))
+		return errPartial
+	case errors.Is(err, warehouse.ErrBatchChanged):
+		fmt.Fprintf(e.stderr, "vitlab ingest: %v\n", err)
+		fmt.Fprintf(e.stderr, "vitlab ingest: to replace batch %s with this content, run again with --replace\n", sum.BatchID)
+		return errPartial
+	default:
+		return asUsage(err)
+	}
+
+	if r := sum.Recovered; len(r.RemovedFiles)+len(r.RemovedStaging) > 0 {
+		fmt.Fprintf(e.stderr, "vitlab ingest: recovered %s: removed %d unlisted files and %d staging directories left by interrupted ingests\n",
+			*wh, len(r.RemovedFiles), len(r.RemovedStaging))
+	}
+	if sum.Unchanged {
+		fmt.Fprintf(e.stdout, "batch %s: already ingested with identical content; nothing to do\n", sum.BatchID)
+		return nil
+	}
+	fmt.Fprintln(e.stdout, summaryLine(sum))
+	if sum.CleanupErr != nil {
+		fmt.Fprintf(e.stderr, "vitlab ingest: warning: %v (the next ingest removes them)\n", sum.CleanupErr)
+	}
+	if len(sum.Failed) > 0 {
+		return errPartial
+	}
+	return nil
+}
+
+// asUsage turns an ingest.UsageError into the command's usage error.
+func asUsage(err error) error {
+	var ue *ingest.UsageError
+	if errors.As(err, &ue) {
+		return usagef("%s", ue.Msg)
+	}
+	return err
+}
+
+// summaryLine is the final line, e.g.
+// "batch b1: 7 runs landed, 1 failed, 1,234,567 events in 3.2 s (385,000 events/s)".
+func summaryLine(s *ingest.Summary) string {
+	secs := s.Elapsed.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(s.Events) / secs
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "batch %s: %s landed, %d failed, %s events in %.1f s (%s events/s)",
+		s.BatchID, plural(s.Runs, "run"), len(s.Failed), commas(s.Events), secs, commas(int64(rate+0.5)))
+	if s.CollectorFailed > 0 {
+		fmt.Fprintf(&b, "; %s without events (failed, timed out or unavailable per run.json)", plural(s.CollectorFailed, "run"))
+	}
+	if s.Replaced {
+		fmt.Fprintf(&b, "; replaced generation %d", s.Generation-1)
+	}
+	if s.DerivedID {
+		b.WriteString(" (batch id from the content hash; name it with --batch)")
+	}
+	return b.String()
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// commas formats n with thousands separators.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// ingestOutput prints failures as they come and, on a terminal, one
+// progress line that updates in place.
+type ingestOutput struct {
+	stderr   io.Writer
+	terminal bool
+
+	mu      sync.Mutex
+	last    ingest.Progress
+	drawn   bool // a progress line is on screen
+	stopped bool
+	done    chan struct{}
+}
+
+func newIngestOutput(e *env) *ingestOutput {
+	o := &ingestOutput{stderr: e.stderr, terminal: e.stderrIsTerminal, done: make(chan struct{})}
+	if o.terminal {
+		go o.tick()
+	}
+	return o
+}
+
+func (o *ingestOutput) tick() {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.done:
+			return
+		case <-t.C:
+			o.mu.Lock()
+			o.draw()
+			o.mu.Unlock()
+		}
+	}
+}
+
+func (o *ingestOutput) failure(f ingest.Failure) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clear()
+	fmt.Fprintf(o.stderr, "vitlab ingest: %s: %s\n", f.Path, ingest.Reason(f))
+	o.draw()
+}
+
+func (o *ingestOutput) progress(p ingest.Progress) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.last = p
+}
+
+func (o *ingestOutput) wait(wh string) func() {
+	return func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.clear()
+		fmt.Fprintf(o.stderr, "vitlab ingest: waiting for another ingest to finish its commit to %s\n", wh)
+		o.draw()
+	}
+}
+
+// draw prints the progress line (terminal only, lock held).
+func (o *ingestOutput) draw() {
+	if !o.terminal || o.stopped || o.last.Started.IsZero() {
+		return
+	}
+	p := o.last
+	el := time.Since(p.Started)
+	line := fmt.Sprintf("ingest: %s", p.Phase)
+	if p.Total > 0 {
+		line += fmt.Sprintf(" %d/%d runs", p.Done, p.Total)
+		if p.Failed > 0 {
+			line += fmt.Sprintf(", %d failed", p.Failed)
+		}
+		line += fmt.Sprintf(", %s events", commas(p.Events))
+	}
+	line += fmt.Sprintf(", %s elapsed", el.Round(100*time.Millisecond))
+	if p.Phase == "loading" && p.BytesDone > 0 && p.BytesDone < p.BytesTotal {
+		eta := time.Duration(float64(el) * float64(p.BytesTotal-p.BytesDone) / float64(p.BytesDone))
+		line += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
+	}
+	fmt.Fprintf(o.stderr, "\r\033[K%s", line)
+	o.drawn = true
+}
+
+// clear erases the progress line (lock held).
+func (o *ingestOutput) clear() {
+	if o.drawn {
+		fmt.Fprint(o.stderr, "\r\033[K")
+		o.drawn = false
+	}
+}
+
+// stop erases the progress line for good.
+func (o *ingestOutput) stop() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stopped {
+		return
+	}
+	o.stopped = true
+	close(o.done)
+	o.clear()
+}

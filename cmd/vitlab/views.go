@@ -1,0 +1,45 @@
+//go:build !noduckdb
+
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"vitlab/queries"
+)
+
+func init() {
+	register(command{
+		name:    "views",
+		summary: "print the SQL that defines the warehouse's views (for the DuckDB CLI or Python)",
+		run:     runViews,
+	})
+}
+
+const viewsUsage = `[--warehouse DIR]
+
+Prints SQL that sets up, in any DuckDB client, what 'vitlab query' runs
+over: one base view per table over the committed Parquet files (absolute
+paths), the derived views of queries/views.sql, and the default of every
+saved query's params (SET VARIABLE). After it, each queries/*.sql runs
+unchanged, e.g.
+  vitlab views > views.sql
+  duckdb -c ".read views.sql" -c ".read queries/nsys_kern_sum.sql"`
+
+func runViews(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "views", viewsUsage)
+	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments: %v", fs.Args())
+	}
+	sql, err := queries.Script(*dir)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(e.stdout, sql)
+	return err
+}

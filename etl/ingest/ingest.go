@@ -1,0 +1,607 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"vitlab/collectors/batchdir"
+	"vitlab/etl/normalize"
+	"vitlab/etl/parquetout"
+	"vitlab/etl/warehouse"
+	"vitlab/schemas"
+)
+
+// Loader loads one export into a sink; normalize.Export is the real one.
+type Loader func(ctx context.Context, path string, key normalize.RunKey, opts normalize.Options, sink normalize.Sink) (normalize.Result, error)
+
+// Request is one ingest.
+type Request struct {
+	// Warehouse is the warehouse root (created when missing).
+	Warehouse string
+	// Paths are one batch directory, or exports and directories of exports.
+	Paths []string
+	// BatchID names the batch. For a batch directory it must be empty or
+	// equal batch.json's id; for bare exports empty means
+	// "exports-<first 12 hex of the content hash>".
+	BatchID string
+	Labels  Labels
+	// Replace allows replacing a committed batch of the same id whose
+	// content differs.
+	Replace bool
+	// Jobs is how many exports load at once (default runtime.NumCPU()).
+	Jobs int
+	// AllowIncomplete ingests a batch directory without a finished time.
+	AllowIncomplete bool
+
+	// IngestVersion is stored with the batch (default "dev").
+	IngestVersion string
+	// Loader defaults to normalize.Export.
+	Loader Loader
+	// Allocator for Arrow buffers (default memory.DefaultAllocator).
+	Allocator memory.Allocator
+	// BatchRows is the loader's rows per record (0: the loader's default).
+	BatchRows int
+
+	// OnFailure, if set, is called as soon as an input is set aside.
+	OnFailure func(Failure)
+	// OnProgress, if set, is called when the phase changes and after each
+	// run loads. Calls never overlap.
+	OnProgress func(Progress)
+	// OnWait, if set, is called when the commit waits for another ingest's
+	// commit to finish.
+	OnWait func()
+}
+
+// Progress is a snapshot of an ingest.
+type Progress struct {
+	Phase string // hashing, loading, compacting, committing
+	// Runs to load, loaded, set aside (only while loading and after).
+	Total, Done, Failed int
+	Events              int64
+	// Bytes of the exports to load and of those done (for an ETA).
+	BytesTotal, BytesDone int64
+	Started               time.Time
+}
+
+// Summary is the outcome of an ingest.
+type Summary struct {
+	BatchID string
+	// DerivedID says BatchID was made from the content hash.
+	DerivedID     bool
+	ContentSHA256 string
+	// Unchanged: the warehouse already had this batch with the same
+	// content; nothing was loaded or written.
+	Unchanged bool
+	// Committed: the batch landed; Generation and Replaced say which.
+	Committed  bool
+	Generation int
+	Replaced   bool
+	// Runs are the exports that landed; CollectorFailed the runs whose
+	// run.json status is not ok (failed, timeout, unavailable): a runs row
+	// each, no events.
+	Runs, CollectorFailed int
+	// Failed are the inputs set aside, in path order.
+	Failed  []Failure
+	Events  int64
+	Elapsed time.Duration
+	// CleanupErr is a failure to remove a replaced generation's files after
+	// the commit; the next ingest's recovery removes them.
+	CleanupErr error
+	// Recovered is what recovery removed of earlier ingests that died.
+	Recovered warehouse.Recovery
+}
+
+// ErrNothingLanded: every input failed, so no batch was committed.
+var ErrNothingLanded = errors.New("no run could be loaded; nothing committed")
+
+// Run performs one ingest: discover and hash the inputs, stop early when
+// the warehouse already holds the same content (or refuse a changed one
+// without Replace), load the exports in parallel into a private staging
+// directory, build the runs, batches and gpu_samples rows, compact each
+// table into few part files, and commit. Inputs that are bad (wrapping
+// normalize.ErrMalformedExport, or a broken run directory) are set aside and
+// reported; any other error stops the ingest with the warehouse unchanged.
+// Errors: *UsageError for a command line that cannot work,
+// warehouse.ErrBatchChanged, batchdir.ErrIncomplete, ErrNothingLanded.
+func Run(ctx context.Context, req Request) (_ *Summary, err error) {
+	start := time.Now()
+	req = req.withDefaults()
+	in, err := Discover(req.Paths)
+	if err != nil {
+		return nil, err
+	}
+	if in.Source == SourceCollector {
+		id := in.Batch.ID
+		switch {
+		case id == "" && req.BatchID == "":
+			return nil, usagef("%s: batch.json has no id; name the batch with --batch", in.Dir)
+		case id == "":
+			id = req.BatchID
+		case req.BatchID != "" && req.BatchID != id:
+			return nil, usagef("--batch %s: the batch directory %s is batch %s (from batch.json); a batch directory keeps its id", req.BatchID, in.Dir, id)
+		}
+		if cols := req.Labels.Columns(); len(cols) > 0 {
+			return nil, usagef("--label %s: the runs of a batch directory take their settings from run.json; use a key that is not a runs column", cols[0])
+		}
+		req.BatchID = id
+	}
+	if req.BatchID != "" {
+		if err := warehouse.CheckBatchID(req.BatchID); err != nil {
+			return nil, &UsageError{Msg: err.Error()}
+		}
+	}
+	if in.Incomplete() && !req.AllowIncomplete {
+		return nil, fmt.Errorf("%s: %w; ingest it anyway with --allow-incomplete", in.Dir, batchdir.ErrIncomplete)
+	}
+
+	p := &progress{fn: req.OnProgress, p: Progress{Phase: "hashing", Started: start}}
+	p.report()
+	hashes, err := hashFiles(ctx, in.Files, req.Jobs)
+	if err != nil {
+		return nil, err
+	}
+	sum := &Summary{BatchID: req.BatchID, ContentSHA256: contentHash(in.Files, hashes, req.Labels)}
+	if sum.BatchID == "" {
+		sum.BatchID, sum.DerivedID = "exports-"+sum.ContentSHA256[:12], true
+	}
+
+	// Fast path, without lock or staging: the commit re-checks under the lock.
+	m, err := warehouse.ReadManifest(req.Warehouse)
+	if err != nil {
+		return nil, err
+	}
+	if old := m.Batches[sum.BatchID]; old != nil {
+		if old.ContentSHA256 == sum.ContentSHA256 {
+			sum.Unchanged, sum.Generation = true, old.Generation
+			// An ingest killed after its commit point left no work but
+			// perhaps garbage (a replaced generation, its staging): clear it,
+			// as a commit would. Committed files are not touched.
+			if sum.Recovered, err = warehouse.Recover(ctx, req.Warehouse); err != nil {
+				return sum, err
+			}
+			sum.Elapsed = time.Since(start)
+			return sum, nil
+		}
+		if !req.Replace {
+			return sum, fmt.Errorf("batch %s was committed %s with other content (%.12s, now %.12s): %w",
+				sum.BatchID, old.CommittedAt.Format(time.RFC3339), old.ContentSHA256, sum.ContentSHA256, warehouse.ErrBatchChanged)
+		}
+	}
+
+	st, err := warehouse.NewStaging(ctx, req.Warehouse)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// What is left of a staging directory the next recovery removes;
+		// say so, but it does not undo a commit.
+		if cerr := st.Close(); cerr != nil {
+			if err == nil {
+				sum.CleanupErr = errors.Join(sum.CleanupErr, cerr)
+			} else {
+				err = errors.Join(err, cerr)
+			}
+		}
+	}()
+
+	failures := &failureList{fn: req.OnFailure}
+	for _, f := range in.Failed {
+		failures.add(f)
+	}
+	loads, err := loadAll(ctx, req, in, st, hashes, sum.BatchID, p, failures)
+	if err != nil {
+		return nil, err
+	}
+
+	// Tables of the batch: the runs' staged files in run order, then the
+	// runs, batches rows.
+	var runRows []row
+	var hosts []string
+	staged := map[string][]warehouse.StagedFile{}
+	for _, ld := range loads {
+		if ld == nil {
+			continue
+		}
+		runRows = append(runRows, runRow(sum.BatchID, in.Batch, ld.loaded, req.Labels))
+		if ld.in.Load() {
+			sum.Runs++
+			sum.Events += ld.result.Events()
+			hosts = append(hosts, ld.result.Info.Host)
+		} else {
+			sum.CollectorFailed++
+		}
+	}
+	sum.Failed = failures.sorted()
+	if len(runRows) == 0 {
+		sum.Elapsed = time.Since(start)
+		return sum, ErrNothingLanded
+	}
+	for _, ld := range loads {
+		if ld == nil {
+			continue
+		}
+		for _, t := range schemas.All() {
+			if f, ok := ld.staged[t.Name]; ok {
+				staged[t.Name] = append(staged[t.Name], f)
+			}
+		}
+	}
+	// Staged and compacted files are scratch until the commit, which fsyncs
+	// every part it moves into the warehouse before writing the manifest.
+	pqOpts := parquetout.Options{Allocator: req.Allocator, CreatedBy: "vitlab " + req.IngestVersion, NoSync: true}
+	runsFile, err := writeRows(st, req.Allocator, schemas.Runs, runRows, pqOpts)
+	if err != nil {
+		return nil, err
+	}
+	staged[schemas.Runs.Name] = []warehouse.StagedFile{runsFile}
+	br := batchRow(sum.BatchID, in.Source, sum.ContentSHA256, req.IngestVersion, in.Batch, hosts,
+		req.Labels, len(runRows), len(sum.Failed), time.Now().UTC())
+	batchFile, err := writeRows(st, req.Allocator, schemas.Batches, []row{br}, pqOpts)
+	if err != nil {
+		return nil, err
+	}
+	staged[schemas.Batches.Name] = []warehouse.StagedFile{batchFile}
+
+	p.phase("compacting")
+	parts, err := compactAll(ctx, st, staged, req.Jobs, warehouse.CompactOptions{Parquet: pqOpts})
+	if err != nil {
+		return nil, err
+	}
+	warehouse.CrashPoint("ingest: compacted, before commit")
+
+	p.phase("committing")
+	failed := make([]warehouse.FailedInput, len(sum.Failed))
+	for i, f := range sum.Failed {
+		failed[i] = warehouse.FailedInput{Path: failurePath(in, f.Path), Error: reason(f)}
+	}
+	res, err := warehouse.CommitBatch(ctx, req.Warehouse, warehouse.Commit{
+		BatchID:       sum.BatchID,
+		ContentSHA256: sum.ContentSHA256,
+		Source:        in.Source,
+		IngestVersion: req.IngestVersion,
+		Runs:          len(runRows),
+		Failed:        failed,
+		Parts:         parts,
+		Replace:       req.Replace,
+		OnWait:        req.OnWait,
+	})
+	sum.Elapsed = time.Since(start)
+	if err != nil {
+		return sum, err
+	}
+	sum.Generation = res.Batch.Generation
+	sum.CleanupErr = res.CleanupErr
+	sum.Recovered = res.Recovery
+	switch res.Outcome {
+	case warehouse.Unchanged:
+		// Another ingest committed the same content while we loaded.
+		sum.Unchanged = true
+		sum.Runs, sum.CollectorFailed, sum.Events, sum.Failed = 0, 0, 0, nil
+	case warehouse.Committed:
+		sum.Committed, sum.Replaced = true, res.Replaced != nil
+	}
+	return sum, nil
+}
+
+func (req Request) withDefaults() Request {
+	if req.Jobs <= 0 {
+		req.Jobs = runtime.NumCPU()
+	}
+	if req.Loader == nil {
+		req.Loader = normalize.Export
+	}
+	if req.Allocator == nil {
+		req.Allocator = memory.DefaultAllocator
+	}
+	if req.IngestVersion == "" {
+		req.IngestVersion = "dev"
+	}
+	if req.Labels.pairs == nil {
+		req.Labels = Labels{pairs: map[string]string{}, columns: map[string]any{}}
+	}
+	return req
+}
+
+// load is one run's outcome: what loaded and what it staged.
+type load struct {
+	*loaded
+	staged map[string]warehouse.StagedFile
+}
+
+// loadAll loads every run with req.Jobs workers. The result has one entry
+// per run of in.Runs, nil for a run set aside.
+func loadAll(ctx context.Context, req Request, in *Inputs, st *warehouse.Staging, hashes map[string]fileHash,
+	batchID string, p *progress, failures *failureList) ([]*load, error) {
+	tmp := filepath.Join(st.Dir(), "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	var total, bytes int64
+	for _, r := range in.Runs {
+		if r.Load() {
+			total++
+			bytes += hashes[r.Export].Size
+		}
+	}
+	p.update(func(pr *Progress) {
+		pr.Phase, pr.Total, pr.BytesTotal, pr.Failed = "loading", int(total), bytes, len(in.Failed)
+	})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]*load, len(in.Runs))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		fatal    error
+		work     = make(chan int)
+		pqOpts   = parquetout.Options{Allocator: req.Allocator, CreatedBy: "vitlab " + req.IngestVersion, NoSync: true}
+		loadOpts = normalize.Options{TempDir: tmp, BatchRows: req.BatchRows, Allocator: req.Allocator}
+	)
+	for range max(1, min(req.Jobs, len(in.Runs))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				ri := in.Runs[i]
+				ld, err := loadRun(ctx, req.Loader, ri, batchID, filepath.Join(st.Dir(), "runs", strconv.Itoa(i)), hashes, loadOpts, pqOpts)
+				var bad *badInput
+				switch {
+				case err == nil:
+					out[i] = ld
+					if ri.Load() {
+						p.update(func(pr *Progress) {
+							pr.Done++
+							pr.Events += ld.result.Events()
+							pr.BytesDone += hashes[ri.Export].Size
+						})
+					}
+				case errors.As(err, &bad):
+					failures.add(Failure{Path: ri.Display, Err: bad.err})
+					p.update(func(pr *Progress) {
+						pr.Done++
+						pr.Failed++
+						pr.BytesDone += hashes[ri.Export].Size
+					})
+				default:
+					mu.Lock()
+					if fatal == nil {
+						fatal = err
+						cancel()
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+feed:
+	for i := range in.Runs {
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if fatal != nil {
+		return nil, fatal
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// badInput wraps an error that sets an input aside (rather than stopping
+// the ingest).
+type badInput struct{ err error }
+
+func (b *badInput) Error() string { return b.err.Error() }
+
+// loadRun loads one run into its own staging directory: the export through
+// the loader, then nvml.jsonl. A run the collector recorded as failed has
+// no export: it yields an empty load (its runs row only).
+func loadRun(ctx context.Context, loader Loader, ri *RunInput, batchID, dir string, hashes map[string]fileHash,
+	loadOpts normalize.Options, pqOpts parquetout.Options) (*load, error) {
+	ld := &load{loaded: &loaded{in: ri, rows: map[string]int64{}}}
+	if !ri.Load() {
+		return ld, nil
+	}
+	ld.exportHash = hashes[ri.Export]
+	if ld.exportHash.Err != nil {
+		return nil, &badInput{fmt.Errorf("cannot read: %w", unwrapPath(ld.exportHash.Err))}
+	}
+	sink, err := newStageSink(dir, pqOpts)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*load, error) {
+		return nil, errors.Join(err, sink.abort())
+	}
+	res, err := loader(ctx, ri.Export, normalize.RunKey{BatchID: batchID, RunID: ri.RunID}, loadOpts, sink)
+	if err != nil {
+		if errors.Is(err, normalize.ErrMalformedExport) && ctx.Err() == nil {
+			return fail(&badInput{err})
+		}
+		return fail(fmt.Errorf("%s: %w", ri.Display, err))
+	}
+	ld.result = res
+	// The sink's counts are what the files hold; a loader that says
+	// otherwise has a bug.
+	for _, t := range schemas.EventTables {
+		if got, said := sink.rows(t), res.Rows[t.Name]; got != said {
+			return fail(fmt.Errorf("%s: the loader reported %d %s rows but wrote %d", ri.Display, said, t.Name, got))
+		}
+	}
+	if ri.NVML != "" {
+		n, err := stageSamples(ri, batchID, res.Info.SessionStartUTCNs, sink, pqOpts.Allocator)
+		if err != nil {
+			return fail(&badInput{err})
+		}
+		ld.samples = n
+	}
+	staged, err := sink.close()
+	if err != nil {
+		return fail(err)
+	}
+	for name, f := range staged {
+		ld.rows[name] = f.Rows
+	}
+	ld.staged = staged
+	return ld, nil
+}
+
+// stageSamples writes a run's nvml.jsonl to its gpu_samples staged file.
+func stageSamples(ri *RunInput, batchID string, sessionStart int64, sink *stageSink, mem memory.Allocator) (int64, error) {
+	f, err := os.Open(ri.NVML)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", batchdir.NVMLFile, unwrapPath(err))
+	}
+	defer f.Close()
+	samples, err := batchdir.ReadSamples(f, ri.NVML)
+	if err != nil {
+		return 0, err
+	}
+	if len(samples) == 0 {
+		return 0, nil
+	}
+	rec := samplesRecord(mem, batchID, ri.RunID, samples, sessionStart)
+	defer rec.Release()
+	if err := sink.write(schemas.GPUSamples, rec); err != nil {
+		return 0, err
+	}
+	return int64(len(samples)), nil
+}
+
+// writeRows stages one small table.
+func writeRows(st *warehouse.Staging, mem memory.Allocator, t *schemas.Table, rows []row, opts parquetout.Options) (warehouse.StagedFile, error) {
+	rec, err := buildRecord(mem, t, rows)
+	if err != nil {
+		return warehouse.StagedFile{}, err
+	}
+	defer rec.Release()
+	p := filepath.Join(st.Dir(), t.Name+".parquet")
+	w, err := parquetout.Create(p, t, opts)
+	if err != nil {
+		return warehouse.StagedFile{}, err
+	}
+	if err := w.Write(rec); err != nil {
+		return warehouse.StagedFile{}, errors.Join(err, w.Abort())
+	}
+	if err := w.Close(); err != nil {
+		return warehouse.StagedFile{}, errors.Join(err, w.Abort())
+	}
+	return warehouse.StagedFile{Path: p, Rows: w.Rows()}, nil
+}
+
+// compactAll compacts every table, jobs tables at a time.
+func compactAll(ctx context.Context, st *warehouse.Staging, staged map[string][]warehouse.StagedFile, jobs int,
+	opts warehouse.CompactOptions) (map[string][]warehouse.StagedFile, error) {
+	tables := schemas.All()
+	results := make([][]warehouse.StagedFile, len(tables))
+	errs := make([]error, len(tables))
+	sem := make(chan struct{}, max(1, jobs))
+	var wg sync.WaitGroup
+	for i, t := range tables {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i], errs[i] = st.Compact(ctx, t, staged[t.Name], opts)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	parts := map[string][]warehouse.StagedFile{}
+	for i, t := range tables {
+		parts[t.Name] = results[i]
+	}
+	return parts, nil
+}
+
+// failureList collects failures from the workers.
+type failureList struct {
+	mu   sync.Mutex
+	fn   func(Failure)
+	list []Failure
+}
+
+func (l *failureList) add(f Failure) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, f)
+	if l.fn != nil {
+		l.fn(f)
+	}
+}
+
+func (l *failureList) sorted() []Failure {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := slices.Clone(l.list)
+	slices.SortFunc(out, func(a, b Failure) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// Reason returns why f was set aside on one line, without the file name
+// that the error may start with (messages name the file once, in front).
+func Reason(f Failure) string { return reason(f) }
+
+func reason(f Failure) string {
+	msg := strings.ReplaceAll(strings.TrimSpace(f.Err.Error()), "\n", "; ")
+	if i := strings.Index(msg, f.Path+": "); i >= 0 && pkgPrefixes.MatchString(msg[:i]) {
+		return msg[i+len(f.Path)+2:]
+	}
+	return msg
+}
+
+// pkgPrefixes matches the "pkg: " prefixes errors may carry before the
+// file name.
+var pkgPrefixes = regexp.MustCompile(`^([a-z0-9_]+: )*$`)
+
+// failurePath is how the manifest names a failed input: relative to the
+// batch directory for collector batches, as given otherwise.
+func failurePath(in *Inputs, p string) string {
+	if in.Dir != "" {
+		if r, err := filepath.Rel(in.Dir, p); err == nil && !strings.HasPrefix(r, "..") {
+			return filepath.ToSlash(r)
+		}
+	}
+	return p
+}
+
+// progress serialises progress reports.
+type progress struct {
+	mu sync.Mutex
+	fn func(Progress)
+	p  Progress
+}
+
+func (p *progress) update(f func(*Progress)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(&p.p)
+	if p.fn != nil {
+		p.fn(p.p)
+	}
+}
+
+func (p *progress) phase(name string) { p.update(func(pr *Progress) { pr.Phase = name }) }
+
+func (p *progress) report() { p.update(func(*Progress) {}) }

@@ -1,0 +1,31 @@
+// Package warehouse owns the on-disk layout of the vitlab warehouse and the
+// protocol that changes it: append-only, crash-safe and safe for several
+// ingests at once.
+//
+// Layout (DESIGN.md, "Warehouse"):
+//
+//	<wh>/_manifest.json                          committed batches, their files, rows, content hash
+//	<wh>/<table>/batch=<id>/part-NNNN.parquet    hive-partitioned Parquet, one set per batch
+//	<wh>/_lock                                   flock(2) held by commit and recovery
+//	<wh>/_staging/<unique>/                      one per running ingest, flock'ed owner.lock inside
+//
+// In go complete Parquet part files written in a Staging directory (by
+// parquetout, compacted by Staging.Compact) and a Commit naming them; out
+// comes a new manifest. A batch is visible exactly when the manifest lists
+// it: readers use ReadManifest and Manifest.Files, never a directory glob.
+//
+// CommitBatch, under the warehouse lock: recovery (files in partition
+// directories the manifest does not list, a stale temporary manifest and the
+// staging directories of dead processes are removed), re-read of the
+// manifest, no-op on an identical content hash, refusal (ErrBatchChanged)
+// of a different hash unless Replace, rename of the parts into
+// <table>/batch=<id>/ with part numbers never used before in that directory,
+// fsync of files and directories, manifest replaced atomically (the commit
+// point), and last the removal of the replaced generation's files. The lock
+// is held only for that; ingests load in parallel in their own staging
+// directories. CrashPoint and CrashEnv let tests kill the process at every
+// step.
+//
+// It wraps flock(2) (package syscall) and, through parquetout, the Parquet
+// writer; it runs on Linux and other Unix systems with flock.
+package warehouse

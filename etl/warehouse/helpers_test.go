@@ -1,0 +1,228 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"vitlab/etl/parquetout"
+	"vitlab/schemas"
+)
+
+// record returns n rows of table tbl for batch and run, other columns
+// random (nulls in nullable ones).
+func record(mem memory.Allocator, tbl *schemas.Table, batch, run string, n int, rng *rand.Rand) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, tbl.Schema())
+	defer b.Release()
+	for i, f := range tbl.Schema().Fields() {
+		fb := b.Field(i)
+		for range n {
+			switch {
+			case f.Name == "batch_id":
+				fb.(*array.StringBuilder).Append(batch)
+				continue
+			case f.Name == "run_id":
+				fb.(*array.StringBuilder).Append(run)
+				continue
+			case f.Nullable && rng.IntN(4) == 0:
+				fb.AppendNull()
+				continue
+			}
+			switch fb := fb.(type) {
+			case *array.StringBuilder:
+				fb.Append(fmt.Sprintf("v%d", rng.IntN(9)))
+			case *array.Int32Builder:
+				fb.Append(rng.Int32N(1000))
+			case *array.Int64Builder:
+				fb.Append(rng.Int64N(1e12))
+			case *array.Float64Builder:
+				fb.Append(rng.Float64())
+			case *array.TimestampBuilder:
+				fb.Append(arrow.Timestamp(rng.Int64N(4e15)))
+			default:
+				panic("no generator for " + f.Type.String())
+			}
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// stage writes one staged file per entry of rows (rows of run r<i>) for
+// table tbl into s and returns them.
+func stage(t testing.TB, mem memory.Allocator, s *Staging, tbl *schemas.Table, batch string, seed uint64, rows ...int) []StagedFile {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, uint64(len(tbl.Name))))
+	var out []StagedFile
+	for i, n := range rows {
+		p := filepath.Join(s.Dir(), fmt.Sprintf("%s-%d-%d.parquet", tbl.Name, seed, i))
+		w, err := parquetout.Create(p, tbl, parquetout.Options{Allocator: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := record(mem, tbl, batch, fmt.Sprintf("r%d", i), n, rng)
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, StagedFile{Path: p, Rows: int64(n)})
+	}
+	return out
+}
+
+// stageBatch stages and compacts every table of a batch: runs staged files
+// of rowsPerRun rows each (scaled per table), and returns the Commit.
+func stageBatch(t testing.TB, mem memory.Allocator, s *Staging, batch string, seed uint64, runs int) Commit {
+	t.Helper()
+	c := Commit{
+		BatchID:       batch,
+		ContentSHA256: fmt.Sprintf("%064x", seed),
+		Source:        "exports",
+		IngestVersion: "test",
+		Runs:          runs,
+		Parts:         map[string][]StagedFile{},
+	}
+	for ti, tbl := range schemas.All() {
+		rows := make([]int, runs)
+		for i := range rows {
+			rows[i] = 10*(ti+1) + i + int(seed%7)
+		}
+		if tbl == schemas.Batches {
+			rows = []int{1}
+		}
+		if tbl == schemas.Memsets {
+			rows = nil // a table without rows still gets an (empty) part
+		}
+		files := stage(t, mem, s, tbl, batch, seed, rows...)
+		parts, err := s.Compact(context.Background(), tbl, files, CompactOptions{Parquet: parquetout.Options{Allocator: mem}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Parts[tbl.Name] = parts
+	}
+	return c
+}
+
+// checkWarehouse checks the invariants a reader relies on: the manifest
+// parses, every listed file exists, reads with its table's schema, holds the
+// listed rows, and only rows of its batch; no file of a partition directory
+// is unlisted unless allowUnlisted. It returns the manifest.
+func checkWarehouse(t testing.TB, wh string, allowUnlisted bool) *Manifest {
+	t.Helper()
+	m, err := ReadManifest(wh)
+	if err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	listed := map[string]bool{}
+	for _, id := range m.BatchIDs() {
+		b := m.Batches[id]
+		if b.ID != id {
+			t.Fatalf("batch %s has id %s", id, b.ID)
+		}
+		for name, tf := range b.Tables {
+			tbl, ok := schemas.ByName(name)
+			if !ok {
+				t.Fatalf("batch %s: unknown table %s", id, name)
+			}
+			var rows int64
+			for _, f := range tf.Files {
+				if listed[f] {
+					t.Fatalf("%s listed twice", f)
+				}
+				listed[f] = true
+				if !strings.HasPrefix(f, name+"/batch="+id+"/part-") {
+					t.Fatalf("batch %s table %s: file %s outside its partition", id, name, f)
+				}
+				rows += readFile(t, filepath.Join(wh, f), tbl, id)
+			}
+			if rows != tf.Rows {
+				t.Fatalf("batch %s table %s: files hold %d rows, manifest says %d", id, name, rows, tf.Rows)
+			}
+		}
+	}
+	if !allowUnlisted {
+		if extra := unlisted(t, wh, listed); len(extra) > 0 {
+			t.Fatalf("files not in the manifest: %v", extra)
+		}
+	}
+	return m
+}
+
+// readFile reads a part completely and returns its rows.
+func readFile(t testing.TB, path string, tbl *schemas.Table, batch string) int64 {
+	t.Helper()
+	r, err := parquetout.Open(path, parquetout.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.Schema().Equal(tbl.Schema()) {
+		t.Fatalf("%s: schema %s", path, r.Schema())
+	}
+	var n int64
+	for rec, err := range r.Records(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := rec.Column(0).(*array.String)
+		for i := range ids.Len() {
+			if ids.Value(i) != batch {
+				t.Fatalf("%s: row with batch_id %q", path, ids.Value(i))
+			}
+		}
+		n += rec.NumRows()
+	}
+	if n != r.NumRows() {
+		t.Fatalf("%s: read %d rows, footer says %d", path, n, r.NumRows())
+	}
+	return n
+}
+
+// unlisted returns files inside partition directories that are not listed.
+func unlisted(t testing.TB, wh string, listed map[string]bool) []string {
+	t.Helper()
+	var extra []string
+	for _, tbl := range schemas.All() {
+		matches, err := filepath.Glob(filepath.Join(wh, tbl.Name, "batch=*", "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range matches {
+			r := rel(wh, p)
+			if !listed[r] {
+				extra = append(extra, r)
+			}
+		}
+	}
+	sort.Strings(extra)
+	return extra
+}
+
+// modTimes returns the modification time of every file under wh.
+func modTimes(t testing.TB, wh string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.Walk(wh, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		out[rel(wh, p)] = fi.ModTime().String() + fmt.Sprint(fi.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,27 @@
+// Package queries runs vitlab's saved SQL over a warehouse.
+//
+// In goes a warehouse directory (its _manifest.json, read with
+// etl/warehouse.ReadManifest) and the name of a saved query with its
+// params; out come the query's rows (duck.Result), written as an aligned
+// table, CSV, JSON or Parquet.
+//
+// The SQL lives beside this file and is embedded in the binary:
+//
+//   - views.sql: derived views over the base views (durations, nsys
+//     operation names, NVTX full names, the unified gpu_ops view, NVTX
+//     ranges and their GPU projection), each metric defined once;
+//   - <name>.sql: one saved query per file, dbt-style, with a header
+//     (-- name, -- description, -- inputs, -- param: key = default -- meaning);
+//   - checks/<name>.sql: checks that return no rows on a healthy warehouse.
+//
+// Open builds, in an in-memory DuckDB (through queries/duck, the only
+// importer of DuckDB), one base view per table of schemas.All() over
+// exactly the files the manifest commits (absolute paths, read_parquet
+// with union_by_name), unioned by name with an empty relation typed from
+// the schema: a table without files still has all its columns, and a
+// column added by a later schema version reads as null over older files.
+// Then it runs views.sql. Saved SQL never names a file and holds no
+// templating; a param is a DuckDB variable (SET VARIABLE) the query reads
+// with getvariable('key'). Script returns the same setup as SQL text, so
+// the saved files run unchanged in the DuckDB CLI or Python.
+package queries

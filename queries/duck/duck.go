@@ -1,0 +1,231 @@
+package duck
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// DB is one in-memory DuckDB database with a single connection. It is not
+// safe for concurrent use.
+type DB struct {
+	db   *sql.DB
+	conn *sql.Conn
+}
+
+// Open starts an empty in-memory DuckDB database.
+func Open(ctx context.Context) (*DB, error) {
+	connector, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		return nil, fmt.Errorf("duck: open: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("duck: connect: %w", err)
+	}
+	return &DB{db: db, conn: conn}, nil
+}
+
+// Close releases the database.
+func (d *DB) Close() error {
+	return errors.Join(d.conn.Close(), d.db.Close())
+}
+
+// Exec runs a script of one or more statements that return no rows.
+func (d *DB) Exec(ctx context.Context, script string) error {
+	if _, err := d.conn.ExecContext(ctx, script); err != nil {
+		return fmt.Errorf("duck: %w", err)
+	}
+	return nil
+}
+
+// Column is one column of a result.
+type Column struct {
+	Name string
+	// Type is DuckDB's name of the column type (BIGINT, DOUBLE, VARCHAR,
+	// DECIMAL(20,1), TIMESTAMP WITH TIME ZONE …).
+	Type string
+}
+
+// Decimal is a DuckDB DECIMAL value: Value / 10^Scale.
+type Decimal struct {
+	Value *big.Int
+	Scale int
+}
+
+// Float64 returns the decimal as the nearest float64.
+func (d Decimal) Float64() float64 {
+	f, _ := new(big.Rat).SetFrac(d.Value, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d.Scale)), nil)).Float64()
+	return f
+}
+
+// String formats the decimal with exactly Scale digits after the point
+// (e.g. "0.0", "12.300").
+func (d Decimal) String() string {
+	s := new(big.Int).Abs(d.Value).String()
+	if d.Scale > 0 {
+		if len(s) <= d.Scale {
+			s = strings.Repeat("0", d.Scale-len(s)+1) + s
+		}
+		s = s[:len(s)-d.Scale] + "." + s[len(s)-d.Scale:]
+	}
+	if d.Value.Sign() < 0 {
+		s = "-" + s
+	}
+	return s
+}
+
+// Result is the whole result of a query. Values are nil (SQL NULL), int64
+// (every integer type that fits), *big.Int (HUGEINT/UHUGEINT values that do
+// not fit int64, UBIGINT above MaxInt64), float64, string, bool, []byte,
+// time.Time, Decimal, or for nested and rare types what the driver gives
+// ([]any, map[string]any …).
+type Result struct {
+	Columns []Column
+	Rows    [][]any
+}
+
+// Query runs one statement and reads its whole result. A script of several
+// statements runs them all and returns the last one's result.
+func (d *DB) Query(ctx context.Context, query string, args ...any) (*Result, error) {
+	rows, err := d.conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("duck: %w", err)
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("duck: %w", err)
+	}
+	res := &Result{Columns: make([]Column, len(types))}
+	for i, t := range types {
+		res.Columns[i] = Column{Name: t.Name(), Type: t.DatabaseTypeName()}
+	}
+	for rows.Next() {
+		vals := make([]any, len(types))
+		ptrs := make([]any, len(types))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("duck: %w", err)
+		}
+		for i, v := range vals {
+			vals[i] = plain(v)
+		}
+		res.Rows = append(res.Rows, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("duck: %w", err)
+	}
+	return res, nil
+}
+
+// plain converts a driver value to the types listed on Result.
+func plain(v any) any {
+	switch x := v.(type) {
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case uint8:
+		return int64(x)
+	case uint16:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case uint64:
+		if x <= 1<<63-1 {
+			return int64(x)
+		}
+		return new(big.Int).SetUint64(x)
+	case float32:
+		return float64(x)
+	case *big.Int:
+		if x.IsInt64() {
+			return x.Int64()
+		}
+		return x
+	case duckdb.Decimal:
+		return Decimal{Value: x.Value, Scale: int(x.Scale)}
+	case duckdb.UUID:
+		return x.String()
+	case *duckdb.UUID:
+		return x.String()
+	case driver.Valuer:
+		if dv, err := x.Value(); err == nil {
+			return dv
+		}
+	}
+	return v
+}
+
+// SetVariable sets a DuckDB session variable (SET VARIABLE name = value),
+// read in SQL with getvariable('name'). value is nil (a NULL of type typ),
+// or a bool, int64, float64 or string, cast to typ (a DuckDB type name such
+// as BIGINT or VARCHAR; empty keeps the value's own type).
+func (d *DB) SetVariable(ctx context.Context, name string, value any, typ string) error {
+	lit, err := Literal(value)
+	if err != nil {
+		return fmt.Errorf("duck: variable %s: %w", name, err)
+	}
+	if typ != "" {
+		lit = "cast(" + lit + " as " + typ + ")"
+	}
+	if err := d.Exec(ctx, "set variable "+Ident(name)+" = "+lit); err != nil {
+		return fmt.Errorf("duck: variable %s: %w", name, err)
+	}
+	return nil
+}
+
+// Literal renders a Go value as a DuckDB SQL literal: NULL, true/false, a
+// number, or a single-quoted string.
+func Literal(v any) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "null", nil
+	case bool:
+		if x {
+			return "true", nil
+		}
+		return "false", nil
+	case int64:
+		return fmt.Sprint(x), nil
+	case int:
+		return fmt.Sprint(x), nil
+	case float64:
+		return fmt.Sprintf("%v", x), nil
+	case string:
+		return Quote(x), nil
+	}
+	return "", fmt.Errorf("no SQL literal for %T", v)
+}
+
+// Quote returns s as a single-quoted SQL string literal.
+func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Ident returns name as a double-quoted SQL identifier.
+func Ident(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+// CopyParquet runs query and writes its result to path as one
+// zstd-compressed Parquet file (DuckDB's COPY … TO … (format parquet)).
+func (d *DB) CopyParquet(ctx context.Context, query, path string) error {
+	q := strings.TrimRight(strings.TrimSpace(query), ";")
+	stmt := "copy (" + q + "\n) to " + Quote(path) + " (format parquet, compression zstd)"
+	if err := d.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("duck: write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package queries
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"vitlab/queries/duck"
+)
+
+// FormatValue renders one result value as text: integers in decimal,
+// DECIMAL values with their exact scale ("0.0", "12.300"), floats in the
+// shortest form that reads back, timestamps in RFC 3339, NULL as "".
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case duck.Decimal:
+		return x.String()
+	case *big.Int:
+		return x.String()
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case []byte:
+		return fmt.Sprintf("%x", x)
+	}
+	return fmt.Sprint(v)
+}
+
+// WriteCSV writes res as CSV: a header of the column names, then one line
+// per row.
+func WriteCSV(w io.Writer, res *duck.Result) error {
+	cw := csv.NewWriter(w)
+	head := make([]string, len(res.Columns))
+	for i, c := range res.Columns {
+		head[i] = c.Name
+	}
+	if err := cw.Write(head); err != nil {
+		return err
+	}
+	rec := make([]string, len(res.Columns))
+	for _, row := range res.Rows {
+		for i, v := range row {
+			rec[i] = FormatValue(v)
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteJSON writes res as a JSON array of objects, keys in column order.
+// DECIMAL values are JSON numbers with their scale; NaN and infinities are
+// null.
+func WriteJSON(w io.Writer, res *duck.Result) error {
+	var b strings.Builder
+	b.WriteString("[")
+	for r, row := range res.Rows {
+		if r > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n  {")
+		for i, v := range row {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			k, err := jsonString(res.Columns[i].Name)
+			if err != nil {
+				return err
+			}
+			b.WriteString(k)
+			b.WriteString(": ")
+			val, err := jsonValue(v)
+			if err != nil {
+				return fmt.Errorf("column %s: %w", res.Columns[i].Name, err)
+			}
+			b.WriteString(val)
+		}
+		b.WriteString("}")
+	}
+	if len(res.Rows) > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString("]\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func jsonValue(v any) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "null", nil
+	case int64, bool:
+		return FormatValue(x), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return "null", nil
+		}
+		return FormatValue(x), nil
+	case duck.Decimal, *big.Int:
+		return FormatValue(x), nil
+	case time.Time:
+		return `"` + FormatValue(x) + `"`, nil
+	case string:
+		return jsonString(x)
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// jsonString encodes s as a JSON string without escaping <, > and &
+// (kernel names are full of them).
+func jsonString(s string) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// TableOptions tune WriteTable.
+type TableOptions struct {
+	// MaxWidth cuts longer cells to that many characters, ending in "…";
+	// 0 keeps them whole.
+	MaxWidth int
+}
+
+// WriteTable writes res as aligned text for a terminal: a header, a rule,
+// then the rows, numbers right-aligned, and a last line counting the rows.
+func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
+	n := len(res.Columns)
+	cells := make([][]string, len(res.Rows)+1)
+	right := make([]bool, n)
+	width := make([]int, n)
+	cells[0] = make([]string, n)
+	for i, c := range res.Columns {
+		cells[0][i] = c.Name
+	}
+	for r, row := range res.Rows {
+		cells[r+1] = make([]string, n)
+		for i, v := range row {
+			s := FormatValue(v)
+			switch v.(type) {
+			case int64, float64, duck.Decimal, *big.Int:
+				right[i] = true
+			}
+			if opt.MaxWidth > 0 && utf8.RuneCountInString(s) > opt.MaxWidth {
+				s = string([]rune(s)[:opt.MaxWidth-1]) + "…"
+			}
+			cells[r+1][i] = s
+		}
+	}
+	for _, row := range cells {
+		for i, s := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(s))
+		}
+	}
+	var b strings.Builder
+	line := func(row []string) {
+		var l strings.Builder
+		for i, s := range row {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(s))
+			if i > 0 {
+				l.WriteString("  ")
+			}
+			if right[i] {
+				l.WriteString(pad + s)
+			} else {
+				l.WriteString(s + pad)
+			}
+		}
+		b.WriteString(strings.TrimRight(l.String(), " "))
+		b.WriteString("\n")
+	}
+	line(cells[0])
+	rule := make([]string, n)
+	for i := range rule {
+		rule[i] = strings.Repeat("-", width[i])
+	}
+	line(rule)
+	for _, row := range cells[1:] {
+		line(row)
+	}
+	fmt.Fprintf(&b, "(%d rows)\n", len(res.Rows))
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,69 @@
+package queries
+
+import (
+	"math"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"vitlab/queries/duck"
+)
+
+func formatSample() *duck.Result {
+	return &duck.Result{
+		Columns: []duck.Column{{Name: "name"}, {Name: "n"}, {Name: "pct"}, {Name: "x"}, {Name: "at"}},
+		Rows: [][]any{
+			{"gemm<float>", int64(12), duck.Decimal{Value: big.NewInt(5), Scale: 1}, 0.25, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+			{`a "quoted", long kernel name`, nil, duck.Decimal{Value: big.NewInt(1000), Scale: 1}, math.NaN(), nil},
+		},
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	var b strings.Builder
+	if err := WriteCSV(&b, formatSample()); err != nil {
+		t.Fatal(err)
+	}
+	want := "name,n,pct,x,at\n" +
+		"gemm<float>,12,0.5,0.25,2026-01-02T03:04:05Z\n" +
+		`"a ""quoted"", long kernel name",,100.0,NaN,` + "\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	var b strings.Builder
+	if err := WriteJSON(&b, formatSample()); err != nil {
+		t.Fatal(err)
+	}
+	want := `[
+  {"name": "gemm<float>", "n": 12, "pct": 0.5, "x": 0.25, "at": "2026-01-02T03:04:05Z"},
+  {"name": "a \"quoted\", long kernel name", "n": null, "pct": 100.0, "x": null, "at": null}
+]
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := WriteJSON(&b, &duck.Result{Columns: []duck.Column{{Name: "a"}}}); err != nil || b.String() != "[]\n" {
+		t.Errorf("empty: %q %v", b.String(), err)
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b strings.Builder
+	if err := WriteTable(&b, formatSample(), TableOptions{MaxWidth: 12}); err != nil {
+		t.Fatal(err)
+	}
+	want := "" +
+		"name           n    pct     x  at\n" +
+		"------------  --  -----  ----  ------------\n" +
+		"gemm<float>   12    0.5  0.25  2026-01-02T…\n" +
+		"a \"quoted\",…      100.0   NaN\n" +
+		"(2 rows)\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
