@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"vitlab/collectors/batchdir"
+	"vitlab/collectors/nsys"
+	"vitlab/collectors/nvml"
+	"vitlab/collectors/plan"
+	"vitlab/collectors/runner"
+)
+
+func init() {
+	register(command{
+		name:    "collect",
+		summary: "run a plan's ViT experiments under nsys on this GPU host into a batch directory",
+		run:     runCollect,
+	})
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runCollect(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "collect", "--plan FILE [--profile quick] [--out DIR] [--gpu N] [--only GLOB] [--resume --batch ID] [--dry-run] [flags]")
+	planFile := fs.String("plan", "", "plan YAML file (required; see collectors/plans/README.md)")
+	profile := fs.String("profile", "quick", "profile of the plan to run: quick, full, or another the plan defines")
+	out := fs.String("out", "batches", "directory that holds batch directories")
+	gpu := fs.Int("gpu", 0, "GPU to use, by NVML index (sets CUDA_VISIBLE_DEVICES)")
+	only := fs.String("only", "", "run only the runs whose id matches this glob, e.g. '*-b32-*'")
+	resume := fs.Bool("resume", false, "continue the batch named by --batch: keep runs whose run.json says ok, run the others")
+	dryRun := fs.Bool("dry-run", false, "print the runs and their exact commands; run nothing")
+	nsysPath := fs.String("nsys", "", "nsys executable (default: PATH, then /opt/nvidia/nsight-systems/*/bin, /usr/local/cuda/bin, /opt/nvidia/nsight-compute/*/host/target-linux-x64)")
+	var nsysEnv listFlag
+	fs.Var(&nsysEnv, "nsys-env", "KEY=VALUE for nsys and the traced phase, repeatable; LD_LIBRARY_PATH is put in front of the inherited one (also from $VITLAB_NSYS_ENV, space-separated)")
+	var workloadEnv listFlag
+	fs.Var(&workloadEnv, "env", "KEY=VALUE added to the workload's environment in both phases, repeatable")
+	python := fs.String("python", "python3", "Python interpreter that runs the workload")
+	workload := fs.String("workload", "", "workload folder holding vit_workload.py (default: collectors/workload above the working directory or the executable)")
+	timeout := fs.Duration("timeout", 0, "per-run timeout, both phases (default: the plan's timeout, else 30m)")
+	batchID := fs.String("batch", "", "batch id (default <plan>-<profile>-<host>-<UTC yyyymmddThhmmss>); needed with --resume")
+	keepRaw := fs.Bool("keep-raw", false, "keep trace.nsys-rep and trace.sqlite beside trace.sqlite.zst")
+	sampleEvery := fs.Duration("sample-every", runner.DefaultSampleEvery, "NVML sampling interval during the traced phase")
+	gpuBus := fs.String("gpu-bus", "", "PCI bus id of the GPU (e.g. 0000:17:00.0) when NVML is unavailable, to read its NUMA node from sysfs")
+	numactl := fs.String("numactl", "", "numactl executable (default: numactl on PATH)")
+	useNVML := fs.Bool("nvml", true, "use NVML for the GPU inventory and samples (false: neither)")
+	sysRoot := fs.String("sysfs-root", "/", "root under which sys/devices/system/node and sys/bus/pci are read")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usagef("unexpected argument %q", fs.Arg(0))
+	case *planFile == "":
+		return usagef("--plan is required")
+	case *resume && *batchID == "":
+		return usagef("--resume needs --batch ID (the batch directory's name under --out)")
+	case *gpu < 0:
+		return usagef("--gpu must not be negative")
+	case *timeout < 0:
+		return usagef("--timeout must not be negative")
+	case *sampleEvery <= 0:
+		return usagef("--sample-every must be positive")
+	}
+	if v := e.getenv("VITLAB_NSYS_ENV"); v != "" {
+		nsysEnv = append(strings.Fields(v), nsysEnv...)
+	}
+	for _, kv := range nsysEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return usagef("--nsys-env %q: want KEY=VALUE", kv)
+		}
+	}
+	for _, kv := range workloadEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return usagef("--env %q: want KEY=VALUE", kv)
+		}
+	}
+
+	pl, err := plan.Load(*planFile)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(pl.Profiles(), *profile) {
+		return usagef("plan %s has no profile %q (have %s)", *planFile, *profile, strings.Join(pl.Profiles(), ", "))
+	}
+
+	cfg := runner.Config{
+		Plan: pl, PlanFile: *planFile, Profile: *profile, OutDir: *out, BatchID: *batchID,
+		GPU: *gpu, GPUBusID: *gpuBus, Only: *only, Resume: *resume, DryRun: *dryRun,
+		Python: *python, Timeout: *timeout, KeepRaw: *keepRaw, SampleEvery: *sampleEvery,
+		SysRoot: *sysRoot, Numactl: *numactl, Env: workloadEnv, Version: version(),
+		Stdout: e.stdout, Progress: e.stderr,
+	}
+
+	nsysExe, err := nsys.Find(*nsysPath)
+	switch {
+	case err == nil:
+		cfg.Nsys = &nsys.Tool{Path: nsysExe, Env: nsysEnv}
+	case *dryRun:
+		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%v; the commands below say plain nsys", err))
+		cfg.Nsys = &nsys.Tool{Path: "nsys", Env: nsysEnv}
+	default:
+		return err
+	}
+
+	cfg.WorkloadDir = *workload
+	if cfg.WorkloadDir == "" {
+		exeDir := ""
+		if exe, err := os.Executable(); err == nil {
+			exeDir = filepath.Dir(exe)
+		}
+		wd, _ := os.Getwd()
+		if cfg.WorkloadDir, err = runner.FindWorkload(wd, exeDir); err != nil {
+			return err
+		}
+	}
+	if cfg.WorkloadDir, err = filepath.Abs(cfg.WorkloadDir); err != nil {
+		return err
+	}
+
+	if *useNVML {
+		lib, err := nvml.Open()
+		if err != nil {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%v: no GPU inventory and no NVML samples", err))
+		} else {
+			defer lib.Close()
+			cfg.GPUs = lib.Devices
+			cfg.StartSampler = func(index int, every time.Duration, w io.Writer) (runner.Stopper, error) {
+				return lib.StartSampler(index, every, w)
+			}
+		}
+	} else {
+		cfg.Warnings = append(cfg.Warnings, "NVML not used (--nvml=false): no GPU inventory and no NVML samples")
+	}
+
+	sum, err := runner.Run(ctx, cfg)
+	if err != nil {
+		if sum != nil && errors.Is(err, context.Canceled) {
+			fmt.Fprintf(e.stderr, "vitlab collect: interrupted; batch %s is incomplete; continue it with --resume --batch %s\n", sum.Dir, sum.BatchID)
+		}
+		return err
+	}
+	if *dryRun {
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "batch %s: %d runs: %s %d, %s %d, %s %d, %s %d, kept %d\n", sum.Dir, sum.Total,
+		batchdir.StatusOK, sum.OK, batchdir.StatusFailed, sum.Failed, batchdir.StatusTimeout, sum.Timeout,
+		batchdir.StatusUnavailable, sum.Unavailable, sum.Kept)
+	if sum.Failures() > 0 {
+		fmt.Fprintf(e.stderr, "vitlab collect: %d run(s) failed; see run.json and stderr.log in their run directories; rerun them with --resume --batch %s\n",
+			sum.Failures(), sum.BatchID)
+		return errPartial
+	}
+	return nil
+}

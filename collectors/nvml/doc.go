@@ -1,0 +1,20 @@
+// Package nvml is vitlab's only user of NVIDIA's management library, through
+// github.com/NVIDIA/go-nvml, which loads libnvidia-ml.so.1 at run time (no
+// build tag; the cgo build prints deprecation warnings, which are harmless).
+//
+// In: the NVML library of the host, if any. Open fails softly: on a host
+// without it (CI, a laptop) it returns an error wrapping ErrUnavailable,
+// and the collector goes on without GPU inventory or samples, saying so in
+// batch.json.
+//
+// Out: the GPU inventory as batchdir.GPU values (Lib.Devices: name, UUID,
+// PCI bus id in sysfs form, memory, driver, CUDA compute capability, NUMA
+// node where NVML reports it, CPU affinity as a cpulist), and a Sampler that
+// writes one batchdir.Sample per interval (SM and memory clocks, power,
+// temperature, GPU and memory utilisation, memory used) as JSON lines to
+// nvml.jsonl until stopped. A reading the GPU does not support is left out
+// of the sample rather than written as zero.
+//
+// NVML's power reading (nvmlDeviceGetPowerUsage) is the board's own
+// averaged value on recent GPUs, not an instantaneous one.
+package nvml

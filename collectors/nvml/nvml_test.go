@@ -1,0 +1,188 @@
+package nvml
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	gonvml "github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
+
+	"vitlab/collectors/batchdir"
+)
+
+// TestOpenHere runs the real NVML path on this machine: without a GPU it
+// must fail softly with ErrUnavailable; with one it must list devices.
+func TestOpenHere(t *testing.T) {
+	l, err := Open()
+	if err != nil {
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("got %v, want an error wrapping ErrUnavailable", err)
+		}
+		t.Logf("no NVML here (expected in CI): %v", err)
+		return
+	}
+	defer l.Close()
+	gpus, err := l.Devices()
+	if err != nil || len(gpus) == 0 {
+		t.Fatalf("NVML opened but lists %d GPUs: %v", len(gpus), err)
+	}
+}
+
+func TestOpenFailures(t *testing.T) {
+	for _, ret := range []gonvml.Return{gonvml.ERROR_LIBRARY_NOT_FOUND, gonvml.ERROR_DRIVER_NOT_LOADED} {
+		lib := &mock.Interface{InitFunc: func() gonvml.Return { return ret }}
+		_, err := open(lib)
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%v: got %v", ret, err)
+		}
+	}
+	lib := &mock.Interface{InitFunc: func() gonvml.Return { panic("broken driver") }}
+	if _, err := open(lib); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "broken driver") {
+		t.Errorf("panic in init: got %v", err)
+	}
+}
+
+// TestDevices reads the inventory of go-nvml's mock DGX H100 (8 GPUs),
+// with NUMA and affinity answers added the way a two-socket host gives them.
+func TestDevices(t *testing.T) {
+	srv := dgxh100.New()
+	for i, d := range srv.Devices {
+		dev := d.(*server.Device)
+		node := i / 4
+		bus := []string{"00000000:1B:00.0", "00000000:43:00.0", "00000000:52:00.0", "00000000:61:00.0",
+			"00000000:9D:00.0", "00000000:C3:00.0", "00000000:D1:00.0", "00000000:DF:00.0"}[i]
+		dev.GetPciInfoFunc = func() (gonvml.PciInfo, gonvml.Return) {
+			var p gonvml.PciInfo // the mock leaves BusId empty; fill it as NVML does
+			for j, c := range bus {
+				p.BusId[j] = int8(c)
+			}
+			return p, gonvml.SUCCESS
+		}
+		dev.GetNumaNodeIdFunc = func() (int, gonvml.Return) { return node, gonvml.SUCCESS }
+		dev.GetCpuAffinityFunc = func(n int) ([]uint, gonvml.Return) {
+			// CPUs 0-55 on node 0, 56-111 on node 1, in 64-bit words.
+			mask := make([]uint, 2)
+			for c := node * 56; c < node*56+56; c++ {
+				mask[c/64] |= 1 << (c % 64)
+			}
+			return mask, gonvml.SUCCESS
+		}
+	}
+	l, err := open(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpus, err := l.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gpus) != 8 {
+		t.Fatalf("got %d GPUs", len(gpus))
+	}
+	g := gpus[5]
+	if g.Index != 5 || !strings.Contains(g.Name, "H100") || g.UUID == "" || g.MemoryBytes < 80e9 ||
+		g.ComputeMajor != 9 || g.Driver == "" || g.NUMANode == nil || *g.NUMANode != 1 || g.CPUAffinity != "56-111" {
+		t.Errorf("gpu 5: %+v", g)
+	}
+	if g.BusID != "0000:c3:00.0" {
+		t.Errorf("bus id not in sysfs form: %q", g.BusID)
+	}
+
+	// An older driver without nvmlDeviceGetNumaNodeId: the call is not made.
+	srv.LookupSymbolFunc = func(string) error { return errors.New("undefined symbol") }
+	for _, d := range srv.Devices {
+		d.(*server.Device).GetNumaNodeIdFunc = nil // would panic if called
+	}
+	gpus, err = l.Devices()
+	if err != nil || gpus[0].NUMANode != nil {
+		t.Errorf("without the symbol: %+v %v", gpus[0], err)
+	}
+}
+
+func TestBusIDAndCPUList(t *testing.T) {
+	var raw [32]int8
+	for i, c := range "00000000:1B:00.0" {
+		raw[i] = int8(c)
+	}
+	if got := busID(raw); got != "0000:1b:00.0" {
+		t.Errorf("bus id %q", got)
+	}
+	if got := cpuList([]uint{0b1011, 1 << 63, 1}); got != "0-1,3,127-128" {
+		t.Errorf("cpulist %q", got)
+	}
+	if got := cpuList(nil); got != "" {
+		t.Errorf("empty cpulist %q", got)
+	}
+}
+
+// fakeReader is a GPU that supports some readings and not others.
+type fakeReader struct{ calls int }
+
+func (f *fakeReader) GetClockInfo(c gonvml.ClockType) (uint32, gonvml.Return) {
+	f.calls++
+	if c == gonvml.CLOCK_SM {
+		return 1980, gonvml.SUCCESS
+	}
+	return 0, gonvml.ERROR_NOT_SUPPORTED
+}
+func (f *fakeReader) GetPowerUsage() (uint32, gonvml.Return) { return 312500, gonvml.SUCCESS }
+func (f *fakeReader) GetTemperature(gonvml.TemperatureSensors) (uint32, gonvml.Return) {
+	return 0, gonvml.ERROR_NOT_SUPPORTED
+}
+func (f *fakeReader) GetUtilizationRates() (gonvml.Utilization, gonvml.Return) {
+	return gonvml.Utilization{Gpu: 97, Memory: 40}, gonvml.SUCCESS
+}
+func (f *fakeReader) GetMemoryInfo() (gonvml.Memory, gonvml.Return) {
+	return gonvml.Memory{Total: 80 << 30, Used: 12 << 30}, gonvml.SUCCESS
+}
+
+func TestSampler(t *testing.T) {
+	var buf bytes.Buffer
+	start := time.Unix(1700000000, 0)
+	tick := 0
+	now := func() time.Time { tick++; return start.Add(time.Duration(tick) * time.Millisecond) }
+	s := startSampler(&fakeReader{}, 3, 5*time.Millisecond, &buf, now)
+	time.Sleep(40 * time.Millisecond)
+	n, err := s.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n2, _ := s.Stop(); n2 != n {
+		t.Error("second Stop changed the count")
+	}
+	samples, err := batchdir.ReadSamples(&buf, "nvml.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != n || n < 3 {
+		t.Fatalf("%d samples written, %d read", n, len(samples))
+	}
+	first := samples[0]
+	if first.GPU != 3 || first.UnixNs != start.Add(time.Millisecond).UnixNano() ||
+		*first.SMClockMHz != 1980 || first.MemClockMHz != nil || *first.PowerW != 312.5 ||
+		first.TempC != nil || *first.UtilGPU != 97 || *first.UtilMem != 40 || *first.MemUsed != 12<<30 {
+		t.Errorf("first sample %+v", first)
+	}
+	for i := 1; i < len(samples); i++ {
+		if samples[i].UnixNs <= samples[i-1].UnixNs {
+			t.Fatal("samples out of order")
+		}
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestSamplerWriteError(t *testing.T) {
+	s := startSampler(&fakeReader{}, 0, time.Millisecond, failWriter{}, time.Now)
+	time.Sleep(5 * time.Millisecond)
+	if _, err := s.Stop(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,520 @@
+package plan
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"vitlab/collectors/batchdir"
+)
+
+// DefaultRepeats is how many times each configuration runs unless the plan
+// says otherwise. Fewer than MinRepeats needs allow_few_repeats: true.
+const (
+	DefaultRepeats = 3
+	MinRepeats     = 3
+)
+
+// Built-in values for keys a plan leaves unset. queue_depth defaults to 1
+// for sync pipelines only; an async pipeline must name its depth.
+var builtin = map[string]any{
+	"dtype":          "bfloat16",
+	"compile_mode":   "eager",
+	"pipeline":       "sync",
+	"preprocess":     "cpu",
+	"numa":           "none",
+	"warmup_batches": int64(10),
+	"timed_batches":  int64(50),
+	"clean_repeats":  int64(3),
+}
+
+// MaxRuns bounds an expansion, so a mistaken matrix is refused instead of
+// exhausting memory.
+const MaxRuns = 100000
+
+// required keys every configuration must end up with.
+var required = []string{"patch", "depth", "hidden", "resolution", "batch_size"}
+
+// Run is one run of an expanded plan: one configuration, one repeat.
+type Run struct {
+	// ID names the run directory; a safe file name, unique in the batch.
+	ID string
+	// Name is the configuration's name: ID without the repeat.
+	Name   string
+	Repeat int
+	RQ     string
+	// Model is the plan's model name (from models), "" if none was used.
+	Model string
+	// NUMA is the requested placement: none, local or remote.
+	NUMA string
+	// Settings are the requested workload settings.
+	Settings batchdir.Settings
+}
+
+// Expansion is a plan expanded for one profile.
+type Expansion struct {
+	Plan        string
+	Profile     string
+	RQ          string
+	Description string
+	Labels      map[string]string
+	Repeats     int
+	// Timeout is the plan's per-run timeout; 0 when the plan sets none.
+	Timeout time.Duration
+	// Configs is the number of distinct configurations.
+	Configs int
+	// Merged counts configurations dropped because an identical one was
+	// already in the expansion (e.g. an include item equal to a matrix point).
+	Merged int
+	// Runs are ordered repeat by repeat: every configuration's first
+	// repeat, then every second one, and so on.
+	Runs []Run
+}
+
+// effective merges the base block with a profile's block.
+func (p *Plan) effective(profile string) (*block, error) {
+	prof, ok := p.profiles[profile]
+	if !ok {
+		if profile == "full" {
+			return p.base, nil
+		}
+		return nil, fmt.Errorf("%s: plan %s has no profile %q (have %s)", p.File, p.Name, profile, strings.Join(p.Profiles(), ", "))
+	}
+	b := *p.base
+	b.pos = prof.pos
+	b.description = prof.description
+	if prof.repeats != nil {
+		b.repeats = prof.repeats
+	}
+	if prof.allowFew != nil {
+		b.allowFew = prof.allowFew
+	}
+	if prof.timeout != nil {
+		b.timeout, b.timeoutDur = prof.timeout, prof.timeoutDur
+	}
+	if prof.defaults != nil {
+		b.defaults = map[string]value{}
+		maps.Copy(b.defaults, p.base.defaults)
+		maps.Copy(b.defaults, prof.defaults)
+	}
+	if prof.hasMatrix {
+		b.matrix = slices.Clone(p.base.matrix)
+		for _, ax := range prof.matrix {
+			i := slices.IndexFunc(b.matrix, func(a axis) bool { return a.key == ax.key })
+			if i >= 0 {
+				b.matrix[i] = ax
+			} else {
+				b.matrix = append(b.matrix, ax)
+			}
+		}
+	}
+	if prof.hasInclude {
+		b.include = prof.include
+	}
+	if prof.hasExclude {
+		b.exclude = prof.exclude
+	}
+	if prof.hasOverride {
+		b.overrides = prof.overrides
+	}
+	return &b, nil
+}
+
+// point is one configuration being built.
+type point struct {
+	vals map[string]value
+	pos  Pos
+	// fromMatrix: exclude applies only to matrix points.
+	fromMatrix bool
+}
+
+func (pt point) get(key string) (value, bool) {
+	v, ok := pt.vals[key]
+	return v, ok && v.set()
+}
+
+type expander struct {
+	plan *Plan
+	b    *block
+	errs ErrorList
+}
+
+func (x *expander) errorf(pos Pos, format string, args ...any) {
+	x.errs = append(x.errs, &Error{File: x.plan.File, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// build makes a point: defaults, then the model's architecture, then the
+// explicit values of a matrix point or include item.
+func (x *expander) build(explicit map[string]value, pos Pos, fromMatrix bool) point {
+	pt := point{vals: map[string]value{}, pos: pos, fromMatrix: fromMatrix}
+	maps.Copy(pt.vals, x.b.defaults)
+	model, ok := explicit["model"]
+	if !ok {
+		model, ok = pt.vals["model"]
+	}
+	if ok {
+		if m := x.plan.models[model.str()]; m != nil {
+			maps.Copy(pt.vals, m.vals)
+		}
+	}
+	maps.Copy(pt.vals, explicit)
+	return pt
+}
+
+func (m match) matches(pt point) bool {
+	for key, want := range m.conds {
+		got, ok := pt.get(key)
+		if !ok || !slices.ContainsFunc(want, func(w value) bool { return w.v == got.v }) {
+			return false
+		}
+	}
+	return true
+}
+
+// points returns the configurations of the block, before validation.
+func (x *expander) points() []point {
+	var pts []point
+	axes := x.b.matrix
+	if len(axes) > 0 {
+		idx := make([]int, len(axes))
+		for {
+			explicit := map[string]value{}
+			for i, ax := range axes {
+				if len(ax.values) == 0 {
+					return nil // the axis had only bad values, already reported
+				}
+				explicit[ax.key] = ax.values[idx[i]]
+			}
+			pts = append(pts, x.build(explicit, axes[0].pos, true))
+			// Advance the odometer: the last axis varies fastest.
+			i := len(axes) - 1
+			for ; i >= 0; i-- {
+				idx[i]++
+				if idx[i] < len(axes[i].values) {
+					break
+				}
+				idx[i] = 0
+			}
+			if i < 0 {
+				break
+			}
+		}
+	} else if len(x.b.include) == 0 {
+		pts = append(pts, x.build(nil, x.b.pos, true))
+	}
+	for _, e := range x.b.include {
+		pts = append(pts, x.build(e.vals, e.pos, false))
+	}
+	return pts
+}
+
+// finish fills built-in values, applies overrides and exclude; it reports
+// whether the point stays.
+func (x *expander) finish(pt point) bool {
+	for k, v := range builtin {
+		if _, ok := pt.get(k); !ok {
+			pt.vals[k] = value{v: v}
+		}
+	}
+	for _, o := range x.b.overrides {
+		if o.when.matches(pt) {
+			maps.Copy(pt.vals, o.set)
+		}
+	}
+	if pl, _ := pt.get("pipeline"); pl.str() == "sync" {
+		if _, ok := pt.get("queue_depth"); !ok {
+			pt.vals["queue_depth"] = value{v: int64(1)}
+		}
+	}
+	if pt.fromMatrix {
+		for _, e := range x.b.exclude {
+			if e.matches(pt) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// at returns v's position, or the point's when v is built in.
+func at(v value, pt point) Pos {
+	if v.pos.Line == 0 {
+		return pt.pos
+	}
+	return v.pos
+}
+
+func (x *expander) validate(pt point) bool {
+	ok := true
+	for _, k := range required {
+		if _, has := pt.get(k); !has {
+			x.errorf(pt.pos, "a configuration has no %s (set it in defaults, the matrix, include or a model)", k)
+			ok = false
+		}
+	}
+	if !ok {
+		return false
+	}
+	patch, _ := pt.get("patch")
+	res, _ := pt.get("resolution")
+	if res.int()%patch.int() != 0 {
+		x.errorf(at(res, pt), "resolution %d is not a multiple of patch %d (patch at line %d)", res.int(), patch.int(), at(patch, pt).Line)
+		ok = false
+	}
+	if src, has := pt.get("source_resolution"); has && src.int() < 1 {
+		x.errorf(at(src, pt), "source_resolution must be at least 1")
+		ok = false
+	}
+	pl, _ := pt.get("pipeline")
+	q, hasQ := pt.get("queue_depth")
+	switch {
+	case pl.str() == "async" && !hasQ:
+		x.errorf(at(pl, pt), "pipeline async needs a queue_depth (1, 2, 4, 8 or 16)")
+		ok = false
+	case pl.str() == "sync" && q.int() != 1:
+		x.errorf(at(q, pt), "queue_depth %d needs pipeline async (this configuration is sync, pipeline at line %d)", q.int(), at(pl, pt).Line)
+		ok = false
+	}
+	if cr, _ := pt.get("clean_repeats"); cr.int() < MinRepeats && !x.allowFew() {
+		x.errorf(at(cr, pt), "clean_repeats %d is below %d; set allow_few_repeats: true to allow it", cr.int(), MinRepeats)
+		ok = false
+	}
+	return ok
+}
+
+func (x *expander) allowFew() bool {
+	if x.b.allowFew == nil {
+		return false
+	}
+	b, _ := x.b.allowFew.v.(bool)
+	return b
+}
+
+func settingsOf(pt point) batchdir.Settings {
+	i := func(k string) int { v, _ := pt.get(k); return v.int() }
+	s := func(k string) string { v, _ := pt.get(k); return v.str() }
+	h := i("hidden")
+	return batchdir.Settings{
+		Patch:            i("patch"),
+		Depth:            i("depth"),
+		Hidden:           h,
+		Heads:            h / 64,
+		MLP:              4 * h,
+		Resolution:       i("resolution"),
+		SourceResolution: i("source_resolution"),
+		BatchSize:        i("batch_size"),
+		DType:            s("dtype"),
+		CompileMode:      s("compile_mode"),
+		Pipeline:         s("pipeline"),
+		QueueDepth:       i("queue_depth"),
+		Preprocess:       s("preprocess"),
+		CPUWorkers:       i("cpu_workers"),
+		WarmupBatches:    i("warmup_batches"),
+		TimedBatches:     i("timed_batches"),
+		CleanRepeats:     i("clean_repeats"),
+	}
+}
+
+// extraTokens name the settings that are not always in a run ID; one is
+// added to every ID of an expansion where that setting takes more than one
+// value, so IDs stay unique and short.
+var extraTokens = []struct {
+	key   string
+	token func(s batchdir.Settings) string
+}{
+	{"dtype", func(s batchdir.Settings) string { return dtypeToken(s.DType) }},
+	{"source_resolution", func(s batchdir.Settings) string { return "s" + intOrAuto(s.SourceResolution) }},
+	{"cpu_workers", func(s batchdir.Settings) string { return "w" + intOrAuto(s.CPUWorkers) }},
+	{"warmup_batches", func(s batchdir.Settings) string { return "wu" + strconv.Itoa(s.WarmupBatches) }},
+	{"timed_batches", func(s batchdir.Settings) string { return "t" + strconv.Itoa(s.TimedBatches) }},
+	{"clean_repeats", func(s batchdir.Settings) string { return "c" + strconv.Itoa(s.CleanRepeats) }},
+}
+
+func intOrAuto(v int) string {
+	if v == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(v)
+}
+
+func dtypeToken(d string) string {
+	switch d {
+	case "bfloat16":
+		return "bf16"
+	case "float16":
+		return "fp16"
+	case "float32":
+		return "fp32"
+	}
+	return d
+}
+
+// safeID is what every run ID must match.
+var safeID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// configName is the run ID without its repeat.
+func configName(plan string, s batchdir.Settings, numa string, extras []string) string {
+	t := []string{
+		plan,
+		"p" + strconv.Itoa(s.Patch),
+		"d" + strconv.Itoa(s.Depth),
+		"h" + strconv.Itoa(s.Hidden),
+		"r" + strconv.Itoa(s.Resolution),
+		"b" + strconv.Itoa(s.BatchSize),
+		s.CompileMode,
+		s.Pipeline,
+		"q" + strconv.Itoa(s.QueueDepth),
+		s.Preprocess,
+		"n" + numa,
+	}
+	return strings.Join(append(t, extras...), "-")
+}
+
+// Expand expands the plan for one profile. Problems with the expanded
+// configurations (an impossible combination, a missing setting) come back
+// as an ErrorList pointing at the values that cause them.
+func (p *Plan) Expand(profile string) (*Expansion, error) {
+	b, err := p.effective(profile)
+	if err != nil {
+		return nil, err
+	}
+	x := &expander{plan: p, b: b}
+	repeats := DefaultRepeats
+	if b.repeats != nil {
+		repeats = b.repeats.int()
+		if repeats < MinRepeats && !x.allowFew() {
+			x.errorf(b.repeats.pos, "repeats %d is below %d; set allow_few_repeats: true to allow it", repeats, MinRepeats)
+		}
+	}
+	type cfg struct {
+		s     batchdir.Settings
+		numa  string
+		model string
+	}
+	size := 1
+	for _, ax := range b.matrix {
+		size *= max(len(ax.values), 1)
+		if size*repeats > MaxRuns {
+			return nil, ErrorList{{File: p.File, Pos: ax.pos, Msg: fmt.Sprintf("the matrix expands to more than %d runs", MaxRuns)}}
+		}
+	}
+	if (size+len(b.include))*repeats > MaxRuns {
+		return nil, ErrorList{{File: p.File, Pos: b.pos, Msg: fmt.Sprintf("the plan expands to more than %d runs", MaxRuns)}}
+	}
+	var cfgs []cfg
+	for _, pt := range x.points() {
+		if !x.finish(pt) {
+			continue
+		}
+		if !x.validate(pt) {
+			continue
+		}
+		numa, _ := pt.get("numa")
+		model, _ := pt.get("model")
+		cfgs = append(cfgs, cfg{s: settingsOf(pt), numa: numa.str(), model: model.str()})
+	}
+	if len(x.errs) > 0 {
+		errs := sortErrors(x.errs)
+		if len(errs) > 50 {
+			more := len(errs) - 50
+			errs = append(errs[:50], &Error{File: p.File, Pos: errs[49].Pos, Msg: fmt.Sprintf("… and %d more problems", more)})
+		}
+		return nil, errs
+	}
+	if len(cfgs) == 0 {
+		return nil, ErrorList{{File: p.File, Pos: b.pos, Msg: fmt.Sprintf("profile %s expands to no runs (everything excluded?)", profile)}}
+	}
+	// Settings that vary in this expansion get an ID token.
+	var varying []int
+	for i, et := range extraTokens {
+		first := et.token(cfgs[0].s)
+		for _, c := range cfgs[1:] {
+			if et.token(c.s) != first {
+				varying = append(varying, i)
+				break
+			}
+		}
+	}
+	x2 := &Expansion{
+		Plan: p.Name, Profile: profile, RQ: p.RQ, Description: p.Description,
+		Labels: p.Labels, Repeats: repeats, Timeout: b.timeoutDur,
+	}
+	if b.description != "" {
+		x2.Description = b.description
+	}
+	type named struct {
+		cfg
+		name string
+	}
+	var uniq []named
+	seen := map[string]bool{}
+	for _, c := range cfgs {
+		var extras []string
+		for _, i := range varying {
+			extras = append(extras, extraTokens[i].token(c.s))
+		}
+		name := configName(p.Name, c.s, c.numa, extras)
+		if seen[name] {
+			x2.Merged++
+			continue
+		}
+		if !safeID.MatchString(name) {
+			return nil, fmt.Errorf("%s: run id %q is not a safe file name (this is a bug)", p.File, name)
+		}
+		seen[name] = true
+		uniq = append(uniq, named{c, name})
+	}
+	x2.Configs = len(uniq)
+	for r := 1; r <= repeats; r++ {
+		for _, c := range uniq {
+			x2.Runs = append(x2.Runs, Run{
+				ID:       fmt.Sprintf("%s-r%d", c.name, r),
+				Name:     c.name,
+				Repeat:   r,
+				RQ:       p.RQ,
+				Model:    c.model,
+				NUMA:     c.numa,
+				Settings: c.s,
+			})
+		}
+	}
+	return x2, nil
+}
+
+// Describe renders requested settings as one line of key=value pairs, for
+// dry-run output and tests.
+func Describe(s batchdir.Settings) string {
+	var b strings.Builder
+	add := func(k string, v any) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%v", k, v)
+	}
+	add("patch", s.Patch)
+	add("depth", s.Depth)
+	add("hidden", s.Hidden)
+	add("heads", s.Heads)
+	add("mlp", s.MLP)
+	add("res", s.Resolution)
+	if s.SourceResolution != 0 {
+		add("src_res", s.SourceResolution)
+	}
+	add("batch", s.BatchSize)
+	add("dtype", s.DType)
+	add("compile", s.CompileMode)
+	add("pipeline", s.Pipeline)
+	add("queue", s.QueueDepth)
+	add("preprocess", s.Preprocess)
+	if s.CPUWorkers != 0 {
+		add("cpu_workers", s.CPUWorkers)
+	}
+	add("warmup", s.WarmupBatches)
+	add("timed", s.TimedBatches)
+	add("clean_repeats", s.CleanRepeats)
+	return b.String()
+}

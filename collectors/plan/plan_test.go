@@ -1,0 +1,162 @@
+package plan
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testdata/*.txtar")
+
+// render prints an expansion the way the golden files hold it.
+func render(x *Expansion) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan %s profile %s rq %q: %d configurations × %d repeats = %d runs, merged %d, timeout %s\n",
+		x.Plan, x.Profile, x.RQ, x.Configs, x.Repeats, len(x.Runs), x.Merged, x.Timeout)
+	for _, r := range x.Runs {
+		fmt.Fprintf(&b, "%s repeat=%d model=%s numa=%s %s\n", r.ID, r.Repeat, r.Model, r.NUMA, Describe(r.Settings))
+	}
+	return b.String()
+}
+
+// TestData runs every testdata/*.txtar: a plan.yaml, then one section per
+// profile holding the expected expansion or the expected errors; a section
+// named "parse" holds the expected parse errors.
+func TestData(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.txtar")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files: %v", err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			ar, err := txtar.ParseFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var src []byte
+			for _, f := range ar.Files {
+				if f.Name == "plan.yaml" {
+					src = f.Data
+				}
+			}
+			if src == nil {
+				t.Fatal("no plan.yaml section")
+			}
+			changed := false
+			pl, perr := Parse("plan.yaml", src)
+			for i := range ar.Files {
+				f := &ar.Files[i]
+				if f.Name == "plan.yaml" {
+					continue
+				}
+				var got string
+				switch {
+				case f.Name == "parse":
+					if perr == nil {
+						got = "ok\n"
+					} else {
+						got = perr.Error() + "\n"
+					}
+				case perr != nil:
+					t.Fatalf("parse: %v", perr)
+				default:
+					x, err := pl.Expand(f.Name)
+					if err != nil {
+						got = "error:\n" + err.Error() + "\n"
+					} else {
+						got = render(x)
+					}
+				}
+				if got != string(f.Data) {
+					if *rewrite {
+						f.Data = []byte(got)
+						changed = true
+						continue
+					}
+					t.Errorf("section %s:\ngot:\n%s\nwant:\n%s", f.Name, got, f.Data)
+				}
+			}
+			if changed {
+				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestErrorsArePositioned checks the form "file:line:col: message" of every
+// parse error, independent of the golden files.
+func TestErrorsArePositioned(t *testing.T) {
+	src := "name: x\nmatrix:\n  patch: [16]\n  depht: [12]\n  hidden: [100]\n"
+	_, err := Parse("p.yaml", []byte(src))
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("want ErrorList, got %v", err)
+	}
+	want := []string{
+		`p.yaml:4:3: unknown key "depht" in the plan matrix (did you mean "depth"?)`,
+		`p.yaml:5:12: hidden 100: must be a positive multiple of 64 (heads = hidden/64)`,
+	}
+	if len(list) != len(want) {
+		t.Fatalf("got %d errors:\n%v", len(list), err)
+	}
+	for i, e := range list {
+		if e.Error() != want[i] {
+			t.Errorf("error %d:\n got %s\nwant %s", i, e, want[i])
+		}
+	}
+}
+
+// TestShippedPlans expands every plan in collectors/plans for each of its
+// profiles and checks the rules the study relies on.
+func TestShippedPlans(t *testing.T) {
+	files, _ := filepath.Glob("../plans/*.yaml")
+	// Runs per profile, as collectors/plans/README.md lists them.
+	want := map[string]map[string]int{
+		"rq1.yaml": {"quick": 8, "full": 144},
+		"rq2.yaml": {"quick": 8, "full": 36},
+		"rq3.yaml": {"quick": 4, "full": 72},
+		"rq4.yaml": {"quick": 6, "full": 54},
+		"rq5.yaml": {"quick": 8, "full": 108},
+	}
+	if len(files) != len(want) {
+		t.Fatalf("plans: %v", files)
+	}
+	for _, file := range files {
+		pl, err := Load(file)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		for _, prof := range pl.Profiles() {
+			x, err := pl.Expand(prof)
+			if err != nil {
+				t.Errorf("%s profile %s: %v", file, prof, err)
+				continue
+			}
+			if n, ok := want[filepath.Base(file)][prof]; !ok || n != len(x.Runs) {
+				t.Errorf("%s profile %s: %d runs, want %d", file, prof, len(x.Runs), n)
+			}
+			if prof != "quick" && x.Repeats < MinRepeats {
+				t.Errorf("%s profile %s: %d repeats", file, prof, x.Repeats)
+			}
+			ids := map[string]bool{}
+			for _, r := range x.Runs {
+				if ids[r.ID] {
+					t.Errorf("%s: duplicate run id %s", file, r.ID)
+				}
+				ids[r.ID] = true
+				if !safeID.MatchString(r.ID) || len(r.ID) > 200 {
+					t.Errorf("%s: unsafe run id %q", file, r.ID)
+				}
+			}
+		}
+	}
+}

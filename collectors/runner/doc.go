@@ -1,0 +1,42 @@
+// Package runner drives a plan's runs on a GPU host and writes the batch
+// directory that ingest reads (collectors/batchdir).
+//
+// In: an expanded plan (collectors/plan), the host's facts (GPU inventory
+// and samples from collectors/nvml through the Config's functions, NUMA
+// topology and GPU locality from collectors/numa), an nsys installation
+// (collectors/nsys), a Python interpreter and the workload directory
+// (collectors/workload/vit_workload.py).
+//
+// Out: <out>/<batch-id>/ with batch.json (written at the start without
+// finished, and again at the end with it), plan.yaml (a copy of the plan the
+// batch was made from, used to refuse a resume with a changed plan), and per
+// run runs/<run-id>/ holding request.json, result.clean.json,
+// result.traced.json, stdout.log, stderr.log, nvml.jsonl, trace.sqlite.zst
+// and run.json.
+//
+// Each run executes the workload twice, as the workload contract says:
+// first the clean phase (untraced; numactl only), then the traced phase
+// (numactl, then nsys, then the workload), both under one per-run timeout
+// that kills the whole process group (SIGTERM, then SIGKILL after a grace
+// period). NVML is sampled during the traced phase. run.json takes its
+// effective settings from the workload's traced result and never from the
+// request; if the two phases report different effective settings the run
+// is failed with the difference, so it is never labelled with settings it
+// did not use. Requested settings the workload changed are listed in
+// run.json's mismatch. A run that fails or times out is recorded with the
+// tail of its stderr and the batch goes on; a placement the host cannot give
+// (remote NUMA on a one-node host) is recorded as unavailable without
+// running. The export (nsys export, zstd) follows the traced phase outside
+// the run's timeout. One failure stops the batch: nsys's report importer
+// failing (libdw missing), which every later run would meet too. With
+// Resume, runs whose run.json says ok are kept and all others run again in
+// the same batch directory (their old files are removed first).
+//
+// CUDA_VISIBLE_DEVICES is the chosen GPU's UUID when NVML gives one, else
+// its index with CUDA_DEVICE_ORDER=PCI_BUS_ID, so CUDA and NVML name the
+// same card. Interrupting (ctx cancelled) stops the current run's process
+// group, records it as failed, and leaves batch.json without finished.
+//
+// The commands are run with os/exec in their own process group; the
+// package spells no nsys or numactl flags itself.
+package runner

@@ -1,0 +1,573 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"vitlab/collectors/batchdir"
+	"vitlab/collectors/nsys"
+	"vitlab/collectors/plan"
+)
+
+// fixture is a real nsys export the stand-in nsys "exports".
+const fixture = "../../../shared/fixtures/nsys/h100_tiny_conv_nvtx.sqlite"
+
+func abs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// sysfs writes a sysfs-shaped tree: one node (GPU node unknown) or two
+// nodes with the GPU on node 1.
+func sysfs(t *testing.T, nodes int) string {
+	t.Helper()
+	root := t.TempDir()
+	files := map[string]string{}
+	if nodes == 1 {
+		files["sys/devices/system/node/node0/cpulist"] = "0-15"
+		files["sys/devices/system/node/node0/distance"] = "10"
+		files["sys/bus/pci/devices/0000:17:00.0/numa_node"] = "-1"
+	} else {
+		files["sys/devices/system/node/node0/cpulist"] = "0-7"
+		files["sys/devices/system/node/node0/distance"] = "10 21"
+		files["sys/devices/system/node/node1/cpulist"] = "8-15"
+		files["sys/devices/system/node/node1/distance"] = "21 10"
+		files["sys/bus/pci/devices/0000:17:00.0/numa_node"] = "1"
+		files["sys/bus/pci/devices/0000:17:00.0/local_cpulist"] = "8-15"
+	}
+	for name, data := range files {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// fakeSampler writes one sample when started and one when stopped.
+type fakeSampler struct {
+	w io.Writer
+	n int
+}
+
+func (s *fakeSampler) line() {
+	w := 300.0
+	b, _ := json.Marshal(batchdir.Sample{UnixNs: time.Now().UnixNano(), PowerW: &w})
+	s.w.Write(append(b, '\n'))
+	s.n++
+}
+
+func (s *fakeSampler) Stop() (int, error) { s.line(); return s.n, nil }
+
+type harness struct {
+	cfg      Config
+	out      string
+	progress *bytes.Buffer
+	numaLog  string
+}
+
+func newHarness(t *testing.T, planYAML string, nodes int) *harness {
+	t.Helper()
+	for _, tool := range []string{"python3", "sh", "sleep"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found", tool)
+		}
+	}
+	if _, err := os.Stat(fixture); err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(planFile, []byte(planYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := plan.Load(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{out: filepath.Join(dir, "out"), progress: &bytes.Buffer{}, numaLog: filepath.Join(dir, "numactl.log")}
+	h.cfg = Config{
+		Plan: pl, PlanFile: planFile, Profile: "full", OutDir: h.out,
+		Python:      "python3",
+		WorkloadDir: abs(t, "testdata/workload"),
+		Nsys: &nsys.Tool{Path: abs(t, "../nsys/testdata/fake-nsys"),
+			Env: []string{"FAKE_NSYS_FIXTURE=" + abs(t, fixture), "LD_LIBRARY_PATH=/tmp/dw"}},
+		Numactl: abs(t, "testdata/fake-numactl"),
+		SysRoot: sysfs(t, nodes),
+		Host:    "testhost",
+		Version: "test",
+		Env:     []string{"FAKE_NUMACTL_LOG=" + h.numaLog},
+		GPUs: func() ([]batchdir.GPU, error) {
+			return []batchdir.GPU{{Index: 0, Name: "Fake GPU", UUID: "GPU-fake-0", BusID: "0000:17:00.0", Driver: "999.1"}}, nil
+		},
+		StartSampler: func(index int, every time.Duration, w io.Writer) (Stopper, error) {
+			s := &fakeSampler{w: w}
+			s.line()
+			return s, nil
+		},
+		Progress:  h.progress,
+		Stdout:    io.Discard,
+		KillGrace: 300 * time.Millisecond,
+		Timeout:   3 * time.Second,
+		Now:       func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) },
+	}
+	return h
+}
+
+func (h *harness) run(t *testing.T) (*Summary, error) {
+	t.Helper()
+	return Run(context.Background(), h.cfg)
+}
+
+func readRun(t *testing.T, dir string) *batchdir.Run {
+	t.Helper()
+	r, err := batchdir.ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// behaviourPlan asks the stand-in workload for each behaviour, one run each.
+const behaviourPlan = `name: beh
+rq: rq0
+labels: {purpose: test}
+repeats: 1
+allow_few_repeats: true
+defaults: {patch: 16, depth: 2, hidden: 64, resolution: 32, warmup_batches: 1, timed_batches: 2}
+matrix:
+  batch_size: [1, 2, 3, 4, 6, 7]
+include:
+  - {batch_size: 5, compile_mode: default}
+`
+
+func runID(b int, compile string) string {
+	return fmt.Sprintf("beh-p16-d2-h64-r32-b%d-%s-sync-q1-cpu-nnone-r1", b, compile)
+}
+
+func TestFailuresTimeoutAndResume(t *testing.T) {
+	h := newHarness(t, behaviourPlan, 1)
+	sum, err := h.run(t)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, h.progress)
+	}
+	bdir := filepath.Join(h.out, "beh-full-testhost-20261126T120000")
+	if sum.Dir != bdir || sum.Total != 7 || sum.OK != 2 || sum.Failed != 4 || sum.Timeout != 1 || sum.Failures() != 5 {
+		t.Fatalf("summary %+v\n%s", sum, h.progress)
+	}
+	b, err := batchdir.ReadBatch(bdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Finished == nil || b.Runs != 7 || b.Plan != "beh" || b.Profile != "full" || b.Host != "testhost" ||
+		b.Software.Nsys != "2099.1.1.1-fake" || b.Software.Torch != "2.99.0+fake" || len(b.GPUs) != 1 || b.NUMA.Source != "sysfs" {
+		t.Errorf("batch.json %+v", b)
+	}
+	if copied, _ := os.ReadFile(filepath.Join(bdir, PlanCopy)); string(copied) != behaviourPlan {
+		t.Error("plan.yaml is not a copy of the plan")
+	}
+	rd := func(b int, compile string) string { return filepath.Join(bdir, "runs", runID(b, compile)) }
+
+	// 1: ok, with everything in place.
+	ok := readRun(t, rd(1, "eager"))
+	if ok.Status != batchdir.StatusOK || ok.Error != "" || ok.Export != "trace.sqlite.zst" || ok.ExportBytes <= 0 {
+		t.Errorf("run 1: %+v", ok)
+	}
+	if ok.Effective == nil || ok.Effective.Model != "fake_vit" || ok.Effective.CleanRepeats != 3 || ok.Requested.Model != "" {
+		t.Errorf("run 1 effective %+v requested %+v", ok.Effective, ok.Requested)
+	}
+	if ok.Timings.CleanThroughput == nil || *ok.Timings.CleanThroughput != 101 || *ok.Timings.TracedThroughput != 91 ||
+		ok.Timings.TimedImages != 2 || len(ok.Timings.CleanThroughputRuns) != 3 || ok.Timings.PeakMemBytes != 1<<30 {
+		t.Errorf("run 1 timings %+v", ok.Timings)
+	}
+	if ok.NUMA.Placement != "unknown" || ok.NUMA.GPUNode != nil || ok.GPU.UUID != "GPU-fake-0" || len(ok.Warnings) != 0 || len(ok.Mismatch) != 0 {
+		t.Errorf("run 1 placement/gpu/warnings: %+v %+v %q", ok.NUMA, ok.GPU, ok.Warnings)
+	}
+	if st, err := os.Stat(filepath.Join(rd(1, "eager"), "run.json")); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("run.json mode: %v %v", st.Mode(), err)
+	}
+	if ok.Labels["purpose"] != "test" || ok.RQ != "rq0" || ok.Name != strings.TrimSuffix(ok.ID, "-r1") || ok.FinishedAt == nil {
+		t.Errorf("run 1 labels/ids: %+v", ok)
+	}
+	if ok.Command[0] != h.cfg.Nsys.Path || !slices.Contains(ok.Command, "--") || ok.CleanCommand[0] != "python3" {
+		t.Errorf("run 1 commands %q / %q", ok.Command, ok.CleanCommand)
+	}
+	for _, f := range []string{"request.json", "result.clean.json", "result.traced.json", "stdout.log", "stderr.log", "nvml.jsonl", "trace.sqlite.zst"} {
+		if _, err := os.Stat(filepath.Join(rd(1, "eager"), f)); err != nil {
+			t.Errorf("run 1: %v", err)
+		}
+	}
+	for _, f := range []string{"trace.nsys-rep", "trace.sqlite"} {
+		if _, err := os.Stat(filepath.Join(rd(1, "eager"), f)); err == nil {
+			t.Errorf("run 1: %s left behind", f)
+		}
+	}
+	var req Request
+	if data, err := os.ReadFile(filepath.Join(rd(1, "eager"), "request.json")); err != nil || json.Unmarshal(data, &req) != nil ||
+		req.RunID != ok.ID || req.Settings != ok.Requested || req.Settings.Heads != 1 || req.Settings.MLP != 256 {
+		t.Errorf("request.json %+v", req)
+	}
+	var env map[string]string
+	data, _ := os.ReadFile(filepath.Join(rd(1, "eager"), "env.traced"))
+	json.Unmarshal(data, &env)
+	if env["CUDA_VISIBLE_DEVICES"] != "GPU-fake-0" || env["CUDA_DEVICE_ORDER"] != "PCI_BUS_ID" || !strings.HasPrefix(env["LD_LIBRARY_PATH"], "/tmp/dw") {
+		t.Errorf("traced env %v", env)
+	}
+	data, _ = os.ReadFile(filepath.Join(rd(1, "eager"), "env.clean"))
+	json.Unmarshal(data, &env)
+	if strings.Contains(env["LD_LIBRARY_PATH"], "/tmp/dw") {
+		t.Errorf("clean phase got nsys's environment: %v", env)
+	}
+	samples, err := os.ReadFile(filepath.Join(rd(1, "eager"), "nvml.jsonl"))
+	if err != nil || strings.Count(string(samples), "\n") != 2 {
+		t.Errorf("nvml.jsonl: %q %v", samples, err)
+	}
+
+	// 2: the clean phase fails; the error quotes the workload and stderr,
+	// and the traced phase never runs.
+	r2 := readRun(t, rd(2, "eager"))
+	if r2.Status != batchdir.StatusFailed || !strings.Contains(r2.Error, "clean phase: exit status 1: RuntimeError: fake failure") ||
+		!strings.Contains(r2.Error, "stderr (end):") || !strings.Contains(r2.Error, "fake failure in the clean phase") || r2.Effective != nil {
+		t.Errorf("run 2: %+v", r2)
+	}
+	if _, err := os.Stat(filepath.Join(rd(2, "eager"), "result.traced.json")); err == nil {
+		t.Error("run 2: the traced phase ran after a failed clean phase")
+	}
+
+	// 3: the traced phase hangs: timeout, and the whole process group is gone.
+	r3 := readRun(t, rd(3, "eager"))
+	if r3.Status != batchdir.StatusTimeout || !strings.Contains(r3.Error, "timeout: the run exceeded 3s in the traced phase") {
+		t.Errorf("run 3: %+v", r3)
+	}
+	pids, err := os.ReadFile(filepath.Join(rd(3, "eager"), "hang.pids"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(pids)) {
+		pid, _ := strconv.Atoi(f)
+		if pid > 0 && syscall.Kill(pid, 0) == nil {
+			// A zombie (exited, not yet reaped by init) is dead enough.
+			if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(st), ") Z ") {
+				t.Errorf("run 3: process %d survived the timeout", pid)
+			}
+		}
+	}
+
+	// 4: the phases disagree: failed, not labelled with either.
+	r4 := readRun(t, rd(4, "eager"))
+	if r4.Status != batchdir.StatusFailed || !strings.Contains(r4.Error, "clean and traced phases ran different settings") ||
+		!strings.Contains(r4.Error, "resolution 32→64") || r4.Effective != nil || r4.Export != "" {
+		t.Errorf("run 4: %+v", r4)
+	}
+
+	// 5: ok, but compile_mode was not what the plan asked.
+	r5 := readRun(t, rd(5, "default"))
+	if r5.Status != batchdir.StatusOK || !slices.Equal(r5.Mismatch, []string{"compile_mode"}) ||
+		r5.Effective.CompileMode != "eager" || r5.Requested.CompileMode != "default" ||
+		len(r5.Warnings) != 1 || !strings.Contains(r5.Warnings[0], "compile_mode default→eager") {
+		t.Errorf("run 5: %+v", r5)
+	}
+
+	// A compiled run's phases share one compile cache, removed after the
+	// run; an eager run gets none.
+	if env["compile_cache"] != "" {
+		t.Errorf("eager run got a compile cache: %v", env)
+	}
+	var env5c, env5t map[string]string
+	data, _ = os.ReadFile(filepath.Join(rd(5, "default"), "env.clean"))
+	json.Unmarshal(data, &env5c)
+	data, _ = os.ReadFile(filepath.Join(rd(5, "default"), "env.traced"))
+	json.Unmarshal(data, &env5t)
+	if c := env5c["compile_cache"]; c == "" || c != env5t["compile_cache"] || strings.HasPrefix(c, sum.Dir) {
+		t.Errorf("run 5: compile caches clean %q traced %q, want one shared path outside the batch", c, env5t["compile_cache"])
+	} else if _, err := os.Stat(c); err == nil {
+		t.Errorf("run 5: compile cache %s left behind", c)
+	}
+
+	// 6: ok false with exit status 0.
+	r6 := readRun(t, rd(6, "eager"))
+	if r6.Status != batchdir.StatusFailed || !strings.Contains(r6.Error, "traced phase: exit status 0 but the workload reports failure: fake: gave up") {
+		t.Errorf("run 6: %+v", r6)
+	}
+	// 7: no result at all.
+	r7 := readRun(t, rd(7, "eager"))
+	if r7.Status != batchdir.StatusFailed || !strings.Contains(r7.Error, "wrote no result.clean.json") {
+		t.Errorf("run 7: %+v", r7)
+	}
+	if !strings.Contains(h.progress.String(), "[7/7]") || !strings.Contains(h.progress.String(), "ETA") {
+		t.Errorf("progress:\n%s", h.progress)
+	}
+
+	// Without --resume the same batch is refused.
+	if _, err := h.run(t); !errors.Is(err, ErrBatchExists) {
+		t.Fatalf("rerun without resume: %v", err)
+	}
+
+	// Resume: run 1 is kept untouched, run 2 now succeeds, the rest run again.
+	h.cfg.Resume = true
+	h.cfg.Env = append(h.cfg.Env, "FAKE_FIXED=1")
+	h.cfg.Only = ""
+	h.progress.Reset()
+	sum, err = h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Kept != 2 || sum.OK != 1 || sum.Failed != 3 || sum.Timeout != 1 {
+		t.Errorf("resume summary %+v\n%s", sum, h.progress)
+	}
+	if again := readRun(t, rd(1, "eager")); !again.StartedAt.Equal(ok.StartedAt) {
+		t.Error("resume re-ran a run that was ok")
+	}
+	if log, _ := os.ReadFile(filepath.Join(rd(1, "eager"), "stdout.log")); strings.Count(string(log), "==> vitlab clean phase") != 1 {
+		t.Error("resume appended to an ok run's log")
+	}
+	if r2 := readRun(t, rd(2, "eager")); r2.Status != batchdir.StatusOK {
+		t.Errorf("resumed run 2: %+v", r2)
+	}
+	if log, _ := os.ReadFile(filepath.Join(rd(2, "eager"), "stderr.log")); strings.Contains(string(log), "fake failure in the clean phase") {
+		t.Error("the retried run kept the failed attempt's log")
+	}
+	b2, _ := batchdir.ReadBatch(bdir)
+	if !b2.StartedAt.Equal(b.StartedAt) || b2.Finished == nil {
+		t.Errorf("resumed batch.json %+v", b2)
+	}
+
+	// Resume refuses a changed plan.
+	os.WriteFile(h.cfg.PlanFile, []byte(behaviourPlan+"# edited\n"), 0o644)
+	if _, err := h.run(t); err == nil || !strings.Contains(err.Error(), "the plan file differs") {
+		t.Errorf("changed plan: %v", err)
+	}
+}
+
+const numaPlan = `name: rq4
+repeats: 1
+allow_few_repeats: true
+defaults: {patch: 16, depth: 2, hidden: 64, resolution: 32, batch_size: 1, warmup_batches: 1, timed_batches: 1}
+matrix:
+  numa: [none, local, remote]
+`
+
+func TestNUMATwoNodes(t *testing.T) {
+	h := newHarness(t, numaPlan, 2)
+	sum, err := h.run(t)
+	if err != nil || sum.OK != 3 {
+		t.Fatalf("%+v %v\n%s", sum, err, h.progress)
+	}
+	dir := filepath.Join(sum.Dir, "runs")
+	want := map[string]struct{ placement, node string }{
+		"nnone": {"unknown", ""}, "nlocal": {"local", "1"}, "nremote": {"remote", "0"},
+	}
+	for tok, w := range want {
+		r := readRun(t, filepath.Join(dir, "rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-"+tok+"-r1"))
+		if r.NUMA.Placement != w.placement || r.NUMA.CPUNodes != w.node || r.NUMA.MemNodes != w.node || r.NUMA.GPUNode == nil || *r.NUMA.GPUNode != 1 {
+			t.Errorf("%s: %+v", tok, r.NUMA)
+		}
+		if w.node != "" && (r.Command[0] != h.cfg.Numactl || r.CleanCommand[1] != "--cpunodebind="+w.node || r.Command[3] != h.cfg.Nsys.Path) {
+			t.Errorf("%s: commands %q %q", tok, r.CleanCommand, r.Command)
+		}
+	}
+	log, _ := os.ReadFile(h.numaLog)
+	// clean and traced phase of local (node 1) and remote (node 0).
+	if got := strings.Fields(string(log)); len(got) != 8 || strings.Count(string(log), "--cpunodebind=1 --membind=1") != 2 ||
+		strings.Count(string(log), "--cpunodebind=0 --membind=0") != 2 {
+		t.Errorf("numactl calls:\n%s", log)
+	}
+	b, _ := batchdir.ReadBatch(sum.Dir)
+	if len(b.NUMA.Nodes) != 2 || b.GPUs[0].NUMANode == nil || *b.GPUs[0].NUMANode != 1 || b.GPUs[0].CPUAffinity != "8-15" {
+		t.Errorf("batch NUMA %+v GPUs %+v", b.NUMA, b.GPUs)
+	}
+}
+
+func TestNUMAOneNodeRemoteUnavailable(t *testing.T) {
+	h := newHarness(t, numaPlan, 1)
+	h.cfg.GPUs = nil // no NVML: nothing known about the GPU
+	h.cfg.StartSampler = nil
+	h.cfg.Warnings = []string{"NVML unavailable: libnvidia-ml.so.1 not found"}
+	sum, err := h.run(t)
+	if err != nil || sum.OK != 2 || sum.Unavailable != 1 || sum.Failures() != 0 {
+		t.Fatalf("%+v %v\n%s", sum, err, h.progress)
+	}
+	dir := filepath.Join(sum.Dir, "runs")
+	r := readRun(t, filepath.Join(dir, "rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nremote-r1"))
+	if r.Status != batchdir.StatusUnavailable || !strings.Contains(r.Error, "the host has one NUMA node") ||
+		r.Effective != nil || r.Export != "" || len(r.Command) != 0 {
+		t.Errorf("remote: %+v", r)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, r.ID)); len(ents) != 1 {
+		t.Errorf("an unavailable run left %d files; want only run.json", len(ents))
+	}
+	l := readRun(t, filepath.Join(dir, "rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1"))
+	if l.Status != batchdir.StatusOK || l.NUMA.Placement != "unknown" || l.NUMA.CPUNodes != "" || l.CleanCommand[0] != "python3" {
+		t.Errorf("local: %+v", l)
+	}
+	if l.GPU.UUID != "0" || l.GPU.Name != "Fake GPU" {
+		t.Errorf("GPU from the workload when NVML is missing: %+v", l.GPU)
+	}
+	if _, err := os.Stat(filepath.Join(dir, l.ID, "nvml.jsonl")); err == nil {
+		t.Error("nvml.jsonl written without NVML")
+	}
+	b, _ := batchdir.ReadBatch(sum.Dir)
+	if len(b.Warnings) == 0 || !strings.Contains(b.Warnings[0], "NVML unavailable") || b.GPUs == nil {
+		t.Errorf("batch warnings %q gpus %v", b.Warnings, b.GPUs)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	h := newHarness(t, numaPlan, 1)
+	var out bytes.Buffer
+	h.cfg.DryRun = true
+	h.cfg.Stdout = &out
+	h.cfg.Only = "*-nlocal-*"
+	sum, err := h.run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Total != 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	if _, err := os.Stat(h.out); err == nil {
+		t.Error("dry run created the output directory")
+	}
+	got := out.String()
+	for _, want := range []string{
+		"batch rq4-full-testhost-20261126T120000: plan rq4, profile full, 1 of 3 runs (3 configurations × 1 repeats)",
+		"rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1  model=- numa=local patch=16",
+		"  clean:  python3 " + h.cfg.WorkloadDir + "/vit_workload.py --request " + sum.Dir + "/runs/rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1/request.json",
+		"  traced: " + h.cfg.Nsys.Path + " profile -t cuda,nvtx --sample=none --cpuctxsw=none --force-overwrite=true -o " + sum.Dir + "/runs/rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1/trace -- python3",
+		"env: FAKE_NUMACTL_LOG=",
+		"CUDA_VISIBLE_DEVICES=GPU-fake-0 CUDA_DEVICE_ORDER=PCI_BUS_ID PYTHONUNBUFFERED=1",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "nremote") {
+		t.Error("--only did not filter")
+	}
+	h.cfg.Only = "[bad"
+	if _, err := h.run(t); err == nil {
+		t.Error("bad glob: want an error")
+	}
+	h.cfg.Only = "nothing*"
+	if _, err := h.run(t); err == nil || !strings.Contains(err.Error(), "matches none") {
+		t.Errorf("empty selection: %v", err)
+	}
+}
+
+func TestInterrupt(t *testing.T) {
+	h := newHarness(t, behaviourPlan, 1)
+	h.cfg.Only = "*-b3-*"
+	h.cfg.Timeout = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		cancel()
+	}()
+	start := time.Now()
+	sum, err := Run(ctx, h.cfg)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Error("the interrupt did not stop the hanging run promptly")
+	}
+	r := readRun(t, filepath.Join(sum.Dir, "runs", runID(3, "eager")))
+	if r.Status != batchdir.StatusFailed || !strings.Contains(r.Error, "interrupted in the traced phase") {
+		t.Errorf("run: %+v", r)
+	}
+	b, _ := batchdir.ReadBatch(sum.Dir)
+	if b.Finished != nil {
+		t.Error("an interrupted batch is marked finished")
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	h := newHarness(t, numaPlan, 2)
+	h.cfg.Numactl = ""
+	t.Setenv("PATH", "/nonexistent")
+	h.cfg.Python = "/usr/bin/env" // exists; the check under test is numactl's
+	if _, err := h.run(t); err == nil || !strings.Contains(err.Error(), "needs numactl") {
+		t.Errorf("no numactl: %v", err)
+	}
+	h.cfg.Numactl = abs(t, "testdata/fake-numactl")
+	h.cfg.WorkloadDir = t.TempDir()
+	if _, err := h.run(t); err == nil || !strings.Contains(err.Error(), "vit_workload.py not found") {
+		t.Errorf("no workload: %v", err)
+	}
+	h.cfg.WorkloadDir = abs(t, "testdata/workload")
+	h.cfg.Nsys = nil
+	if _, err := h.run(t); !errors.Is(err, nsys.ErrNotFound) {
+		t.Errorf("no nsys: %v", err)
+	}
+	if _, err := os.Stat(h.out); err == nil {
+		t.Error("a failed preflight created the batch directory")
+	}
+	h.cfg.GPU = 3
+	if _, err := h.run(t); err == nil || !strings.Contains(err.Error(), "the host has 1 GPU") {
+		t.Errorf("bad --gpu: %v", err)
+	}
+}
+
+func TestFindWorkload(t *testing.T) {
+	root := t.TempDir()
+	wl := filepath.Join(root, "collectors", "workload")
+	os.MkdirAll(wl, 0o755)
+	os.WriteFile(filepath.Join(wl, WorkloadScript), []byte("#"), 0o644)
+	deep := filepath.Join(root, "a", "b")
+	os.MkdirAll(deep, 0o755)
+	if got, err := FindWorkload("", deep); err != nil || got != wl {
+		t.Errorf("got %q %v", got, err)
+	}
+	if _, err := FindWorkload(t.TempDir()); !errors.Is(err, errNoWorkload) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestSettingsDiff(t *testing.T) {
+	req := batchdir.Settings{Patch: 16, CompileMode: "default", Pipeline: "async", QueueDepth: 4}
+	eff := batchdir.Settings{Patch: 16, CompileMode: "eager", Pipeline: "async", QueueDepth: 2, Model: "timm_vit", CPUWorkers: 8}
+	if d := settingsDiff(req, eff, true); !slices.Equal(d, []string{"compile_mode default→eager", "queue_depth 4→2"}) {
+		t.Errorf("requested vs effective: %q", d)
+	}
+	if d := settingsDiff(req, eff, false); len(d) != 4 {
+		t.Errorf("full diff: %q", d)
+	}
+}
+
+// TestImporterFailureStopsBatch checks that when nsys cannot import
+// captures (libdw missing), which every run would meet alike, the batch
+// stops after the first run with the cause, unfinished, ready for --resume.
+func TestImporterFailureStopsBatch(t *testing.T) {
+	h := newHarness(t, behaviourPlan, 1)
+	h.cfg.Only = "*-b1-*"
+	h.cfg.Nsys.Env = append(h.cfg.Nsys.Env, "FAKE_NSYS_IMPORTER_FAIL=1")
+	sum, err := h.run(t)
+	if err == nil || !errors.Is(err, nsys.ErrImporter) || !strings.Contains(err.Error(), "libdw.so.1") || !strings.Contains(err.Error(), "--resume --batch") {
+		t.Fatalf("got %v", err)
+	}
+	r := readRun(t, filepath.Join(sum.Dir, "runs", runID(1, "eager")))
+	if r.Status != batchdir.StatusFailed || !strings.Contains(r.Error, "export: ") {
+		t.Errorf("run: %+v", r)
+	}
+	if b, _ := batchdir.ReadBatch(sum.Dir); b.Finished != nil {
+		t.Error("a stopped batch is marked finished")
+	}
+}
