@@ -134,7 +134,7 @@ func TestNsysStats(t *testing.T) {
 		for _, export := range exports {
 			run := strings.TrimSuffix(filepath.Base(export), ".sqlite")
 			t.Run(run+"/"+rep.report, func(t *testing.T) {
-				compareReport(t, export, run, rep.report, header, byRun[run])
+				compareReport(t, statsDir, export, run, rep.report, header, byRun[run])
 			})
 			delete(byRun, run)
 		}
@@ -144,7 +144,7 @@ func TestNsysStats(t *testing.T) {
 	}
 }
 
-func compareReport(t *testing.T, export, run, report string, header []string, got [][]string) {
+func compareReport(t *testing.T, statsDir, export, run, report string, header []string, got [][]string) {
 	file := filepath.Join(statsDir, run+"_"+report+".csv")
 	b, err := os.ReadFile(file)
 	if err != nil {
