@@ -36,7 +36,7 @@ build: ## build bin/vitlab
 
 .PHONY: run
 run: build ## ingest the shipped sample batch, run every saved query, write the report
-	@set -e; for b in $(SAMPLE)/*/; do $(BIN) ingest --warehouse $(WAREHOUSE) "$$b"; done
+	@set -e; for b in $(SAMPLE)/*/batch.json; do $(BIN) ingest --warehouse $(WAREHOUSE) "$$(dirname "$$b")"; done
 	$(BIN) report --warehouse $(WAREHOUSE) --out $(REPORT)
 	@echo "report written to $(REPORT)/report.html and $(REPORT)/report.md"
 
