@@ -55,6 +55,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	gpuBus := fs.String("gpu-bus", "", "PCI bus id of the GPU (e.g. 0000:17:00.0) when NVML is unavailable, to read its NUMA node from sysfs")
 	numactl := fs.String("numactl", "", "numactl executable (default: numactl on PATH)")
 	useNVML := fs.Bool("nvml", true, "use NVML for the GPU inventory and samples (false: neither)")
+	compileCache := fs.String("compile-cache", "", "folder for the per-run torch.compile caches, removed after each run (default <TMPDIR>/vitlab-compile-cache)")
 	sysRoot := fs.String("sysfs-root", "/", "root under which sys/devices/system/node and sys/bus/pci are read")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -99,7 +100,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		Plan: pl, PlanFile: *planFile, Profile: *profile, OutDir: *out, BatchID: *batchID,
 		GPU: *gpu, GPUBusID: *gpuBus, Only: *only, Resume: *resume, DryRun: *dryRun,
 		Python: *python, Timeout: *timeout, KeepRaw: *keepRaw, SampleEvery: *sampleEvery,
-		SysRoot: *sysRoot, Numactl: *numactl, Env: workloadEnv, Version: version(),
+		SysRoot: *sysRoot, Numactl: *numactl, Env: workloadEnv, Version: version(), CompileCacheDir: *compileCache,
 		Stdout: e.stdout, Progress: e.stderr,
 	}
 

@@ -138,7 +138,6 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 	return f.Close()
 }
 
-
 func listQueries(w io.Writer, cat *queries.Catalog) error {
 	var b strings.Builder
 	for i, q := range cat.Queries {

@@ -77,6 +77,9 @@ type Config struct {
 	Host string
 	// Version is the vitlab version recorded in batch.json.
 	Version string
+	// CompileCacheDir holds the per-run torch.compile caches (removed after
+	// each run); "" is <os.TempDir()>/vitlab-compile-cache.
+	CompileCacheDir string
 	// Env holds extra KEY=VALUE entries for the workload's environment.
 	Env []string
 	// GPUs lists the host's GPUs (NVML); nil when NVML is unavailable.
@@ -415,7 +418,11 @@ func (r *runner) compileCache(run plan.Run) string {
 	if m := run.Settings.CompileMode; m == "" || m == "eager" {
 		return ""
 	}
-	return filepath.Join(os.TempDir(), "vitlab-compile-cache", filepath.Base(r.dir), run.ID)
+	root := r.cfg.CompileCacheDir
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "vitlab-compile-cache")
+	}
+	return filepath.Join(root, filepath.Base(r.dir), run.ID)
 }
 
 func (r *runner) labels(run plan.Run) map[string]string {
