@@ -55,6 +55,7 @@ fuzz: ## fuzz the export reader (FUZZTIME=10s; longer by hand, e.g. FUZZTIME=10m
 .PHONY: bench
 bench: build ## ingest benchmark vs the sqlite3 CLI scan (events/s, peak RSS, ratios)
 	@command -v sqlite3 >/dev/null || { echo "installing sqlite3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq sqlite3) >/dev/null; }
+	@/usr/bin/python3 -c 'import pandas' 2>/dev/null || python3 -c 'import pandas' 2>/dev/null || { echo "installing python3-pandas for the pandas reference (apt-get; best effort)"; (apt-get update -qq && apt-get install -y -qq python3-pandas) >/dev/null 2>&1 || true; }
 	$(GO) run ./cmd/ingestbench --vitlab $(BIN) --exports $(BENCH_EXPORTS)
 
 .PHONY: schemas

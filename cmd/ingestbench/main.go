@@ -8,6 +8,8 @@
 //   - the reference: the sqlite3 CLI reading every row of every table vitlab
 //     reads (SELECT * … > /dev/null), one process per export, one at a time
 //     (one core);
+//   - a pandas reader (pandas.read_sql_query of the same tables, one Python
+//     process for the whole batch), when a Python with pandas is found;
 //   - vitlab ingest --jobs J into a fresh warehouse, for each J of --jobs.
 //
 // It prints medians, events/s, the ratio to the reference, the speed-up over
@@ -49,15 +51,16 @@ func main() {
 	jobsFlag := flag.String("jobs", "1,"+strconv.Itoa(runtime.NumCPU()), "comma-separated --jobs values to measure")
 	scale := flag.Bool("scale", true, "also ingest a batch twice as large to compare peak memory")
 	keep := flag.Bool("keep", false, "keep the temporary folder")
+	pythons := flag.String("pandas-python", "python3,/usr/bin/python3", "comma-separated Pythons to try for the pandas reference (the first that imports pandas)")
 	flag.Parse()
 
-	if err := run(*vitlab, *n, strings.Split(*srcs, ","), *repeats, *jobsFlag, *scale, *keep); err != nil {
+	if err := run(*vitlab, *n, strings.Split(*srcs, ","), *repeats, *jobsFlag, *scale, *keep, strings.Split(*pythons, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(vitlab string, n int, srcs []string, repeats int, jobsFlag string, scale, keep bool) error {
+func run(vitlab string, n int, srcs []string, repeats int, jobsFlag string, scale, keep bool, pythons []string) error {
 	if _, err := exec.LookPath("sqlite3"); err != nil {
 		return fmt.Errorf("the sqlite3 CLI is the reference and is not installed (make bench installs it)")
 	}
@@ -112,6 +115,18 @@ func run(vitlab string, n int, srcs []string, repeats int, jobsFlag string, scal
 	}
 	refRate := float64(events) / ref.d.Seconds()
 	fmt.Printf("%-34s %8.2f s %12.0f events/s\n", "sqlite3 CLI scan (1 process/export)", ref.d.Seconds(), refRate)
+	if py := pandasPython(pythons); py == "" {
+		fmt.Printf("%-34s (no Python with pandas found: skipped)\n", "pandas read_sql_query")
+	} else {
+		pd := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
+			d, err := pandasScan(py, files)
+			return d, 0, err
+		}))
+		if pd.err != nil {
+			return pd.err
+		}
+		fmt.Printf("%-34s %8.2f s %12.0f events/s\n", "pandas read_sql_query (1 process)", pd.d.Seconds(), float64(events)/pd.d.Seconds())
+	}
 
 	var base float64
 	for _, j := range jobs {
@@ -324,6 +339,53 @@ func sqliteScan(files []string) (time.Duration, error) {
 		}
 	}
 	return time.Since(start), nil
+}
+
+// pandasPython returns the first of pythons that imports pandas, or "".
+func pandasPython(pythons []string) string {
+	for _, p := range pythons {
+		p = strings.TrimSpace(p)
+		if p != "" && exec.Command(p, "-c", "import pandas, sqlite3").Run() == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+const pandasScript = `
+import sqlite3, sys, time
+import pandas as pd
+tables = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
+          "CUPTI_ACTIVITY_KIND_RUNTIME", "NVTX_EVENTS", "StringIds")
+t0 = time.perf_counter()
+rows = 0
+for f in sys.argv[1:]:
+    con = sqlite3.connect("file:%s?mode=ro" % f, uri=True)
+    have = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+    for t in tables:
+        if t in have:
+            rows += len(pd.read_sql_query("select * from %s" % t, con))
+    con.close()
+print(rows, time.perf_counter() - t0)
+`
+
+// pandasScan reads the same tables with pandas.read_sql_query, one Python
+// process for all files; the time is measured inside Python, after pandas
+// is imported.
+func pandasScan(py string, files []string) (time.Duration, error) {
+	out, err := exec.Command(py, append([]string{"-c", pandasScript}, files...)...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("pandas reference: %v", err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		return 0, fmt.Errorf("pandas reference: unexpected output %q", out)
+	}
+	sec, err := strconv.ParseFloat(f[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("pandas reference: %v", err)
+	}
+	return time.Duration(sec * float64(time.Second)), nil
 }
 
 func ingest(vitlab, in, wh string, jobs int) (time.Duration, int64, error) {

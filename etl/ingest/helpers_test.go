@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/klauspost/compress/zstd"
 
 	"vitlab/etl/nsysdb/nsysdbtest"
@@ -258,5 +259,75 @@ func tableFiles(files map[string]string) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// spooledRuns reads every spool of every staging directory of wh (arrow's
+// IPC reader) and counts their rows by run_id, whether or not a segment
+// names them.
+func spooledRuns(t testing.TB, wh string) map[string]int64 {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(wh, warehouse.StagingDir, "*", "spool", "*.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ipc.NewFileReader(f)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		col := r.Schema().FieldIndices("run_id")
+		for i := range r.NumRecords() {
+			rec, err := r.RecordBatch(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(col) == 0 {
+				continue // batches has no run_id
+			}
+			ids := rec.Column(col[0]).(*array.String)
+			for j := range ids.Len() {
+				out[ids.Value(j)]++
+			}
+		}
+		r.Close()
+		f.Close()
+	}
+	return out
+}
+
+// orderedRows reads a committed table of a batch as rows of column → value
+// in file and row order.
+func orderedRows(t testing.TB, wh, batch, table string) []map[string]any {
+	t.Helper()
+	m, err := warehouse.ReadManifest(wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, f := range m.Batches[batch].Tables[table].Files {
+		r, err := parquetout.Open(filepath.Join(wh, f), parquetout.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rec, err := range r.Records(context.Background()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range int(rec.NumRows()) {
+				row := map[string]any{}
+				for c, f := range rec.Schema().Fields() {
+					row[f.Name] = value(rec.Column(c), i)
+				}
+				out = append(out, row)
+			}
+		}
+		r.Close()
+	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -189,10 +190,21 @@ func TestBadInputsSetAside(t *testing.T) {
 	}
 	wh := filepath.Join(dir, "wh")
 	var reported []Failure
+	var staged map[string]int64
 	sum, err := run(t, Request{Warehouse: wh, Paths: append(slices.Clone(bad), good...), BatchID: "mixed",
-		OnFailure: func(f Failure) { reported = append(reported, f) }})
+		OnFailure: func(f Failure) { reported = append(reported, f) },
+		OnProgress: func(p Progress) {
+			if p.Phase == "compacting" && staged == nil {
+				staged = spooledRuns(t, wh)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The damaged export fails at cuda_api, after its devices and kernels
+	// were appended to the spools: setting it aside must not need them gone.
+	if staged["damaged"] == 0 || staged["good2"] == 0 {
+		t.Fatalf("rows in the spools by run: %v; the damaged export should have staged rows before failing", staged)
 	}
 	if sum.Runs != 2 || len(sum.Failed) != len(bad) || len(reported) != len(bad) {
 		t.Fatalf("runs %d, failed %v, reported %v", sum.Runs, sum.Failed, reported)
@@ -480,6 +492,129 @@ func TestBatchDirectory(t *testing.T) {
 	if len(sum.Failed) != 2 || sum.Failed[0].Path != filepath.Join(r1, "trace.sqlite") || !strings.Contains(sum.Failed[0].Err.Error(), "nvml.jsonl:2") {
 		t.Fatalf("bad nvml: %+v", sum.Failed)
 	}
+	// Its export's rows were staged before nvml.jsonl failed; none landed.
+	for _, table := range []string{"devices", "kernels", "cuda_api", "nvtx", "gpu_samples", "runs"} {
+		got := whStats(t, wh, "b7", table)
+		if got["cfg-a-1"].Rows != 0 {
+			t.Errorf("table %s has %d rows of the run set aside", table, got["cfg-a-1"].Rows)
+		}
+		if table == "kernels" && got["cfg-b-1"].Rows == 0 {
+			t.Errorf("table kernels lost the rows of cfg-b-1")
+		}
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSameRowsWhateverJobs ingests the same exports with 1 job (plenty of
+// disk: plain spools) and 5 jobs (a full disk: LZ4 spools): every table
+// holds the same rows in the same order (runs in run id order, each run's
+// rows as the loader wrote them), although the loads finish in another
+// order; and each job appends to one spool per table, whatever the number
+// of exports.
+func TestSameRowsWhateverJobs(t *testing.T) {
+	defer func(f func(*warehouse.Staging) (int64, error)) { freeSpace = f }(freeSpace)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	for i, f := range fixtures(t) {
+		for k := range 2 {
+			copyFile(t, filepath.Join(in, fmt.Sprintf("x%d-%d-%s", k, i, filepath.Base(f))), f)
+		}
+	}
+	whs := map[int]string{}
+	spoolBytes := map[int]int64{}
+	for _, jobs := range []int{1, 5} {
+		free := int64(1 << 40)
+		if jobs == 5 {
+			free = 0
+		}
+		freeSpace = func(*warehouse.Staging) (int64, error) { return free, nil }
+		wh := filepath.Join(dir, fmt.Sprintf("wh%d", jobs))
+		whs[jobs] = wh
+		var spools []string
+		if _, err := run(t, Request{Warehouse: wh, Paths: []string{in}, BatchID: "d", Jobs: jobs,
+			OnProgress: func(p Progress) {
+				if p.Phase == "compacting" && spools == nil {
+					spools, _ = filepath.Glob(filepath.Join(wh, warehouse.StagingDir, "*", "spool", "*.arrow"))
+					for _, p := range spools {
+						if fi, err := os.Stat(p); err == nil {
+							spoolBytes[jobs] += fi.Size()
+						}
+					}
+				}
+			}}); err != nil {
+			t.Fatal(err)
+		}
+		perTable := map[string]int{}
+		for _, p := range spools {
+			name := strings.TrimSuffix(filepath.Base(p), ".arrow")
+			perTable[name[strings.LastIndex(name, ".")+1:]]++
+		}
+		for table, n := range perTable {
+			if n > jobs {
+				t.Errorf("jobs %d: %d spools of table %s", jobs, n, table)
+			}
+		}
+		if perTable["kernels"] == 0 {
+			t.Errorf("jobs %d: no kernels spool among %v", jobs, spools)
+		}
+	}
+	if spoolBytes[5]*2 > spoolBytes[1] {
+		t.Errorf("LZ4 spools take %d bytes, plain ones %d", spoolBytes[5], spoolBytes[1])
+	}
+	for _, tbl := range schemas.All() {
+		a, b := orderedRows(t, whs[1], "d", tbl.Name), orderedRows(t, whs[5], "d", tbl.Name)
+		if tbl == schemas.Batches {
+			for _, r := range append(a, b...) {
+				delete(r, "ingested_at")
+			}
+		}
+		if len(a) == 0 && tbl != schemas.GPUSamples {
+			t.Errorf("table %s: no rows", tbl.Name)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("table %s: the rows differ between 1 and 5 jobs (%d and %d rows)", tbl.Name, len(a), len(b))
+		}
+	}
+	// Runs come in run id order.
+	var ids []string
+	for _, r := range orderedRows(t, whs[5], "d", "kernels") {
+		if id := r["run_id"].(string); len(ids) == 0 || ids[len(ids)-1] != id {
+			ids = append(ids, id)
+		}
+	}
+	if !slices.IsSorted(ids) || len(ids) < 10 {
+		t.Errorf("kernels runs in file order: %v", ids)
+	}
+}
+
+// TestSpoolOptions: spools are plain while their projected size (3 bytes
+// per SQLite byte, a .sqlite.zst byte counting 4) fits in half the free
+// space, LZ4 beyond or when the free space is unknown; runs the collector
+// recorded as failed count nothing.
+func TestSpoolOptions(t *testing.T) {
+	defer func(f func(*warehouse.Staging) (int64, error)) { freeSpace = f }(freeSpace)
+	st, err := warehouse.NewStaging(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if free, err := st.Free(); err != nil || free <= 0 {
+		t.Fatalf("Free() = %d, %v", free, err)
+	}
+	in := &Inputs{Runs: []*RunInput{{Export: "a.sqlite"}, {Export: "b.sqlite.zst"}, {RunID: "failed"}}}
+	hashes := map[string]fileHash{"a.sqlite": {Size: 100}, "b.sqlite.zst": {Size: 10}} // 3×100 + 3×4×10 = 420
+	for _, tc := range []struct {
+		free int64
+		lz4  bool
+	}{{840, false}, {839, true}, {1 << 40, false}, {0, true}} {
+		freeSpace = func(*warehouse.Staging) (int64, error) { return tc.free, nil }
+		if opts := spoolOptions(Request{}, st, in, hashes); opts.LZ4 != tc.lz4 {
+			t.Errorf("free %d: LZ4 %v, want %v", tc.free, opts.LZ4, tc.lz4)
+		}
+	}
+	freeSpace = func(*warehouse.Staging) (int64, error) { return 1 << 40, errors.New("statfs: broken") }
+	if opts := spoolOptions(Request{}, st, in, hashes); !opts.LZ4 {
+		t.Error("unknown free space: plain spools")
+	}
+}

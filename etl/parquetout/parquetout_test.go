@@ -179,6 +179,67 @@ func checkFileLayout(t *testing.T, mem memory.Allocator, path string, tbl *schem
 	}
 }
 
+// TestWriterGathersSmallRecords writes many tiny records around a big one
+// (which Write gathers, then hands over as one): the file holds every row
+// in order, and the retained records are released by Close and by Abort.
+func TestWriterGathersSmallRecords(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(5, 6))
+	dir := t.TempDir()
+	var sizes []int
+	for i := range 700 {
+		sizes = append(sizes, 1+i%13)
+		if i == 300 {
+			sizes = append(sizes, 5000)
+		}
+	}
+	path := filepath.Join(dir, "k.parquet")
+	w, err := Create(path, schemas.Kernels, Options{Allocator: mem, MaxRowGroupRows: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []arrow.RecordBatch
+	var n int64
+	for _, k := range sizes {
+		rec := randomRecord(t, mem, schemas.Kernels, k, rng)
+		recs = append(recs, rec)
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		n += int64(k)
+		if w.Rows() != n {
+			t.Fatalf("Rows() = %d after %d rows", w.Rows(), n)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := array.NewTableFromRecords(schemas.Kernels.Schema(), recs)
+	defer want.Release()
+	for _, r := range recs {
+		r.Release()
+	}
+	got := readAll(t, mem, path)
+	defer got.Release()
+	tablesEqual(t, want, got)
+	checkFileLayout(t, mem, path, schemas.Kernels, 3000)
+
+	// Abort with records still gathered releases them and removes the file.
+	w, err = Create(filepath.Join(dir, "a.parquet"), schemas.Kernels, Options{Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := randomRecord(t, mem, schemas.Kernels, 3, rng)
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if err := w.Abort(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestWriterRejectsOtherSchema(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -228,43 +289,38 @@ func TestEmptyFileReads(t *testing.T) {
 	}
 }
 
-func TestConcatAndReader(t *testing.T) {
+// TestReader writes records of several sizes (one empty) into one file of
+// 2000-row row groups and reads them back through Reader in records of
+// BatchRows rows.
+func TestReader(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(3, 4))
-	var srcs []string
+	dst := filepath.Join(dir, "all.parquet")
+	w, err := Create(dst, schemas.NVTX, Options{Allocator: mem, MaxRowGroupRows: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var recs []arrow.RecordBatch
-	for i, n := range []int{10, 0, 2500, 333} {
-		p := filepath.Join(dir, fmt.Sprintf("s%d.parquet", i))
-		w, err := Create(p, schemas.NVTX, Options{Allocator: mem, MaxRowGroupRows: 1024})
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, n := range []int{10, 0, 2500, 333} {
 		rec := randomRecord(t, mem, schemas.NVTX, n, rng)
 		recs = append(recs, rec)
 		if err := w.Write(rec); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		srcs = append(srcs, p)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w.Rows() != 2843 {
+		t.Fatalf("wrote %d rows, want 2843", w.Rows())
 	}
 	want := array.NewTableFromRecords(schemas.NVTX.Schema(), recs)
 	defer want.Release()
 	for _, r := range recs {
 		r.Release()
-	}
-
-	dst := filepath.Join(dir, "all.parquet")
-	n, err := Concat(ctx, dst, schemas.NVTX, srcs, Options{Allocator: mem, MaxRowGroupRows: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 2843 {
-		t.Fatalf("Concat wrote %d rows, want 2843", n)
 	}
 	got := readAll(t, mem, dst)
 	defer got.Release()
@@ -276,8 +332,8 @@ func TestConcatAndReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if r.NumRowGroups() != 2 || r.RowGroupRows(0) != 2000 {
-		t.Fatalf("row groups %d, first %d rows", r.NumRowGroups(), r.RowGroupRows(0))
+	if r.NumRowGroups() != 2 || r.RowGroupRows(0) != 2000 || r.NumRows() != 2843 {
+		t.Fatalf("row groups %d, first %d rows, %d rows", r.NumRowGroups(), r.RowGroupRows(0), r.NumRows())
 	}
 	var got2 []arrow.RecordBatch
 	for rec, err := range r.Records(ctx) {
@@ -299,23 +355,6 @@ func TestConcatAndReader(t *testing.T) {
 		t.Fatalf("Reader schema %s", tbl2.Schema())
 	}
 	tablesEqual(t, want, tbl2)
-
-	// A source of another table is refused and dst is not left behind.
-	other := filepath.Join(dir, "other.parquet")
-	w, err := Create(other, schemas.Memsets, Options{Allocator: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	bad := filepath.Join(dir, "bad.parquet")
-	if _, err := Concat(ctx, bad, schemas.NVTX, []string{srcs[0], other}, Options{Allocator: mem}); err == nil {
-		t.Fatal("Concat of a memsets file into nvtx succeeded")
-	}
-	if _, err := os.Stat(bad); !os.IsNotExist(err) {
-		t.Fatalf("failed Concat left %s", bad)
-	}
 }
 
 func TestOpenRejectsNonParquet(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -17,8 +18,8 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxRowGroupRows  = 1 << 20
-	DefaultMaxRowGroupBytes = 64 << 20
+	DefaultMaxRowGroupRows  = 256 << 10
+	DefaultMaxRowGroupBytes = 32 << 20
 	// zstdLevel is a fast level: ingest is CPU-bound and the warehouse
 	// is small next to the exports it comes from.
 	zstdLevel = 3
@@ -28,10 +29,10 @@ const (
 type Options struct {
 	// Allocator for Arrow and Parquet buffers (default memory.DefaultAllocator).
 	Allocator memory.Allocator
-	// MaxRowGroupRows caps the rows of a row group (default 1M).
+	// MaxRowGroupRows caps the rows of a row group (default 256Ki).
 	MaxRowGroupRows int64
 	// MaxRowGroupBytes starts a new row group once the current one holds
-	// this many encoded bytes in memory (default 64 MiB): it bounds the
+	// this many encoded bytes in memory (default 32 MiB): it bounds the
 	// memory of a writer whose rows are wide.
 	MaxRowGroupBytes int64
 	// CreatedBy goes into the file's footer (default "vitlab").
@@ -69,7 +70,18 @@ type Writer struct {
 	rows   int64
 	closed bool
 	err    error // first write error; Close reports it
+
+	// Small records wait here (retained) until they add up to
+	// gatherRows rows, then go to the Parquet writer as one record.
+	pending     []arrow.RecordBatch
+	pendingRows int64
 }
+
+// gatherRows is the size up to which Write gathers small records before it
+// hands them to the Parquet writer: each hand-over costs a few
+// microseconds per column, which dominated writing the tens-of-rows
+// records of small exports.
+const gatherRows = 4096
 
 // Create creates (or truncates) path and returns a Writer for records of
 // table t. The caller must Close or Abort it.
@@ -119,8 +131,10 @@ func (w *Writer) Path() string { return w.path }
 // Rows returns the rows written so far.
 func (w *Writer) Rows() int64 { return w.rows }
 
-// Write appends rec, which must have the table's schema. It does not retain
-// rec.
+// Write appends rec, which must have the table's schema. A record of
+// fewer than 4096 rows may be kept (retained, not copied) and written
+// later with the next ones as one; Close writes what is left, and an error
+// writing it comes from a later Write or Close.
 func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if w.closed {
 		return fmt.Errorf("parquetout: %s: write after close", w.path)
@@ -133,14 +147,75 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 			w.path, w.table.Name, rec.Schema())
 		return w.err
 	}
-	if rec.NumRows() == 0 {
+	n := rec.NumRows()
+	if n == 0 {
 		return nil
 	}
+	w.rows += n
+	if n >= gatherRows {
+		if err := w.flushPending(); err != nil {
+			return err
+		}
+		return w.write(rec)
+	}
+	rec.Retain()
+	w.pending = append(w.pending, rec)
+	w.pendingRows += n
+	if w.pendingRows >= gatherRows {
+		return w.flushPending()
+	}
+	return nil
+}
+
+// flushPending writes the gathered records as one.
+func (w *Writer) flushPending() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	defer w.releasePending()
+	if len(w.pending) == 1 {
+		return w.write(w.pending[0])
+	}
+	cols := make([]arrow.Array, len(w.table.Columns))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	parts := make([]arrow.Array, len(w.pending))
+	for i := range cols {
+		for j, r := range w.pending {
+			parts[j] = r.Column(i)
+		}
+		c, err := array.Concatenate(parts, w.opts.Allocator)
+		if err != nil {
+			w.err = fmt.Errorf("parquetout: %s: %w", w.path, err)
+			return w.err
+		}
+		cols[i] = c
+	}
+	rec := array.NewRecordBatch(w.table.Schema(), cols, w.pendingRows)
+	defer rec.Release()
+	return w.write(rec)
+}
+
+func (w *Writer) releasePending() {
+	for _, r := range w.pending {
+		r.Release()
+	}
+	clear(w.pending)
+	w.pending, w.pendingRows = w.pending[:0], 0
+}
+
+// write hands rec to the Parquet writer and starts a new row group once
+// the current one holds MaxRowGroupBytes.
+func (w *Writer) write(rec arrow.RecordBatch) error {
 	if err := w.fw.WriteBuffered(rec); err != nil {
 		w.err = fmt.Errorf("parquetout: %s: %w", w.path, err)
 		return w.err
 	}
-	w.rows += rec.NumRows()
 	if w.fw.RowGroupTotalCompressedBytes()+w.fw.RowGroupTotalBytesWritten() >= w.opts.MaxRowGroupBytes {
 		if err := w.fw.NewBufferedRowGroupChecked(); err != nil {
 			w.err = fmt.Errorf("parquetout: %s: %w", w.path, err)
@@ -159,8 +234,13 @@ func (w *Writer) Close() error {
 		return w.err
 	}
 	w.closed = true
+	if w.err == nil {
+		w.flushPending()
+	}
+	w.releasePending()
 	if w.err != nil {
 		w.out.discard()
+		w.fw.Close() // releases its buffers; nothing more reaches the file
 		return w.err
 	}
 	// FileWriter.Close writes the footer and then closes out, which flushes
@@ -181,6 +261,7 @@ func (w *Writer) Close() error {
 func (w *Writer) Abort() error {
 	if !w.closed {
 		w.closed = true
+		w.releasePending()
 		w.fw.Close() // releases buffers; its error is moot, the file goes
 		w.out.discard()
 	}

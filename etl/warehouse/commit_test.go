@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"vitlab/etl/parquetout"
 	"vitlab/schemas"
 )
 
@@ -235,60 +234,6 @@ func TestRecovery(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(wh, "kernels/batch=b1/part-0007.parquet")); err != nil {
 		t.Fatal("recovery deleted files despite an unreadable manifest")
 	}
-}
-
-func TestCompact(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	ctx := context.Background()
-	s := newStaging(t, t.TempDir())
-	tbl := schemas.CudaAPI
-	// MoveRows 100, PartRows 150: [10 20] → part 1 (concat), [200] moved
-	// as is → part 2, [60 90] reach 150 → part 3, [5] alone → part 4 (moved).
-	files := stage(t, mem, s, tbl, "b", 7, 10, 20, 200, 60, 90, 5)
-	var want int64
-	for _, f := range files {
-		want += countRows(t, f.Path)
-	}
-	movedInfo, err := os.Stat(files[2].Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts, err := s.Compact(ctx, tbl, files, CompactOptions{Parquet: parquetout.Options{Allocator: mem}, MoveRows: 100, PartRows: 150})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []int64
-	var total int64
-	for _, p := range parts {
-		rows = append(rows, p.Rows)
-		if n := countRows(t, p.Path); n != p.Rows {
-			t.Fatalf("%s: %d rows, reported %d", p.Path, n, p.Rows)
-		}
-		total += p.Rows
-	}
-	if !slices.Equal(rows, []int64{30, 200, 150, 5}) || total != want {
-		t.Fatalf("parts of %v rows (total %d), want [30 200 150 5] (total %d)", rows, total, want)
-	}
-	for _, f := range files {
-		if _, err := os.Stat(f.Path); !os.IsNotExist(err) {
-			t.Errorf("staged file %s not consumed", f.Path)
-		}
-	}
-	// The big file became part 2 without a rewrite.
-	if fi, err := os.Stat(parts[1].Path); err != nil || !os.SameFile(fi, movedInfo) {
-		t.Fatalf("part 2 is not the staged file moved as is (%v)", err)
-	}
-}
-
-func countRows(t *testing.T, path string) int64 {
-	t.Helper()
-	r, err := parquetout.Open(path, parquetout.ReadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	return r.NumRows()
 }
 
 func TestLockExcludes(t *testing.T) {

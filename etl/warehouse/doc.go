@@ -9,9 +9,10 @@
 //	<wh>/_lock                                   flock(2) held by commit and recovery
 //	<wh>/_staging/<unique>/                      one per running ingest, flock'ed owner.lock inside
 //
-// In go complete Parquet part files written in a Staging directory (by
-// parquetout, compacted by Staging.Compact) and a Commit naming them; out
-// comes a new manifest. A batch is visible exactly when the manifest lists
+// In go rows appended to spools of a Staging directory (Arrow IPC files,
+// never visible), which Staging.Compact turns into complete Parquet part
+// files (through parquetout), and a Commit naming the parts; out comes a
+// new manifest. A batch is visible exactly when the manifest lists
 // it: readers use ReadManifest and Manifest.Files, never a directory glob.
 //
 // CommitBatch, under the warehouse lock: recovery (files in partition
@@ -26,6 +27,7 @@
 // directories. CrashPoint and CrashEnv let tests kill the process at every
 // step.
 //
-// It wraps flock(2) (package syscall) and, through parquetout, the Parquet
-// writer; it runs on Linux and other Unix systems with flock.
+// It wraps flock(2) (package syscall), arrow's IPC file format (the
+// spools) and, through parquetout, the Parquet writer; it runs on Linux and
+// other Unix systems with flock.
 package warehouse

@@ -56,33 +56,40 @@ func record(mem memory.Allocator, tbl *schemas.Table, batch, run string, n int, 
 	return b.NewRecordBatch()
 }
 
-// stage writes one staged file per entry of rows (rows of run r<i>) for
-// table tbl into s and returns them.
-func stage(t testing.TB, mem memory.Allocator, s *Staging, tbl *schemas.Table, batch string, seed uint64, rows ...int) []StagedFile {
+// stage appends one segment per entry of rows (rows of run r<i>, in
+// records of at most 7 rows) for table tbl to a new spool of s, closes it
+// and returns the segments.
+func stage(t testing.TB, mem memory.Allocator, s *Staging, tbl *schemas.Table, batch string, seed uint64, rows ...int) []Segment {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, uint64(len(tbl.Name))))
-	var out []StagedFile
+	sp, err := s.CreateSpool(tbl, fmt.Sprintf("seed%d", seed), SpoolOptions{Allocator: mem, LZ4: seed%2 == 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Segment
 	for i, n := range rows {
-		p := filepath.Join(s.Dir(), fmt.Sprintf("%s-%d-%d.parquet", tbl.Name, seed, i))
-		w, err := parquetout.Create(p, tbl, parquetout.Options{Allocator: mem})
-		if err != nil {
-			t.Fatal(err)
+		sg := Segment{Spool: sp, First: sp.Records()}
+		for done := 0; done < n; {
+			k := min(7, n-done)
+			rec := record(mem, tbl, batch, fmt.Sprintf("r%d", i), k, rng)
+			_, err := sp.Append(rec)
+			rec.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sg.Count++
+			sg.Rows += int64(k)
+			done += k
 		}
-		rec := record(mem, tbl, batch, fmt.Sprintf("r%d", i), n, rng)
-		err = w.Write(rec)
-		rec.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, StagedFile{Path: p, Rows: int64(n)})
+		out = append(out, sg)
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
 
-// stageBatch stages and compacts every table of a batch: runs staged files
+// stageBatch stages and compacts every table of a batch: runs segments
 // of rowsPerRun rows each (scaled per table), and returns the Commit.
 func stageBatch(t testing.TB, mem memory.Allocator, s *Staging, batch string, seed uint64, runs int) Commit {
 	t.Helper()
@@ -92,8 +99,8 @@ func stageBatch(t testing.TB, mem memory.Allocator, s *Staging, batch string, se
 		Source:        "exports",
 		IngestVersion: "test",
 		Runs:          runs,
-		Parts:         map[string][]StagedFile{},
 	}
+	segs := map[*schemas.Table][]Segment{}
 	for ti, tbl := range schemas.All() {
 		rows := make([]int, runs)
 		for i := range rows {
@@ -103,15 +110,15 @@ func stageBatch(t testing.TB, mem memory.Allocator, s *Staging, batch string, se
 			rows = []int{1}
 		}
 		if tbl == schemas.Memsets {
-			rows = nil // a table without rows still gets an (empty) part
+			continue // a table without rows still gets an (empty) part
 		}
-		files := stage(t, mem, s, tbl, batch, seed, rows...)
-		parts, err := s.Compact(context.Background(), tbl, files, CompactOptions{Parquet: parquetout.Options{Allocator: mem}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Parts[tbl.Name] = parts
+		segs[tbl] = stage(t, mem, s, tbl, batch, seed, rows...)
 	}
+	parts, err := s.Compact(context.Background(), segs, CompactOptions{Parquet: parquetout.Options{Allocator: mem}, Jobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Parts = parts
 	return c
 }
 
