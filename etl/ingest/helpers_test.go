@@ -182,30 +182,7 @@ func whStats(t testing.TB, wh, batch, table string) map[string]stats {
 // (nil for null), sorted by run_id.
 func readRows(t testing.TB, wh, batch, table string) []map[string]any {
 	t.Helper()
-	m, err := warehouse.ReadManifest(wh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]any
-	for _, f := range m.Batches[batch].Tables[table].Files {
-		r, err := parquetout.Open(filepath.Join(wh, f), parquetout.ReadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rec, err := range r.Records(context.Background()) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range int(rec.NumRows()) {
-				row := map[string]any{}
-				for c, f := range rec.Schema().Fields() {
-					row[f.Name] = value(rec.Column(c), i)
-				}
-				out = append(out, row)
-			}
-		}
-		r.Close()
-	}
+	out := orderedRows(t, wh, batch, table)
 	sort.SliceStable(out, func(i, j int) bool { return fmt.Sprint(out[i]["run_id"]) < fmt.Sprint(out[j]["run_id"]) })
 	return out
 }
