@@ -10,7 +10,10 @@
 //     (one core);
 //   - a pandas reader (pandas.read_sql_query of the same tables, one Python
 //     process for the whole batch), when a Python with pandas is found;
-//   - vitlab ingest --jobs J into a fresh warehouse, for each J of --jobs.
+//   - vitlab ingest --jobs J into a fresh warehouse, for each J of --jobs;
+//   - with --large K, the same on K large exports (the seed with the most
+//     events grown to about --large-events rows by the sqlite3 CLI): the
+//     ratio and the peak memory when every job holds a big export.
 //
 // It prints medians, events/s, the ratio to the reference, the speed-up over
 // --jobs 1, and the peak resident memory of each ingest (getrusage maxrss).
@@ -27,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,16 +55,35 @@ func main() {
 	jobsFlag := flag.String("jobs", "1,"+strconv.Itoa(runtime.NumCPU()), "comma-separated --jobs values to measure")
 	scale := flag.Bool("scale", true, "also ingest a batch twice as large to compare peak memory")
 	keep := flag.Bool("keep", false, "keep the temporary folder")
+	large := flag.Int("large", 8, "also ingest this many large exports (the seed with most events grown to about --large-events events each); 0 skips")
+	largeEvents := flag.Int("large-events", 1_000_000, "events per large export")
+	largeJobs := flag.String("large-jobs", "1,"+strconv.Itoa(runtime.NumCPU())+",16", "comma-separated --jobs values for the large exports (16: the most vitlab uses by default, for its peak memory)")
 	pythons := flag.String("pandas-python", "python3,/usr/bin/python3", "comma-separated Pythons to try for the pandas reference (the first that imports pandas)")
 	flag.Parse()
 
-	if err := run(*vitlab, *n, strings.Split(*srcs, ","), *repeats, *jobsFlag, *scale, *keep, strings.Split(*pythons, ",")); err != nil {
+	cfg := config{vitlab: *vitlab, exports: *n, srcs: strings.Split(*srcs, ","), repeats: *repeats, jobs: *jobsFlag,
+		scale: *scale, keep: *keep, pythons: strings.Split(*pythons, ","), large: *large, largeEvents: *largeEvents, largeJobs: *largeJobs}
+	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(vitlab string, n int, srcs []string, repeats int, jobsFlag string, scale, keep bool, pythons []string) error {
+// config is the command line.
+type config struct {
+	vitlab             string
+	exports            int
+	srcs               []string
+	repeats            int
+	jobs               string
+	scale, keep        bool
+	pythons            []string
+	large, largeEvents int
+	largeJobs          string
+}
+
+func run(cfg config) error {
+	vitlab, n, srcs, repeats, jobsFlag, scale, keep, pythons := cfg.vitlab, cfg.exports, cfg.srcs, cfg.repeats, cfg.jobs, cfg.scale, cfg.keep, cfg.pythons
 	if _, err := exec.LookPath("sqlite3"); err != nil {
 		return fmt.Errorf("the sqlite3 CLI is the reference and is not installed (make bench installs it)")
 	}
@@ -68,13 +91,13 @@ func run(vitlab string, n int, srcs []string, repeats int, jobsFlag string, scal
 	if err != nil {
 		return err
 	}
-	var jobs []int
-	for _, s := range strings.Split(jobsFlag, ",") {
-		j, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || j < 1 {
-			return fmt.Errorf("bad --jobs value %q", s)
-		}
-		jobs = append(jobs, j)
+	jobs, err := parseJobs(jobsFlag)
+	if err != nil {
+		return err
+	}
+	largeJobs, err := parseJobs(cfg.largeJobs)
+	if err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "vitlab-bench-")
 	if err != nil {
@@ -157,6 +180,148 @@ func run(vitlab string, n int, srcs []string, repeats int, jobsFlag string, scal
 		}
 		fmt.Printf("%-34s %8.2f s  peak RSS %d MB (batch of %d exports)\n",
 			fmt.Sprintf("vitlab ingest --jobs %d, 2× batch", j), m.d.Seconds(), m.rssKB/1024, 2*n)
+	}
+	if cfg.large > 0 {
+		return benchLarge(vitlab, seeds, filepath.Join(tmp, "large"), cfg.large, cfg.largeEvents, repeats, largeJobs)
+	}
+	return nil
+}
+
+// parseJobs parses a comma-separated list of --jobs values, dropping
+// repeats.
+func parseJobs(list string) ([]int, error) {
+	var jobs []int
+	for _, s := range strings.Split(list, ",") {
+		j, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || j < 1 {
+			return nil, fmt.Errorf("bad --jobs value %q", s)
+		}
+		if !slices.Contains(jobs, j) {
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs, nil
+}
+
+// benchLarge grows the seed with the most events into count exports of
+// about events events each and measures the sqlite3 scan and vitlab ingest
+// on them: the same ratio, and the peak memory when every job holds a big
+// export.
+func benchLarge(vitlab string, seeds []string, dir string, count, events, repeats int, jobs []int) error {
+	var seed string
+	var seedEvents int64
+	for _, s := range seeds {
+		e, err := eventsIn(s)
+		if err != nil {
+			return err
+		}
+		if e > seedEvents {
+			seed, seedEvents = s, e
+		}
+	}
+	if seedEvents == 0 {
+		return fmt.Errorf("large exports: no seed has events")
+	}
+	copies := max(1, int((int64(events)+seedEvents-1)/seedEvents))
+	in := filepath.Join(dir, "in")
+	grown := filepath.Join(dir, "grown.sqlite")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		return err
+	}
+	if err := growExport(seed, grown, copies); err != nil {
+		return err
+	}
+	files, err := replicate([]string{grown}, in, count)
+	if err != nil {
+		return err
+	}
+	total, size, err := countEvents(files)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nlarge exports: %d × %d events (%s grown %d×), %.1f MB of SQLite\n",
+		count, total/int64(count), filepath.Base(seed), copies, float64(size)/1e6)
+	ref := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
+		d, err := sqliteScan(files)
+		return d, 0, err
+	}))
+	if ref.err != nil {
+		return ref.err
+	}
+	refRate := float64(total) / ref.d.Seconds()
+	fmt.Printf("%-34s %8.2f s %12.0f events/s\n", "sqlite3 CLI scan", ref.d.Seconds(), refRate)
+	var base float64
+	for _, j := range jobs {
+		m := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
+			return ingest(vitlab, in, filepath.Join(dir, "wh"), j)
+		}))
+		if m.err != nil {
+			return m.err
+		}
+		rate := float64(total) / m.d.Seconds()
+		if j == jobs[0] {
+			base = rate
+		}
+		fmt.Printf("%-34s %8.2f s %12.0f events/s  ratio %.2f× sqlite3  speed-up %.2f×  peak RSS %d MB\n",
+			fmt.Sprintf("vitlab ingest --jobs %d", j), m.d.Seconds(), rate, rate/refRate, rate/base, m.rssKB/1024)
+	}
+	return nil
+}
+
+// growExport copies src to dst and appends copies-1 copies of the rows of
+// every event table, each shifted by 1000 s in time and by 10^7 in
+// correlation id (so CUDA API rows still pair with their GPU rows), with
+// the sqlite3 CLI. Integer primary keys are left to SQLite.
+func growExport(src, dst string, copies int) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		return err
+	}
+	if copies <= 1 {
+		return nil
+	}
+	ts, err := existing(dst)
+	if err != nil {
+		return err
+	}
+	const shift, corr = "1000000000000", "10000000"
+	var script strings.Builder
+	fmt.Fprintf(&script, "CREATE TEMP TABLE n AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < %d) SELECT i FROM c;\n", copies-1)
+	for _, t := range ts {
+		if t == "StringIds" {
+			continue
+		}
+		out, err := exec.Command("sqlite3", "-readonly", "-separator", "|", dst, "PRAGMA table_info("+t+")").Output()
+		if err != nil {
+			return fmt.Errorf("sqlite3 %s: %w", dst, err)
+		}
+		var cols, exprs []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Split(line, "|") // cid|name|type|notnull|dflt_value|pk
+			if len(f) < 6 || f[5] != "0" {
+				continue
+			}
+			name := f[1]
+			q := `"` + name + `"`
+			cols = append(cols, q)
+			switch name {
+			case "start", "end":
+				exprs = append(exprs, q+" + i*"+shift)
+			case "correlationId":
+				exprs = append(exprs, q+" + i*"+corr)
+			default:
+				exprs = append(exprs, q)
+			}
+		}
+		fmt.Fprintf(&script, "INSERT INTO %s (%s) SELECT %s FROM %s, n;\n", t, strings.Join(cols, ", "), strings.Join(exprs, ", "), t)
+	}
+	cmd := exec.Command("sqlite3", dst)
+	cmd.Stdin = strings.NewReader(script.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("growing %s: %v: %s", dst, err, out)
 	}
 	return nil
 }
@@ -275,28 +440,36 @@ func countEvents(files []string) (events, size int64, err error) {
 			events += c[0]
 			continue
 		}
-		ts, err := existing(f)
+		n, err := eventsIn(f)
 		if err != nil {
 			return 0, 0, err
-		}
-		var q []string
-		for _, t := range ts {
-			if t != "StringIds" {
-				q = append(q, "select count(*) from "+t)
-			}
-		}
-		var n int64
-		if len(q) > 0 {
-			out, err := exec.Command("sqlite3", "-readonly", f, "select sum(c) from ("+strings.Join(wrap(q), " union all ")+")").Output()
-			if err != nil {
-				return 0, 0, fmt.Errorf("sqlite3 %s: %w", f, err)
-			}
-			n, _ = strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 		}
 		cache[key] = [2]int64{n}
 		events += n
 	}
 	return events, size, nil
+}
+
+// eventsIn counts the event rows of one export.
+func eventsIn(f string) (int64, error) {
+	ts, err := existing(f)
+	if err != nil {
+		return 0, err
+	}
+	var q []string
+	for _, t := range ts {
+		if t != "StringIds" {
+			q = append(q, "select count(*) from "+t)
+		}
+	}
+	if len(q) == 0 {
+		return 0, nil
+	}
+	out, err := exec.Command("sqlite3", "-readonly", f, "select sum(c) from ("+strings.Join(wrap(q), " union all ")+")").Output()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite3 %s: %w", f, err)
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 }
 
 func wrap(qs []string) []string {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,7 +25,7 @@ func init() {
 	})
 }
 
-const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--allow-incomplete] PATH...
+const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--load-budget MB] [--allow-incomplete] PATH...
 
 Loads one batch into the warehouse. PATH is either one batch directory (it
 has batch.json; the batch id is batch.json's, and each run's settings come
@@ -60,7 +59,8 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	var labels labelFlags
 	fs.Var(&labels, "label", "label `k=v` (repeatable); a runs column name sets that column")
 	replace := fs.Bool("replace", false, "replace a committed batch of the same id whose content differs")
-	jobs := fs.Int("jobs", runtime.NumCPU(), "exports loaded at once")
+	jobs := fs.Int("jobs", ingest.DefaultJobs(), "exports loaded at once (default: the CPUs, at most 16)")
+	budgetMB := fs.Int64("load-budget", ingest.DefaultLoadBudget>>20, "`MB` of SQLite loading at once: big exports load fewer than --jobs at a time, which bounds memory (about 1.2 MB of memory per MB)")
 	allowIncomplete := fs.Bool("allow-incomplete", false, "ingest a batch directory whose batch.json has no finished time")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -71,6 +71,9 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	if *jobs < 1 {
 		return usagef("--jobs %d: want at least 1", *jobs)
+	}
+	if *budgetMB < 1 {
+		return usagef("--load-budget %d: want at least 1 (MB)", *budgetMB)
 	}
 	if *wh == "" {
 		return usagef("--warehouse: empty directory name")
@@ -92,6 +95,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		Labels:          lbl,
 		Replace:         *replace,
 		Jobs:            *jobs,
+		LoadBudget:      *budgetMB << 20,
 		AllowIncomplete: *allowIncomplete,
 		IngestVersion:   version(),
 		OnFailure:       out.failure,

@@ -31,9 +31,13 @@
 // leaves the warehouse as it was.
 //
 // Memory: a load in flight holds the record being read (DefaultBatchRows
-// rows), its SQLite connection and its spools' buffers; a part being
-// written holds one Parquet row group (parquetout). Neither grows with the
-// batch.
+// rows), its SQLite connection, its spools' buffers and what the NVTX
+// projection keeps of its export (which grows with the export: about 1.2
+// bytes per byte of SQLite); a part being written holds one Parquet row
+// group (parquetout). So besides the Jobs, a load budget
+// (Request.LoadBudget, DefaultLoadBudget) bounds the SQLite bytes loading
+// at once: small exports load Jobs at a time, big ones fewer, one that is
+// bigger than the budget alone. Nothing grows with the batch.
 //
 // It wraps nothing itself: SQLite is read by normalize (nsysdb), Parquet
 // is written by parquetout, and the warehouse protocol lives in warehouse.

@@ -51,6 +51,10 @@ type Request struct {
 	Loader Loader
 	// Allocator for Arrow buffers (default memory.DefaultAllocator).
 	Allocator memory.Allocator
+	// LoadBudget bounds the SQLite bytes loading at once (default
+	// DefaultLoadBudget): big exports load fewer than Jobs at a time, so
+	// that memory stays bounded whatever the exports.
+	LoadBudget int64
 	// BatchRows is the loader's rows per record (default DefaultBatchRows).
 	BatchRows int
 
@@ -110,10 +114,9 @@ type Summary struct {
 // measurable.
 const DefaultBatchRows = 8 << 10
 
-// DefaultJobs is the default of Request.Jobs: one job per CPU, at most 16.
-// Each load in flight holds about 12 MB (its records, the SQLite
-// connection, the garbage collector's share), so 16 jobs keep an ingest of
-// big exports near 300 MB; more CPUs would buy speed with memory.
+// DefaultJobs is the default of Request.Jobs: one job per CPU, at most 16
+// (past that, the commit and compaction, not the loads, bound an ingest).
+// Memory is bounded by the load budget, not by the jobs.
 func DefaultJobs() int { return max(1, min(runtime.NumCPU(), 16)) }
 
 // ErrNothingLanded: every input failed, so no batch was committed.
@@ -314,6 +317,9 @@ func (req Request) withDefaults() Request {
 	if req.Loader == nil {
 		req.Loader = normalize.Export
 	}
+	if req.LoadBudget <= 0 {
+		req.LoadBudget = DefaultLoadBudget
+	}
 	if req.BatchRows <= 0 {
 		req.BatchRows = DefaultBatchRows
 	}
@@ -359,10 +365,17 @@ func loadAll(ctx context.Context, req Request, in *Inputs, st *warehouse.Staging
 	defer cancel()
 	out := make([]*load, len(in.Runs))
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		fatal    error
-		work     = make(chan int)
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		fatal  error
+		work   = make(chan int)
+		mem    = newBudget(req.LoadBudget)
+		weight = func(i int) int64 {
+			if ri := in.Runs[i]; ri.Load() {
+				return loadWeight(ri.Export, hashes[ri.Export].Size, req.LoadBudget)
+			}
+			return 0
+		}
 		loadOpts = normalize.Options{TempDir: tmp, BatchRows: req.BatchRows, Allocator: req.Allocator}
 	)
 	stop := func(err error) {
@@ -386,6 +399,7 @@ func loadAll(ctx context.Context, req Request, in *Inputs, st *warehouse.Staging
 			for i := range work {
 				ri := in.Runs[i]
 				ld, err := loadRun(ctx, req.Loader, ri, batchID, spools, hashes, loadOpts)
+				mem.release(weight(i))
 				var bad *badInput
 				switch {
 				case err == nil:
@@ -412,9 +426,13 @@ func loadAll(ctx context.Context, req Request, in *Inputs, st *warehouse.Staging
 	}
 feed:
 	for i := range in.Runs {
+		if mem.acquire(ctx, weight(i)) != nil {
+			break
+		}
 		select {
 		case work <- i:
 		case <-ctx.Done():
+			mem.release(weight(i))
 			break feed
 		}
 	}
