@@ -1,5 +1,5 @@
 -- name: runs_overview
--- description: One row per run: its effective configuration, outcome, untraced and traced throughput, profiler overhead and event counts.
+-- description: One row per run: its effective configuration, outcome, untraced and traced throughput, profiler overhead, event counts and the loader's warnings.
 -- inputs: runs
 -- param: batch = null  -- only this batch id (every batch when null)
 --
@@ -39,7 +39,8 @@ final as (
         kernels,
         memcpys,
         nvtx,
-        error
+        error,
+        replace(warnings, chr(10), '; ') as warnings
     from runs_in
     order by batch_id, rq nulls last, name nulls last, repeat nulls last, run_id
 )

@@ -25,7 +25,6 @@ func TestNsysStatsOnSample(t *testing.T) {
 	if len(csvs) == 0 {
 		t.Skip("no nsys stats output in " + sampleStatsDir)
 	}
-	ctx := context.Background()
 	dir := t.TempDir()
 	var exports []string
 	for _, c := range csvs {
@@ -45,6 +44,29 @@ func TestNsysStatsOnSample(t *testing.T) {
 		}
 		exports = append(exports, dst)
 	}
+	statsOn(t, sampleStatsDir, exports)
+}
+
+// edgeStatsDir holds exports made on purpose to be unlike the fixtures and
+// the sample (an NVTX-only trace, a capture with no events, whole-graph
+// CUDA graph rows, every copy kind on two streams and threads), with
+// NVIDIA's nsys stats of each; README.md there says how they were made.
+const edgeStatsDir = "testdata/nsys_edge"
+
+// TestNsysStatsOnEdgeCases is TestNsysStats over those exports.
+func TestNsysStatsOnEdgeCases(t *testing.T) {
+	exports, _ := filepath.Glob(filepath.Join(edgeStatsDir, "*.sqlite.zst"))
+	if len(exports) < 4 {
+		t.Fatalf("%d exports in %s, want 4", len(exports), edgeStatsDir)
+	}
+	statsOn(t, edgeStatsDir, exports)
+}
+
+// statsOn ingests exports (bare, run id = file name) into a fresh
+// warehouse and compares every nsys-equivalent saved query with the
+// nsys stats CSVs of statsDir, run by run.
+func statsOn(t *testing.T, statsDir string, exports []string) {
+	ctx := context.Background()
 	wh := t.TempDir()
 	sum, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: exports, BatchID: "sample", Jobs: 2})
 	if err != nil {
@@ -79,7 +101,7 @@ func TestNsysStatsOnSample(t *testing.T) {
 		for _, export := range exports {
 			run := strings.TrimSuffix(filepath.Base(export), ".sqlite.zst")
 			t.Run(run+"/"+rep.report, func(t *testing.T) {
-				compareReport(t, sampleStatsDir, export, run, rep.report, header, byRun[run])
+				compareReport(t, statsDir, export, run, rep.report, header, byRun[run])
 			})
 		}
 	}

@@ -124,6 +124,9 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "batch %s: already ingested with identical content; nothing to do\n", sum.BatchID)
 		return nil
 	}
+	for _, w := range sum.Warnings {
+		fmt.Fprintf(e.stderr, "vitlab ingest: warning: %s: %s\n", w.Path, w.Text)
+	}
 	fmt.Fprintln(e.stdout, summaryLine(sum))
 	if sum.CleanupErr != nil {
 		fmt.Fprintf(e.stderr, "vitlab ingest: warning: %v (the next ingest removes them)\n", sum.CleanupErr)

@@ -51,9 +51,13 @@ func vitlabMain() int {
 // fixtureDir holds the real nsys exports (read-only).
 var fixtureDir, _ = filepath.Abs("../../../shared/fixtures/nsys")
 
+// edgeDir holds vitlab's own edge-case exports (queries/testdata/nsys_edge).
+var edgeDir, _ = filepath.Abs("../../queries/testdata/nsys_edge")
+
 // TestIngestScripts runs the transcripts testdata/ingest_*.txtar. In them,
 // 'vitlab' runs a real vitlab process (the test binary) in $WORK; 'status N'
-// checks its exit status; $FIXTURES is the fixture exports' directory.
+// checks its exit status; $FIXTURES is the fixture exports' directory,
+// $EDGE that of the edge-case exports.
 func TestIngestScripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/ingest_*.txtar")
 	if err != nil || len(files) == 0 {
@@ -63,6 +67,7 @@ func TestIngestScripts(t *testing.T) {
 		Files: files,
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("FIXTURES", fixtureDir)
+			e.Setenv("EDGE", edgeDir)
 			e.Setenv(asVitlab, "1")
 			return nil
 		},

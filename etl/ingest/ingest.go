@@ -97,14 +97,24 @@ type Summary struct {
 	// each, no events.
 	Runs, CollectorFailed int
 	// Failed are the inputs set aside, in path order.
-	Failed  []Failure
-	Events  int64
-	Elapsed time.Duration
+	Failed []Failure
+	// Warnings are what the loader said about runs that landed (e.g. no
+	// events recorded), in run order; the runs rows keep them too.
+	Warnings []Warning
+	Events   int64
+	Elapsed  time.Duration
 	// CleanupErr is a failure to remove a replaced generation's files after
 	// the commit; the next ingest's recovery removes them.
 	CleanupErr error
 	// Recovered is what recovery removed of earlier ingests that died.
 	Recovered warehouse.Recovery
+}
+
+// Warning is one thing to know about a run that landed.
+type Warning struct {
+	Path  string // the input as the user named it
+	RunID string
+	Text  string
 }
 
 // DefaultBatchRows is the default of Request.BatchRows: rows per record
@@ -237,6 +247,9 @@ func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 			sum.Runs++
 			sum.Events += ld.result.Events()
 			hosts = append(hosts, ld.result.Info.Host)
+			for _, w := range ld.result.Warnings {
+				sum.Warnings = append(sum.Warnings, Warning{Path: ld.in.Display, RunID: ld.in.RunID, Text: w})
+			}
 		} else {
 			sum.CollectorFailed++
 		}
