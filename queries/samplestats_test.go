@@ -56,8 +56,8 @@ const edgeStatsDir = "testdata/nsys_edge"
 // TestNsysStatsOnEdgeCases is TestNsysStats over those exports.
 func TestNsysStatsOnEdgeCases(t *testing.T) {
 	exports, _ := filepath.Glob(filepath.Join(edgeStatsDir, "*.sqlite.zst"))
-	if len(exports) < 4 {
-		t.Fatalf("%d exports in %s, want 4", len(exports), edgeStatsDir)
+	if len(exports) < 5 {
+		t.Fatalf("%d exports in %s, want 5", len(exports), edgeStatsDir)
 	}
 	statsOn(t, edgeStatsDir, exports)
 }

@@ -183,13 +183,16 @@ func Export(ctx context.Context, path string, key RunKey, opts Options, sink Sin
 	}); err != nil {
 		return res, err
 	}
-	res.Warnings = warnings(db, res, hasRanges, projection)
+	res.Warnings = warnings(ctx, db, res, hasRanges, projection)
 	return res, nil
 }
 
+// graphTraceTable holds whole-graph launches (--cuda-graph-trace=graph).
+const graphTraceTable = "CUPTI_ACTIVITY_KIND_GRAPH_TRACE"
+
 // warnings says what a reader of the run's rows should know about the
 // export.
-func warnings(db *nsysdb.DB, res Result, hasRanges bool, p *nvtxproj.Projection) []string {
+func warnings(ctx context.Context, db *nsysdb.DB, res Result, hasRanges bool, p *nvtxproj.Projection) []string {
 	var w []string
 	present := 0
 	for _, t := range nsysdb.EventSources {
@@ -209,6 +212,13 @@ func warnings(db *nsysdb.DB, res Result, hasRanges bool, p *nvtxproj.Projection)
 	}
 	if hasRanges && res.Rows[schemas.CudaAPI.Name] == 0 && res.Rows[schemas.Kernels.Name]+res.Rows[schemas.Memcpys.Name]+res.Rows[schemas.Memsets.Name] > 0 {
 		w = append(w, "GPU operations without CUDA API calls: NVTX ranges cannot be projected onto the GPU")
+	}
+	// Graphs traced whole (nsys --cuda-graph-trace=graph) leave one row per
+	// graph launch and none per kernel; the tables hold no such rows, nor
+	// do nsys's kernel reports count them.
+	if st, err := db.Stats(ctx, graphTraceTable); err == nil && st.Rows > 0 {
+		w = append(w, fmt.Sprintf("%d CUDA graph launch(es) traced as whole graphs (%s) are not loaded: "+
+			"the kernels inside them are missing from kernels; trace with --cuda-graph-trace=node to get them", st.Rows, graphTraceTable))
 	}
 	return w
 }

@@ -11,6 +11,10 @@ Modes:
   copies  every copy kind torch can make on one GPU (pageable and pinned
           H2D and D2H, D2D, async on two streams), memsets, kernels on two
           streams under nested NVTX ranges on two threads.
+  um      unified memory (cudaMallocManaged through ctypes) touched in turn
+          by the GPU (cudaMemset) and the CPU: page-fault migrations, which
+          are copies without a CUDA API row (traced with
+          --cuda-um-cpu-page-faults=true --cuda-um-gpu-page-faults=true).
 """
 import sys
 import threading
@@ -101,6 +105,40 @@ def copies():
     torch.cuda.synchronize()
 
 
+def unified():
+    import ctypes
+    import glob
+    import os
+
+    torch.cuda.init()
+    torch.zeros(1, device="cuda")  # a context, and torch's libcudart loaded
+    lib = None
+    names = ["libcudart.so.13", "libcudart.so.12", "libcudart.so"]
+    site = os.path.dirname(os.path.dirname(torch.__file__))
+    names += glob.glob(os.path.join(site, "nvidia", "**", "libcudart.so*"), recursive=True)
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    if lib is None:
+        raise SystemExit("no libcudart found")
+    n = 64 << 20
+    ptr = ctypes.c_void_p()
+    rc = lib.cudaMallocManaged(ctypes.byref(ptr), ctypes.c_size_t(n), ctypes.c_uint(1))
+    if rc != 0:
+        raise SystemExit(f"cudaMallocManaged: error {rc}")
+    ctypes.memset(ptr, 1, n)  # first touch on the CPU
+    for i in range(3):
+        with nvtx.range(f"gpu touch {i}"):
+            lib.cudaMemset(ptr, ctypes.c_int(0), ctypes.c_size_t(n))
+            lib.cudaDeviceSynchronize()
+        with nvtx.range(f"cpu touch {i}"):
+            ctypes.memset(ptr, 2, n)
+    lib.cudaFree(ptr)
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
-    {"nvtx": nvtx_only, "none": lambda: None, "graph": graph, "copies": copies}[mode]()
+    {"nvtx": nvtx_only, "none": lambda: None, "graph": graph, "copies": copies, "um": unified}[mode]()
