@@ -1,15 +1,3 @@
-// Package batchdir defines the batch directory: what the collector writes on a
-// GPU host and what ingest reads anywhere (DESIGN.md, "Batch directory").
-//
-//	<batch-id>/batch.json                       Batch
-//	<batch-id>/runs/<run-id>/run.json           Run: EFFECTIVE settings, status, timings
-//	<batch-id>/runs/<run-id>/trace.sqlite[.zst] nsys export
-//	<batch-id>/runs/<run-id>/nvml.jsonl         NVML samples, one Sample per line
-//	<batch-id>/runs/<run-id>/stdout.log, stderr.log
-//
-// The configuration of a run is read from run.json, never parsed from a file
-// or directory name. A batch is complete when batch.json has Finished set.
-// It imports only the standard library.
 package batchdir
 
 import (
