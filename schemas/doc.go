@@ -12,4 +12,5 @@
 //
 //	version  change
 //	1        tables batches, runs, devices, kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples
+//	2        batches.filter, batches.warnings (from batch.json)
 package schemas

@@ -10,7 +10,7 @@ import (
 // Version is the warehouse schema version. It grows by one whenever a column
 // or a table is added; the version table in doc.go says what each one added.
 // Columns are never removed, renamed or retyped.
-const Version = 1
+const Version = 2
 
 // Metadata keys stored in every Arrow schema (and so in every Parquet file).
 const (
@@ -109,6 +109,12 @@ func opt(name string, t arrow.DataType, unit, doc string) Column {
 	return Column{Name: name, Type: t, Nullable: true, Unit: unit, Doc: doc}
 }
 
+// since marks a column added by schema version v.
+func (c Column) since(v int) Column {
+	c.Since = v
+	return c
+}
+
 // Key columns shared by every table of the warehouse.
 var (
 	colBatch = req("batch_id", str, "", "Batch the row belongs to; also the hive partition directory batch=<id>.")
@@ -153,6 +159,8 @@ var Batches = newTable("batches",
 	req("content_sha256", str, "", "SHA-256 over the batch's inputs: what decides whether a re-ingest is identical."),
 	req("runs", i64, "", "Runs that landed."),
 	req("failed_inputs", i64, "", "Inputs that were set aside because they could not be read."),
+	opt("filter", str, "", "Run-id glob that chose the runs of the plan (vitlab collect --only); null when every run was chosen.").since(2),
+	opt("warnings", str, "", "What the collector worked around (e.g. NVML unavailable), one per line.").since(2),
 )
 
 // Runs has one row per run (per nsys export).

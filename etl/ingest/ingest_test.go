@@ -349,7 +349,8 @@ func TestBatchDirectory(t *testing.T) {
 	batch := &batchdir.Batch{ID: "b7", Plan: "rq1", Host: "gpu-host", StartedAt: started, Finished: &finished,
 		GPUs:     []batchdir.GPU{{Index: 0, Name: "NVIDIA H100", NUMANode: &node}},
 		NUMA:     batchdir.NUMA{Nodes: []batchdir.NUMANode{{ID: 0, CPUs: "0-7"}, {ID: 1, CPUs: "8-15"}}},
-		Software: batchdir.Software{Torch: "2.5.0", CUDA: "12.4"}, Runs: 4, Labels: map[string]string{"site": "lab"}}
+		Software: batchdir.Software{Torch: "2.5.0", CUDA: "12.4"}, Runs: 4, Labels: map[string]string{"site": "lab"},
+		Filter: "rq1-*", Warnings: []string{"NVML not used", "nsys version unknown"}}
 	mkdirs := func(ps ...string) {
 		for _, p := range ps {
 			if err := os.MkdirAll(p, 0o755); err != nil {
@@ -477,7 +478,8 @@ func TestBatchDirectory(t *testing.T) {
 	}
 	br := readRows(t, wh, "b7", "batches")[0]
 	if br["source"] != SourceCollector || br["plan"] != "rq1" || br["host"] != "gpu-host" || br["numa_nodes"] != int64(2) ||
-		br["finished_at"] != finished || br["runs"] != int64(4) || br["failed_inputs"] != int64(1) || br["labels"] != `{"site":"lab"}` {
+		br["finished_at"] != finished || br["runs"] != int64(4) || br["failed_inputs"] != int64(1) || br["labels"] != `{"site":"lab"}` ||
+		br["filter"] != "rq1-*" || br["warnings"] != "NVML not used\nnsys version unknown" {
 		t.Errorf("batches row %v", br)
 	}
 

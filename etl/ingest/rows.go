@@ -343,6 +343,10 @@ func batchRow(batchID, source, contentSHA, ingestVersion string, b *batchdir.Bat
 		}
 		r["numa_topology"] = jsonOrNull(b.NUMA)
 		r["software"] = jsonOrNull(b.Software)
+		r["filter"] = nonEmpty(b.Filter)
+		if len(b.Warnings) > 0 {
+			r["warnings"] = strings.Join(b.Warnings, "\n")
+		}
 		batchLabels = b.Labels
 	} else {
 		r["vitlab_version"] = ingestVersion
