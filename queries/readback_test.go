@@ -3,14 +3,10 @@ package queries
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/klauspost/compress/zstd"
 
 	"vitlab/etl/ingest"
 	"vitlab/etl/nsysdb/nsysdbtest"
@@ -98,7 +94,7 @@ func TestReadBackEdgeCases(t *testing.T) {
 	for _, export := range exports {
 		run := strings.TrimSuffix(filepath.Base(export), ".sqlite.zst")
 		plain := filepath.Join(tmp, run+".sqlite")
-		if err := unzstd(export, plain); err != nil {
+		if err := nsysdbtest.Decompress(plain, export); err != nil {
 			t.Fatal(err)
 		}
 		checkSums(t, w, "edge", run, plain)
@@ -129,29 +125,6 @@ func checkSums(t *testing.T, w *Warehouse, batch, run, export string) {
 			t.Logf("%s %s: %d rows, sums equal", run, table, got[0])
 		}
 	}
-}
-
-// unzstd decompresses src into dst.
-func unzstd(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	dec, err := zstd.NewReader(in)
-	if err != nil {
-		return err
-	}
-	defer dec.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, dec); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // sourceSums returns count, Σstart, Σend and Σ(end-start) of an nsys table

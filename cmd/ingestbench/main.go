@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
+	"vitlab/etl/nsysdb/nsysdbtest"
 )
 
 // eventTables are the nsys tables whose rows count as events; vitlab also
@@ -329,7 +328,7 @@ func collectSeeds(srcs []string, dir string) ([]string, error) {
 				seeds = append(seeds, p)
 			case strings.HasSuffix(p, ".sqlite.zst"):
 				out := filepath.Join(dir, fmt.Sprintf("z%03d.sqlite", len(seeds)))
-				if err := unzstd(p, out); err != nil {
+				if err := nsysdbtest.Decompress(out, p); err != nil {
 					return fmt.Errorf("%s: %w", p, err)
 				}
 				seeds = append(seeds, out)
@@ -342,28 +341,6 @@ func collectSeeds(srcs []string, dir string) ([]string, error) {
 	}
 	sort.Strings(seeds)
 	return seeds, nil
-}
-
-func unzstd(src, dst string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	dec, err := zstd.NewReader(f)
-	if err != nil {
-		return err
-	}
-	defer dec.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, dec); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func replicate(seeds []string, dir string, n int) ([]string, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/klauspost/compress/zstd"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -114,6 +115,30 @@ func OverwritePage(path string, pageSize, page int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Decompress writes the zstd file src (a .sqlite.zst export) decompressed
+// to dst.
+func Decompress(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	dec, err := zstd.NewReader(in)
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, dec); err != nil {
+		out.Close()
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	return out.Close()
 }
 
 // Copy copies the file src to dst, which it creates writable.
