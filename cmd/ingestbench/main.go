@@ -107,15 +107,10 @@ func run(cfg config) error {
 		len(files), len(seeds), events, float64(bytesIn)/1e6)
 	fmt.Printf("machine: %d CPUs (%s/%s), repeats %d, medians reported\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, repeats)
 
-	ref := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
-		d, err := sqliteScan(files)
-		return d, 0, err
-	}))
-	if ref.err != nil {
-		return ref.err
+	refRate, err := benchSQLite(files, events, repeats, "sqlite3 CLI scan (1 process/export)")
+	if err != nil {
+		return err
 	}
-	refRate := float64(events) / ref.d.Seconds()
-	fmt.Printf("%-34s %8.2f s %12.0f events/s\n", "sqlite3 CLI scan (1 process/export)", ref.d.Seconds(), refRate)
 	if py := pandasPython(pythons); py == "" {
 		fmt.Printf("%-34s (no Python with pandas found: skipped)\n", "pandas read_sql_query")
 	} else {
@@ -129,20 +124,8 @@ func run(cfg config) error {
 		fmt.Printf("%-34s %8.2f s %12.0f events/s\n", "pandas read_sql_query (1 process)", pd.d.Seconds(), float64(events)/pd.d.Seconds())
 	}
 
-	var base float64
-	for _, j := range jobs {
-		m := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
-			return ingest(vitlab, in, filepath.Join(tmp, "wh"), j)
-		}))
-		if m.err != nil {
-			return m.err
-		}
-		rate := float64(events) / m.d.Seconds()
-		if j == jobs[0] {
-			base = rate
-		}
-		fmt.Printf("%-34s %8.2f s %12.0f events/s  ratio %.2f× sqlite3  speed-up %.2f×  peak RSS %d MB\n",
-			fmt.Sprintf("vitlab ingest --jobs %d", j), m.d.Seconds(), rate, rate/refRate, rate/base, m.rssKB/1024)
+	if err := benchIngest(vitlab, in, filepath.Join(tmp, "wh"), events, refRate, repeats, jobs); err != nil {
+		return err
 	}
 	if scale {
 		in2 := filepath.Join(tmp, "in2")
@@ -219,24 +202,41 @@ func benchLarge(vitlab string, seeds []string, dir string, count, events, repeat
 	}
 	fmt.Printf("\nlarge exports: %d × %d events (%s grown %d×), %.1f MB of SQLite\n",
 		count, total/int64(count), filepath.Base(seed), copies, float64(size)/1e6)
+	refRate, err := benchSQLite(files, total, repeats, "sqlite3 CLI scan")
+	if err != nil {
+		return err
+	}
+	return benchIngest(vitlab, in, filepath.Join(dir, "wh"), total, refRate, repeats, jobs)
+}
+
+// benchSQLite times the reference scan of files and prints its line;
+// it returns the reference rate in events per second.
+func benchSQLite(files []string, events int64, repeats int, label string) (float64, error) {
 	ref := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
 		d, err := sqliteScan(files)
 		return d, 0, err
 	}))
 	if ref.err != nil {
-		return ref.err
+		return 0, ref.err
 	}
-	refRate := float64(total) / ref.d.Seconds()
-	fmt.Printf("%-34s %8.2f s %12.0f events/s\n", "sqlite3 CLI scan", ref.d.Seconds(), refRate)
+	rate := float64(events) / ref.d.Seconds()
+	fmt.Printf("%-34s %8.2f s %12.0f events/s\n", label, ref.d.Seconds(), rate)
+	return rate, nil
+}
+
+// benchIngest times vitlab ingest of the exports in folder in, into
+// warehouse wh, for each --jobs value, and prints a line each: events/s,
+// the ratio to refRate, the speed-up over the first value, peak RSS.
+func benchIngest(vitlab, in, wh string, events int64, refRate float64, repeats int, jobs []int) error {
 	var base float64
 	for _, j := range jobs {
 		m := median(repeatTimes(repeats, func() (time.Duration, int64, error) {
-			return ingest(vitlab, in, filepath.Join(dir, "wh"), j)
+			return ingest(vitlab, in, wh, j)
 		}))
 		if m.err != nil {
 			return m.err
 		}
-		rate := float64(total) / m.d.Seconds()
+		rate := float64(events) / m.d.Seconds()
 		if j == jobs[0] {
 			base = rate
 		}

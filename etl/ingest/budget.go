@@ -15,20 +15,20 @@ import (
 // 250 MB whatever the jobs; small exports still run Jobs at a time.
 const DefaultLoadBudget = 200 << 20
 
-// loadWeight is the budget an export takes while it loads: its SQLite size
-// (a .zst export is counted at sqlitePerZstByte times its size), at most
-// the whole budget, so that an export larger than the budget still loads,
-// alone.
-func loadWeight(path string, size, budget int64) int64 {
+// sqliteBytes estimates the SQLite bytes of an export of size bytes: its
+// size, or sqlitePerZstByte times it for a .zst export. It weighs a load
+// against the load budget and projects the size of the spools.
+func sqliteBytes(path string, size int64) int64 {
 	if strings.HasSuffix(path, ".zst") {
-		size *= sqlitePerZstByte
+		return size * sqlitePerZstByte
 	}
-	return max(1, min(size, budget))
+	return size
 }
 
-// budget is a weighted semaphore: Acquire blocks until w fits in what is
-// left, in the order of the calls' arrival at the head (the feeder is the
-// only caller, so loads start in run order).
+// budget is a weighted semaphore: acquire blocks until w fits in what is
+// left. A weight above the total counts as the total, so a load bigger
+// than the budget still runs, alone. The feeder is the only caller, so
+// loads start in run order.
 type budget struct {
 	mu    sync.Mutex
 	cond  *sync.Cond

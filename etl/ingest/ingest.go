@@ -385,7 +385,7 @@ func loadAll(ctx context.Context, req Request, in *Inputs, st *warehouse.Staging
 		mem    = newBudget(req.LoadBudget)
 		weight = func(i int) int64 {
 			if ri := in.Runs[i]; ri.Load() {
-				return loadWeight(ri.Export, hashes[ri.Export].Size, req.LoadBudget)
+				return max(1, sqliteBytes(ri.Export, hashes[ri.Export].Size))
 			}
 			return 0
 		}
@@ -578,11 +578,7 @@ func spoolOptions(req Request, st *warehouse.Staging, in *Inputs, hashes map[str
 		if !r.Load() {
 			continue
 		}
-		n := hashes[r.Export].Size
-		if strings.HasSuffix(r.Export, ".zst") {
-			n *= sqlitePerZstByte
-		}
-		projected += n * spoolPerSQLiteByte
+		projected += sqliteBytes(r.Export, hashes[r.Export].Size) * spoolPerSQLiteByte
 	}
 	free, err := freeSpace(st)
 	return warehouse.SpoolOptions{Allocator: req.Allocator, LZ4: err != nil || projected > free/2}

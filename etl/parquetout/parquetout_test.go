@@ -70,6 +70,15 @@ func readAll(t *testing.T, mem memory.Allocator, path string) arrow.Table {
 	return tbl
 }
 
+// tableOf makes a table of recs, which it releases.
+func tableOf(schema *arrow.Schema, recs []arrow.RecordBatch) arrow.Table {
+	tbl := array.NewTableFromRecords(schema, recs)
+	for _, r := range recs {
+		r.Release()
+	}
+	return tbl
+}
+
 // tablesEqual compares column names, types, nullability and values; the
 // Parquet reader adds field metadata (PARQUET:field_id) that is not compared.
 func tablesEqual(t *testing.T, want, got arrow.Table) {
@@ -114,10 +123,7 @@ func TestWriterRoundTrip(t *testing.T) {
 			if w.Rows() != 3101 {
 				t.Fatalf("Rows() = %d, want 3101", w.Rows())
 			}
-			want := array.NewTableFromRecords(tbl.Schema(), recs)
-			for _, r := range recs {
-				r.Release()
-			}
+			want := tableOf(tbl.Schema(), recs)
 			defer want.Release()
 			got := readAll(t, mem, path)
 			defer got.Release()
@@ -215,11 +221,8 @@ func TestWriterGathersSmallRecords(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := array.NewTableFromRecords(schemas.Kernels.Schema(), recs)
+	want := tableOf(schemas.Kernels.Schema(), recs)
 	defer want.Release()
-	for _, r := range recs {
-		r.Release()
-	}
 	got := readAll(t, mem, path)
 	defer got.Release()
 	tablesEqual(t, want, got)
@@ -317,11 +320,8 @@ func TestReader(t *testing.T) {
 	if w.Rows() != 2843 {
 		t.Fatalf("wrote %d rows, want 2843", w.Rows())
 	}
-	want := array.NewTableFromRecords(schemas.NVTX.Schema(), recs)
+	want := tableOf(schemas.NVTX.Schema(), recs)
 	defer want.Release()
-	for _, r := range recs {
-		r.Release()
-	}
 	got := readAll(t, mem, dst)
 	defer got.Release()
 	tablesEqual(t, want, got)
@@ -346,11 +346,8 @@ func TestReader(t *testing.T) {
 		rec.Retain()
 		got2 = append(got2, rec)
 	}
-	tbl2 := array.NewTableFromRecords(r.Schema(), got2)
+	tbl2 := tableOf(r.Schema(), got2)
 	defer tbl2.Release()
-	for _, rec := range got2 {
-		rec.Release()
-	}
 	if !tbl2.Schema().Equal(schemas.NVTX.Schema()) {
 		t.Fatalf("Reader schema %s", tbl2.Schema())
 	}
