@@ -20,13 +20,15 @@ import (
 	"vitlab/etl/ingest"
 	"vitlab/etl/nsysdb"
 	"vitlab/queries/duck"
+
+	"vitlab/internal/testfixtures"
 )
 
 // fixtureDir holds real nsys exports; statsDir holds NVIDIA's own
 // `nsys stats --format csv` output for each (and a .log of the run).
-const (
-	fixtureDir = "../../shared/fixtures/nsys"
-	statsDir   = "../../shared/fixtures/nsys_stats"
+var (
+	fixtureDir = testfixtures.Nsys()
+	statsDir   = testfixtures.Stats()
 )
 
 // reports pairs each saved query with the nsys report it reproduces.
@@ -80,7 +82,7 @@ func TestMain(m *testing.M) {
 func openFixtures(t *testing.T) *Warehouse {
 	t.Helper()
 	if _, err := os.Stat(fixtureDir); err != nil {
-		t.Skipf("no fixtures: %v", err)
+		t.Fatalf("no fixtures: %v", err)
 	}
 	wh, err := fixtureWarehouse()
 	if err != nil {

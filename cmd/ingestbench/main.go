@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vitlab/etl/nsysdb/nsysdbtest"
+	"vitlab/internal/testfixtures"
 )
 
 // eventTables are the nsys tables whose rows count as events; vitlab also
@@ -28,7 +29,7 @@ var eventTables = []string{
 func main() {
 	vitlab := flag.String("vitlab", "bin/vitlab", "vitlab binary to measure")
 	n := flag.Int("exports", 224, "exports in the benchmark batch")
-	srcs := flag.String("src", "../shared/fixtures/nsys,data/sample", "comma-separated folders searched (recursively) for *.sqlite and *.sqlite.zst exports to replicate")
+	srcs := flag.String("src", testfixtures.Nsys()+",data/sample", "comma-separated folders searched (recursively) for *.sqlite and *.sqlite.zst exports to replicate")
 	repeats := flag.Int("repeats", 3, "timed repeats of each measurement (the median is reported)")
 	jobsFlag := flag.String("jobs", "1,"+strconv.Itoa(runtime.NumCPU()), "comma-separated --jobs values to measure")
 	scale := flag.Bool("scale", true, "also ingest a batch twice as large to compare peak memory")

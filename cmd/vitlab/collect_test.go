@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"vitlab/internal/testfixtures"
 )
 
 // TestCollectScripts runs the transcripts testdata/collect_*.txtar of
@@ -31,7 +33,7 @@ func TestCollectScripts(t *testing.T) {
 	}
 	fakeNsys := abs("../../collectors/nsys/testdata/fake-nsys")
 	fakeWorkload := abs("../../collectors/runner/testdata/workload")
-	fixture := abs("../../../shared/fixtures/nsys/h100_tiny_conv_nvtx.sqlite")
+	fixture := testfixtures.Export("h100_tiny_conv_nvtx.sqlite")
 	testscript.Run(t, testscript.Params{
 		Files: files,
 		// VITLAB_UPDATE_SCRIPTS=1 rewrites the expected outputs in place;

@@ -22,6 +22,8 @@ import (
 	"vitlab/etl/parquetout"
 	"vitlab/etl/warehouse"
 	"vitlab/schemas"
+
+	"vitlab/internal/testfixtures"
 )
 
 // asVitlab makes the test binary run as the vitlab command: the ingest
@@ -49,7 +51,7 @@ func vitlabMain() int {
 }
 
 // fixtureDir holds the real nsys exports (read-only).
-var fixtureDir, _ = filepath.Abs("../../../shared/fixtures/nsys")
+var fixtureDir = testfixtures.Nsys()
 
 // edgeDir holds vitlab's own edge-case exports (queries/testdata/nsys_edge).
 var edgeDir, _ = filepath.Abs("../../queries/testdata/nsys_edge")

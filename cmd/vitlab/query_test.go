@@ -14,22 +14,22 @@ import (
 	"vitlab/etl/warehouse"
 	"vitlab/queries/duck"
 	"vitlab/schemas"
+
+	"vitlab/internal/testfixtures"
 )
 
 // TestQueryScripts runs the transcripts testdata/query_*.txtar of
 // 'vitlab query' and 'vitlab views'. The vitlab command runs in-process;
 // 'status N' asserts the exit code of the last vitlab; 'mkwarehouse DIR'
 // builds a small warehouse of one batch. Use $WORK for paths; $FIXTURES is
-// shared/fixtures (nsys exports and nsys's own stats CSVs).
+// the fixtures folder (nsys exports and nsys's own stats CSVs; package
+// testfixtures).
 func TestQueryScripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/query_*.txtar")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no testdata/query_*.txtar: %v", err)
 	}
-	fixtures, err := filepath.Abs("../../../shared/fixtures")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixtures := testfixtures.Root()
 	testscript.Run(t, testscript.Params{
 		Files: files,
 		Setup: func(e *testscript.Env) error {

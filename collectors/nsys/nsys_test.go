@@ -12,10 +12,12 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+
+	"vitlab/internal/testfixtures"
 )
 
-// fixture is a real nsys SQLite export (see ../../../shared/fixtures/nsys/SOURCES.md).
-const fixture = "../../../shared/fixtures/nsys/h100_tiny_conv_nvtx.sqlite"
+// fixture is a real nsys SQLite export (see SOURCES.md beside it).
+var fixture = testfixtures.Export("h100_tiny_conv_nvtx.sqlite")
 
 func fakeNsys(t *testing.T) string {
 	t.Helper()

@@ -20,10 +20,12 @@ import (
 	"vitlab/collectors/batchdir"
 	"vitlab/collectors/nsys"
 	"vitlab/collectors/plan"
+
+	"vitlab/internal/testfixtures"
 )
 
 // fixture is a real nsys export the stand-in nsys "exports".
-const fixture = "../../../shared/fixtures/nsys/h100_tiny_conv_nvtx.sqlite"
+var fixture = testfixtures.Export("h100_tiny_conv_nvtx.sqlite")
 
 func abs(t *testing.T, p string) string {
 	t.Helper()

@@ -22,10 +22,12 @@ import (
 	"vitlab/etl/parquetout"
 	"vitlab/etl/warehouse"
 	"vitlab/schemas"
+
+	"vitlab/internal/testfixtures"
 )
 
 // fixtureDir holds the real nsys exports (read-only).
-const fixtureDir = "../../../shared/fixtures/nsys"
+var fixtureDir = testfixtures.Nsys()
 
 // fixtures returns the paths of the fixture exports.
 func fixtures(t testing.TB) []string {

@@ -13,13 +13,15 @@ import (
 
 	"vitlab/etl/nsysdb/nsysdbtest"
 	"vitlab/schemas"
+
+	"vitlab/internal/testfixtures"
 )
 
 // fixtureDir holds the real nsys exports (read-only), fixtureStats nsys's
 // own `nsys stats` CSV output for each.
-const (
-	fixtureDir   = "../../../shared/fixtures/nsys"
-	fixtureStats = "../../../shared/fixtures/nsys_stats"
+var (
+	fixtureDir   = testfixtures.Nsys()
+	fixtureStats = testfixtures.Stats()
 )
 
 func fixtures(t testing.TB) []string {

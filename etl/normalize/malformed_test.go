@@ -15,10 +15,12 @@ import (
 	"vitlab/etl/nsysdb"
 	"vitlab/etl/nsysdb/nsysdbtest"
 	"vitlab/schemas"
+
+	"vitlab/internal/testfixtures"
 )
 
 // smallFixture is the export the malformed-input cases start from.
-const smallFixture = fixtureDir + "/h100_tiny_conv_nvtx.sqlite"
+var smallFixture = testfixtures.Export("h100_tiny_conv_nvtx.sqlite")
 
 // TestMalformed feeds inputs vitlab must set aside: each gives an error
 // that wraps ErrMalformedExport, names the file and says what is wrong.

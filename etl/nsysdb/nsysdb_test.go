@@ -15,9 +15,11 @@ import (
 
 	"vitlab/etl/nsysdb/nsysdbtest"
 	"vitlab/schemas"
+
+	"vitlab/internal/testfixtures"
 )
 
-const fixtureDir = "../../../shared/fixtures/nsys"
+var fixtureDir = testfixtures.Nsys()
 
 // TestSourcesCoverSchemas: every column of every event table has a
 // derivation, so a column added to schemas/ without one fails here.

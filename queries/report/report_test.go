@@ -14,9 +14,11 @@ import (
 
 	"vitlab/etl/ingest"
 	"vitlab/queries"
+
+	"vitlab/internal/testfixtures"
 )
 
-const fixtureDir = "../../../shared/fixtures/nsys"
+var fixtureDir = testfixtures.Nsys()
 
 // fixtureReport ingests every fixture export with the real ETL, writes the
 // report and returns its directory and summary.
@@ -24,7 +26,7 @@ func fixtureReport(t *testing.T) (string, Summary, *queries.Warehouse) {
 	t.Helper()
 	exports, _ := filepath.Glob(filepath.Join(fixtureDir, "*.sqlite"))
 	if len(exports) == 0 {
-		t.Skip("no fixture exports in " + fixtureDir)
+		t.Fatal("no fixture exports in " + fixtureDir)
 	}
 	ctx := context.Background()
 	wh := t.TempDir()
