@@ -5,6 +5,8 @@
 // generated from these declarations (go test ./schemas -rewrite), so a column
 // change is a reviewed diff.
 //
+// Run settings are declared once, in settings.json (embedded; Settings()).
+//
 // Schemas only grow. Readers combine files of different versions with
 // DuckDB's union_by_name; a column a file lacks reads as null.
 //
@@ -13,4 +15,6 @@
 //	version  change
 //	1        tables batches, runs, devices, kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples
 //	2        batches.filter, batches.warnings (from batch.json)
+//	3        settings registry settings.json (the runs setting columns derive from it); runs: the new
+//	         settings and cpus_allowed; gpu_samples.phase, gpu_samples.energy_mj; table clean_windows
 package schemas

@@ -10,7 +10,7 @@ import (
 // Version is the warehouse schema version. It grows by one whenever a column
 // or a table is added; the version table in doc.go says what each one added.
 // Columns are never removed, renamed or retyped.
-const Version = 2
+const Version = 3
 
 // Metadata keys stored in every Arrow schema (and so in every Parquet file).
 const (
