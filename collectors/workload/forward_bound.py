@@ -55,15 +55,21 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compile-cache", default="fresh", metavar="fresh|default|DIR")
     p.add_argument("--grad-mode", default="inference", choices=("inference", "no_grad"))
+    p.add_argument("--patch-embed", default="", metavar="KIND",
+                   help="patch_embed setting (conv-cudnn, conv-channels-last, unfold-linear); "
+                        "default: the registry's")
     p.add_argument("--json", default="", metavar="FILE", help="also write the results here")
     return p
 
 
 def requested_settings(args):
-    """requested_settings turns the shape arguments into workload request settings."""
-    return {"patch": args.patch, "depth": args.depth, "hidden": args.hidden,
-            "heads": args.heads, "mlp": args.mlp, "resolution": args.resolution,
-            "batch_size": args.batch_size, "dtype": args.dtype, "model": args.model}
+    """requested_settings turns the shape arguments into workload request
+    settings (an argument left at 0 or "" is absent: the registry default)."""
+    req = {"patch": args.patch, "depth": args.depth, "hidden": args.hidden,
+           "heads": args.heads, "mlp": args.mlp, "resolution": args.resolution,
+           "batch_size": args.batch_size, "dtype": args.dtype, "model": args.model,
+           "patch_embed": getattr(args, "patch_embed", "")}
+    return {k: v for k, v in req.items() if v not in (0, "", None)}
 
 
 def modes_of(text):
@@ -72,11 +78,7 @@ def modes_of(text):
         m = m.strip()
         if not m:
             continue
-        canon = vit_settings.COMPILE_ALIASES.get(m.lower())
-        if canon is None:
-            raise vit_settings.SettingsError("compile mode %r is not one of %s"
-                                             % (m, ", ".join(vit_settings.COMPILE_MODES)))
-        modes.append(canon)
+        modes.append(vit_settings.canonical("compile_mode", m))
     if not modes:
         raise vit_settings.SettingsError("--modes is empty")
     return modes
@@ -165,7 +167,8 @@ def _run(args, modes, requested, cpus):
     results = []
     status = 0
     with vit_pipeline.GRAD_MODES[args.grad_mode]():
-        x = torch.randn((planned["batch_size"], 3, r, r), device=device, dtype=dtype)
+        x = torch.randn((planned["batch_size"], 3, r, r), device=device, dtype=dtype).contiguous(
+            memory_format=vit_pipeline.memory_format(planned["patch_embed"]))
         for mode in modes:
             t = time.time()
             try:

@@ -226,7 +226,7 @@ class ForwardBoundArgs(unittest.TestCase):
             self.assertEqual(forward_bound.main(["--modes", "turbo"]), 2)
             self.assertEqual(forward_bound.main(["--iters", "0"]), 2)
             self.assertEqual(forward_bound.main(["--hidden", "100"]), 2)
-        self.assertIn("compile mode 'turbo' is not one of", err.getvalue())
+        self.assertIn("compile_mode 'turbo' is not one of", err.getvalue())
         self.assertIn("--iters is too small", err.getvalue())
         self.assertIn("hidden 100 is not a multiple of 64", err.getvalue())
 

@@ -134,7 +134,7 @@ def fake_cuda(nvtx):
 
 SMALL = {"model": "vitlab_vit", "patch": 8, "depth": 1, "hidden": 64, "resolution": 16,
          "source_resolution": 24, "batch_size": 5, "dtype": "bfloat16",
-         "warmup_batches": 2, "timed_batches": 4, "clean_repeats": 2}
+         "warmup_batches": 2, "timed_batches": 4, "clean_repeats": 2, "min_window_s": 0.0}
 
 
 @unittest.skipUnless(HAVE_TORCH, "torch is not installed")
@@ -147,7 +147,8 @@ class PipelineLogic(unittest.TestCase):
 
     def run_phase(self, settings, phase="clean", grad_mode="inference"):
         import vit_pipeline
-        planned, _ = vit_settings.resolve(settings, cpu_count=4, timm_available=False)
+        planned, _ = vit_settings.resolve(settings, cpu_count=4, timm_available=False,
+                                          decoders=vit_pipeline.available_decoders())
         result = vit_settings.new_result(phase)
         opts = {"device": 0, "seed": 0, "cpu_count": 4, "mem_total": None,
                 "profiler_range": False, "grad_mode": grad_mode}
@@ -160,8 +161,12 @@ class PipelineLogic(unittest.TestCase):
         return self.nvtx.tree(threading.get_ident())
 
     def worker_names(self):
-        main = threading.get_ident()
-        return [n for t, op, n in self.nvtx.events if t != main and op == "push"]
+        return [n for t, op, n in self.nvtx.events
+                if op == "push" and n.startswith("preprocess_worker ")]
+
+    def completion_names(self):
+        return [n for t, op, n in self.nvtx.events
+                if op == "push" and n.split(" ")[0] in ("admit", "retire")]
 
     def check_windows(self, tree, planned, phase):
         labels = [n for n, _ in tree]
@@ -200,30 +205,36 @@ class PipelineLogic(unittest.TestCase):
         self.assertTrue(all(w["output_finite"] for w in details["windows"]))
 
     def test_sync_gpu(self):
-        planned, eff, t, details, _ = self.run_phase(dict(SMALL, preprocess="gpu"))
-        self.assertEqual((eff["preprocess"], eff["cpu_workers"]), ("gpu", 0))
+        # no nvjpeg on the CPU test device: CPU workers decode, the "GPU" resizes
+        planned, eff, t, details, _ = self.run_phase(dict(SMALL, preprocess="gpu", cpu_workers=2))
+        self.assertEqual((eff["preprocess"], eff["cpu_workers"], eff["decoder"]),
+                         ("gpu", 2, planned["decoder"]))
+        self.assertNotEqual(eff["decoder"], "nvjpeg")
+        self.assertEqual(details["pipeline"]["preprocess_mode"], "gpu-upload")
         for _, children in self.main_tree():
             for name, kids in children:
                 seq = vit_nvtx.parse_indexed(name)[1]
                 self.assertEqual([k[0] for k in kids],
                                  ["h2d", "preprocess", "forward", "d2h", "retire %d" % seq])
-        self.assertEqual(self.worker_names(), [])
 
     def check_async(self, tree, q, order):
+        # main thread: only batch ranges (launches), in order
         for _, children in tree:
             names = [vit_nvtx.parse_indexed(c[0]) for c in children]
-            inflight = 0
-            for (kind, seq), (_, kids) in zip(names, children):
-                inflight += {"admit": 1, "retire": -1}.get(kind, 0)
-                self.assertLessEqual(inflight, q)
-                if kind == "batch":
-                    self.assertEqual([k[0] for k in kids], order)
-                else:
-                    self.assertEqual(kids, [])
-            for kind in ("admit", "batch", "retire"):
-                got = [s for k, s in names if k == kind]
-                self.assertEqual(got, sorted(got))
-            self.assertEqual(inflight, 0)
+            self.assertEqual({k for k, _ in names}, {"batch"})
+            for _, kids in children:
+                self.assertEqual([k[0] for k in kids], order)
+        # completion thread: admit/retire, at most q in flight, retired in order
+        inflight = 0
+        seen = {"admit": [], "retire": []}
+        for name in self.completion_names():
+            kind, seq = vit_nvtx.parse_indexed(name)
+            inflight += 1 if kind == "admit" else -1
+            self.assertLessEqual(inflight, q)
+            seen[kind].append(seq)
+        self.assertEqual(inflight, 0)
+        self.assertEqual(seen["retire"], sorted(seen["retire"]))
+        self.assertEqual(sorted(seen["admit"]), seen["retire"])
 
     def test_async_cpu(self):
         planned, eff, t, _, _ = self.run_phase(dict(SMALL, pipeline="async", queue_depth=3,
@@ -236,7 +247,8 @@ class PipelineLogic(unittest.TestCase):
 
     def test_async_gpu_traced(self):
         planned, eff, t, details, _ = self.run_phase(
-            dict(SMALL, pipeline="async", queue_depth=2, preprocess="gpu"), phase="traced")
+            dict(SMALL, pipeline="async", queue_depth=2, preprocess="gpu", cpu_workers=2),
+            phase="traced")
         self.assertNotIn("clean_repeats", eff)
         self.assertEqual(set(t), set(vit_settings.TRACED_TIMING_KEYS))
         tree = self.main_tree()
@@ -256,9 +268,8 @@ class PipelineLogic(unittest.TestCase):
     def test_async_q1(self):
         planned, eff, _, _, _ = self.run_phase(dict(SMALL, pipeline="async", queue_depth=1))
         self.assertEqual(eff["queue_depth"], 1)
-        for _, children in self.main_tree():
-            kinds = [vit_nvtx.parse_indexed(c[0])[0] for c in children]
-            self.assertEqual(kinds, ["admit", "batch", "retire"] * (len(kinds) // 3))
+        names = [vit_nvtx.parse_indexed(n)[0] for n in self.completion_names()]
+        self.assertEqual(names, ["admit", "retire"] * (len(names) // 2))
 
     def test_cli_end_to_end(self):
         import vit_workload
@@ -282,8 +293,14 @@ class PipelineLogic(unittest.TestCase):
         self.assertEqual(eff["queue_depth"], 1)
         self.assertIn("queue_depth: requested 4, ran 1", result["adjustments"])
         self.assertEqual(result["run_id"], "e2e")
-        self.assertEqual(out.getvalue().count("\n"), 1)
-        self.assertIn("ok=true", out.getvalue())
+        lines = out.getvalue().splitlines()
+        markers = [ln.split() for ln in lines if ln.startswith("VITLAB_WINDOW ")]
+        self.assertEqual([m[1:3] for m in markers],
+                         [["begin", "0"], ["end", "0"], ["begin", "1"], ["end", "1"]])
+        self.assertEqual([w["start_unix_ns"] for w in result["windows"]],
+                         [int(m[3]) for m in markers if m[1] == "begin"])
+        self.assertEqual(len(lines) - len(markers), 1)
+        self.assertIn("ok=true", lines[-1])
 
     def test_oom_is_reported(self):
         import vit_model

@@ -6,71 +6,152 @@ import unittest
 import vit_sched as sc
 from vit_settings import resolve
 
-A, L, R = sc.ADMIT, sc.LAUNCH, sc.RETIRE
+
+
+def slot_needed_timeline(n, q, pre_ms, launch_ms, fwd_ms, h2d_ms=0.0, d2h_ms=0.0):
+    """slot_needed_timeline is the negative control: the pipeline before
+    issue 7, one host thread that retires a batch only when its slot is
+    needed for the next admission and admits ahead only up to q in flight
+    (A0 A1 L0 L1 R0 A2 L2 R1 A3 ... for q = 2). Same stage model as
+    simulate_async. The schedule checks below must reject it."""
+    b = [dict() for _ in range(n)]
+    host = comp = 0.0
+    lane = 0.0
+    admitted = retired = 0
+
+    def admit(k):
+        nonlocal lane
+        start = max(host, lane)
+        lane = start + pre_ms
+        b[k].update(admit=host, pre_start=start, pre_end=start + pre_ms)
+
+    def retire(k):
+        nonlocal host
+        host = max(host, b[k]["d2h_end"])
+        b[k]["retire"] = host
+
+    for i in range(n):
+        while admitted <= i:
+            if admitted - retired < q:
+                admit(admitted)
+                admitted += 1
+            else:
+                retire(retired)
+                retired += 1
+        while admitted < n and admitted - retired < q:
+            admit(admitted)
+            admitted += 1
+        ls = max(host, b[i]["pre_end"])
+        le = ls + launch_ms
+        fs = max(comp, ls + h2d_ms)
+        fe = max(fs + fwd_ms, le)
+        comp = fe
+        b[i].update(launch_start=ls, launch_end=le, fwd_start=fs, fwd_end=fe, d2h_end=fe + d2h_ms)
+        host = le
+    while retired < n:
+        retire(retired)
+        retired += 1
+    return b
+
+
+# Stage times (ms) of the regimes that matter: an eager model whose launch
+# takes most of the forward (the H100/H200 traces of issue 7), a compiled
+# one with cheap launches, and slow preprocessing (preprocess > forward).
+REGIMES = {
+    "launch-bound": dict(pre_ms=5.0, launch_ms=6.0, fwd_ms=7.0, h2d_ms=0.3, d2h_ms=0.05),
+    "graphs": dict(pre_ms=5.0, launch_ms=0.2, fwd_ms=7.0, h2d_ms=0.3, d2h_ms=0.05),
+    "cpu-bound": dict(pre_ms=12.0, launch_ms=2.0, fwd_ms=7.0, h2d_ms=0.3, d2h_ms=0.05),
+}
 
 
 class AsyncSchedule(unittest.TestCase):
-    def test_q1_is_serial(self):
-        self.assertEqual(list(sc.async_schedule(3, 1)),
-                         [(A, 0), (L, 0), (R, 0), (A, 1), (L, 1), (R, 1), (A, 2), (L, 2), (R, 2)])
+    def violations(self, tl, q, regime):
+        """violations lists what breaks the overlap contract of issue 7 in a timeline."""
+        out = []
+        n = len(tl)
+        for k in range(n - 1):
+            if q >= 2 and not tl[k + 1]["admit"] < tl[k]["fwd_end"]:
+                out.append("admit %d at %.2f is not before the end of forward %d (%.2f)"
+                           % (k + 1, tl[k + 1]["admit"], k, tl[k]["fwd_end"]))
+            if q >= 2 and not tl[k + 1]["pre_start"] < tl[k]["fwd_end"]:
+                out.append("preprocess %d starts after forward %d ended" % (k + 1, k))
+        t = REGIMES[regime]
+        if q >= 2 and t["pre_ms"] + t["h2d_ms"] <= t["fwd_ms"] and t["launch_ms"] <= t["fwd_ms"]:
+            # primed: from batch q on, the forward never waits for its preprocessing
+            for k in range(q, n):
+                if tl[k]["pre_end"] + REGIMES[regime]["h2d_ms"] > tl[k - 1]["fwd_end"] + 1e-9:
+                    out.append("forward %d waits for its preprocessing (%.2f > %.2f)"
+                               % (k, tl[k]["pre_end"], tl[k - 1]["fwd_end"]))
+        return out
 
-    def test_q2_double_buffers(self):
-        self.assertEqual(list(sc.async_schedule(4, 2)),
-                         [(A, 0), (A, 1), (L, 0), (L, 1), (R, 0), (A, 2), (L, 2),
-                          (R, 1), (A, 3), (L, 3), (R, 2), (R, 3)])
+    def test_overlap_contract(self):
+        for regime, t in REGIMES.items():
+            for q in (2, 4, 8):
+                with self.subTest(regime=regime, q=q):
+                    tl = sc.simulate_async(30, q, **t)
+                    self.assertEqual(self.violations(tl, q, regime), [])
 
-    def test_empty(self):
-        self.assertEqual(list(sc.async_schedule(0, 4)), [])
+    def test_the_old_schedule_fails_the_contract(self):
+        # the checks would have caught issue 7: retiring "when the slot is
+        # needed" makes the primed launch wait for its own preprocessing
+        tl = slot_needed_timeline(30, 2, **REGIMES["launch-bound"])
+        self.assertTrue(any("waits for its preprocessing" in v
+                            for v in self.violations(tl, 2, "launch-bound")))
 
-    def test_invariants(self):
+    def test_gpu_stays_busy_when_preprocessing_is_shorter(self):
+        for regime in ("launch-bound", "graphs"):
+            t = REGIMES[regime]
+            for q in (2, 4):
+                tl = sc.simulate_async(40, q, **t)
+                gaps = [tl[k]["fwd_start"] - tl[k - 1]["fwd_end"] for k in range(q, 40)]
+                self.assertLessEqual(max(gaps), 1e-9, (regime, q))
+                old = slot_needed_timeline(40, q, **t)
+                span_new = tl[-1]["fwd_end"] - tl[0]["fwd_start"]
+                span_old = old[-1]["fwd_end"] - old[0]["fwd_start"]
+                if regime == "launch-bound" and q == 2:
+                    self.assertLess(span_new, 0.9 * span_old)
+
+    def test_in_flight_and_slot_reuse(self):
         for n in range(0, 14):
             for q in range(1, 7):
                 with self.subTest(n=n, q=q):
-                    self.check(n, q, list(sc.async_schedule(n, q)))
+                    tl = sc.simulate_async(n, q, **REGIMES["launch-bound"])
+                    for k in range(n):
+                        self.assertLessEqual(tl[k]["admit"], tl[k]["pre_start"])
+                        self.assertLessEqual(tl[k]["pre_end"], tl[k]["launch_start"])
+                        self.assertLessEqual(tl[k]["launch_end"], tl[k]["retire"])
+                        if k >= q:  # slot k % q is reused only after its previous batch retired
+                            self.assertGreaterEqual(tl[k]["admit"], tl[k - q]["retire"])
+                        # at most q admitted and not retired at any admission
+                        inflight = sum(1 for j in range(n) if tl[j]["admit"] <= tl[k]["admit"]
+                                       and tl[j]["retire"] > tl[k]["admit"])
+                        self.assertLessEqual(inflight, q)
 
-    def check(self, n, q, ops):
-        admitted, launched, retired = [], [], []
-        slot_owner = {}
-        for op, k in ops:
-            if op == A:
-                self.assertNotIn(k, admitted)
-                admitted.append(k)
-                # batch k reuses slot k % q: its previous owner must have retired
-                prev = slot_owner.get(k % q)
-                if prev is not None:
-                    self.assertIn(prev, retired)
-                slot_owner[k % q] = k
-            elif op == L:
-                self.assertIn(k, admitted)
-                self.assertNotIn(k, launched)
-                launched.append(k)
-            elif op == R:
-                self.assertIn(k, launched)
-                self.assertNotIn(k, retired)
-                retired.append(k)
-            else:
-                self.fail("unknown op %r" % op)
-            self.assertLessEqual(len(admitted) - len(retired), q)
-        self.assertEqual(admitted, list(range(n)))
-        self.assertEqual(launched, list(range(n)))
-        self.assertEqual(retired, list(range(n)))
-
-    def test_steady_state_keeps_q_in_flight(self):
-        # once the pipeline is full, every launch happens with q batches in flight
-        q, n = 4, 20
-        inflight = 0
-        at_launch = []
-        for op, k in sc.async_schedule(n, q):
-            inflight += {A: 1, R: -1}.get(op, 0)
-            if op == L:
-                at_launch.append(inflight)
-        self.assertEqual(at_launch[: n - q + 1], [q] * (n - q + 1))
-
-    def test_bad_args(self):
+    def test_admission_rule(self):
+        self.assertEqual(sc.first_admissions(10, 4), [0, 1, 2, 3])
+        self.assertEqual(sc.first_admissions(2, 4), [0, 1])
+        self.assertEqual(sc.first_admissions(0, 4), [])
+        self.assertEqual(sc.admit_after_retire(3, 10, 4), 7)
+        self.assertIsNone(sc.admit_after_retire(6, 10, 4))
         with self.assertRaises(ValueError):
-            list(sc.async_schedule(3, 0))
+            sc.first_admissions(3, 0)
         with self.assertRaises(ValueError):
-            list(sc.async_schedule(-1, 2))
+            sc.first_admissions(-1, 2)
+
+    def test_q1_is_serial(self):
+        tl = sc.simulate_async(4, 1, **REGIMES["graphs"])
+        for k in range(1, 4):
+            self.assertGreaterEqual(tl[k]["admit"], tl[k - 1]["retire"])
+
+
+class Windows(unittest.TestCase):
+    def test_window_batches(self):
+        self.assertEqual(sc.window_batches(50, 2.0, 0.01), 210)  # 2.1 s of 10 ms batches
+        self.assertEqual(sc.window_batches(50, 2.0, 0.1), 50)     # timed_batches already 5 s
+        self.assertEqual(sc.window_batches(50, 2.0, None), 50)
+        self.assertEqual(sc.window_batches(5, 0.0, 0.01), 5)
+        with self.assertRaises(ValueError):
+            sc.window_batches(0, 2.0, 0.01)
 
 
 class Splitting(unittest.TestCase):
@@ -106,7 +187,8 @@ class Sizing(unittest.TestCase):
 
     def test_memory_plan_cpu(self):
         planned, _ = resolve({"batch_size": 8, "resolution": 224, "source_resolution": 256,
-                              "pipeline": "async", "queue_depth": 3}, cpu_count=4)
+                              "pipeline": "async", "queue_depth": 4}, cpu_count=4)
+        planned["queue_depth"] = 3
         m = sc.memory_plan(planned, 2)
         src, inp, out = 8 * 256 * 256 * 3, 8 * 3 * 224 * 224 * 2, 8 * 1000 * 2
         self.assertEqual(m, {"pinned": 2 * src + 3 * out + 3 * inp, "device": 3 * inp})

@@ -10,35 +10,48 @@ import unittest
 
 import vit_settings as vs
 
-BATCHDIR_GO = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "..", "batchdir", "batchdir.go")
+REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "..", "..", "schemas", "settings.json")
 
 
-def go_json_tags(struct):
-    """go_json_tags returns the json tag names of a struct in batchdir.go, in order."""
-    with open(BATCHDIR_GO, "r", encoding="utf-8") as f:
-        src = f.read()
-    m = re.search(r"type %s struct \{(.*?)\n\}" % struct, src, re.S)
-    if not m:
-        raise AssertionError("struct %s not found in %s" % (struct, BATCHDIR_GO))
-    return re.findall(r'json:"([a-z0-9_]+)', m.group(1))
+class RegistryContract(unittest.TestCase):
+    """The workload reads every setting from schemas/settings.json (contract §1)."""
 
+    def test_keys_types_defaults_choices_come_from_the_registry(self):
+        with open(REGISTRY, "r", encoding="utf-8") as f:
+            reg = json.load(f)
+        self.assertEqual(list(vs.SETTING_KEYS), [e["key"] for e in reg])
+        for e in reg:
+            with self.subTest(key=e["key"]):
+                self.assertEqual(vs.TYPES[e["key"]], e["type"])
+                if e.get("default") is not None:
+                    self.assertEqual(vs.DEFAULTS[e["key"]], e["default"])
+                if e.get("choices"):
+                    self.assertEqual(vs.CHOICES[e["key"]], tuple(e["choices"]))
 
-class BatchdirContract(unittest.TestCase):
-    def test_setting_keys_are_batchdir_settings(self):
-        self.assertEqual(list(vs.SETTING_KEYS), go_json_tags("Settings"))
+    def test_resolve_gives_every_key_a_value_of_its_type(self):
+        pytype = {"int": int, "float": float, "string": str, "bool": bool}
+        for req in ({}, {"preprocess": "gpu", "pipeline": "async"},
+                    {"preprocess": "gpu", "decoder": "pil"}):
+            planned, _ = vs.resolve(req, cpu_count=16)
+            self.assertEqual(list(planned), list(vs.SETTING_KEYS))
+            for key, value in planned.items():
+                with self.subTest(req=req, key=key):
+                    self.assertIsInstance(value, pytype[vs.TYPES[key]])
+                    if vs.TYPES[key] == "int":
+                        self.assertNotIsInstance(value, bool)
 
-    def test_timing_keys_are_batchdir_timings(self):
-        tags = set(go_json_tags("Timings"))
-        for key in vs.CLEAN_TIMING_KEYS + vs.TRACED_TIMING_KEYS:
-            self.assertIn(key, tags)
+    def test_registry_errors(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.json")
+            for text in ("[]", "{}", '[{"key": "x", "type": "complex"}]'):
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+                with self.assertRaises(ValueError):
+                    vs.load_registry(path)
 
-    def test_software_and_gpu_keys_are_batchdir_fields(self):
-        res = vs.new_result("clean")
-        sw = set(go_json_tags("Software"))
-        gpu = set(go_json_tags("GPU"))
-        self.assertTrue(set(res["software"]) <= sw, set(res["software"]) - sw)
-        self.assertTrue(set(res["gpu"]) <= gpu, set(res["gpu"]) - gpu)
+    def test_timing_keys(self):
+        self.assertIn("clean_throughput_runs", vs.CLEAN_TIMING_KEYS)
 
 
 class Resolve(unittest.TestCase):
@@ -48,17 +61,32 @@ class Resolve(unittest.TestCase):
             "model": "timm_vit", "patch": 16, "depth": 12, "hidden": 768, "heads": 12,
             "mlp": 3072, "resolution": 224, "source_resolution": 224, "batch_size": 64,
             "dtype": "bfloat16", "compile_mode": "eager", "pipeline": "sync",
-            "queue_depth": 1, "preprocess": "cpu", "cpu_workers": 8,
+            "queue_depth": 1, "preprocess": "cpu", "cpu_workers": 15,
             "warmup_batches": 10, "timed_batches": 50, "clean_repeats": 3,
+            "cpu_threads_per_worker": 1, "min_window_s": 2.0, "jpeg_quality": 90,
+            "decoder": "torchvision-cpu", "resize": "bilinear-antialias",
+            "patch_embed": vs.DEFAULTS["patch_embed"], "cudnn_benchmark": True,
         })
         self.assertEqual(notes, [])
 
-    def test_zero_and_empty_mean_default(self):
-        planned, _ = vs.resolve({"patch": 0, "dtype": "", "queue_depth": 0, "model": None},
+    def test_absence_means_default_and_zero_is_a_value(self):
+        planned, _ = vs.resolve({"dtype": "", "queue_depth": None, "model": None,
+                                 "warmup_batches": 0, "min_window_s": 0},
                                 cpu_count=4)
-        self.assertEqual(planned["patch"], 16)
         self.assertEqual(planned["dtype"], "bfloat16")
         self.assertEqual(planned["model"], "timm_vit")
+        self.assertEqual(planned["queue_depth"], 1)
+        self.assertEqual(planned["warmup_batches"], 0)
+        self.assertEqual(planned["min_window_s"], 0.0)
+        for req, want in (({"patch": 0}, "patch must be at least 1"),
+                          ({"timed_batches": 0}, "timed_batches must be at least 1"),
+                          ({"cpu_workers": 0}, "cpu_workers 0: decoder torchvision-cpu runs on "
+                                               "CPU workers")):
+            with self.subTest(req=req), self.assertRaises(vs.SettingsError) as cm:
+                vs.resolve(req, cpu_count=4)
+            self.assertIn(want, str(cm.exception))
+        planned, _ = vs.resolve({"preprocess": "gpu", "cpu_workers": 0}, cpu_count=4)
+        self.assertEqual((planned["decoder"], planned["cpu_workers"]), ("nvjpeg", 0))
 
     def test_derived_heads_mlp_source(self):
         planned, _ = vs.resolve({"hidden": 1280, "resolution": 512, "patch": 32}, cpu_count=4)
@@ -91,7 +119,13 @@ class Resolve(unittest.TestCase):
             ({"model": "vit_base_patch16_224"}, "model 'vit_base_patch16_224'"),
             ({"patch": "16"}, "patch must be an integer"),
             ({"patch": 16.5}, "patch must be an integer"),
-            ({"patch": True}, "patch must not be a boolean"),
+            ({"patch": True}, "patch must be an integer"),
+            ({"queue_depth": 3, "pipeline": "async"}, "queue_depth 3 is not one of 1, 2, 4, 8, 16"),
+            ({"jpeg_quality": 101}, "jpeg_quality must be at most 100"),
+            ({"min_window_s": "2"}, "min_window_s must be a number"),
+            ({"cudnn_benchmark": 1}, "cudnn_benchmark must be true or false"),
+            ({"resize": "lanczos"}, "resize 'lanczos' is not one of"),
+            ({"decoder": "nvjpeg"}, "decoder nvjpeg decodes on the GPU: it needs preprocess gpu"),
             ({"depth": -1}, "depth must not be negative"),
             ({"resolution": 100000}, "resolution 100000 exceeds the limit"),
             ({"dtype": 0}, "dtype must be a string"),
@@ -127,16 +161,46 @@ class Resolve(unittest.TestCase):
         with self.assertRaises(vs.SettingsError):
             vs.resolve({"pipeline": "async", "queue_depth": 65}, cpu_count=4)
 
+    def test_cpu_budget(self):
+        # workers x threads + 1 launching thread <= the CPUs the run may use
+        self.assertEqual(vs.cpu_budget(16, None, None), (15, 1))
+        self.assertEqual(vs.cpu_budget(64, None, None), (vs.MAX_DEFAULT_CPU_WORKERS, 1))
+        self.assertEqual(vs.cpu_budget(16, 4, None), (4, 3))
+        self.assertEqual(vs.cpu_budget(16, None, 2), (7, 2))
+        self.assertEqual(vs.cpu_budget(2, None, None), (1, 1))
+        for cpus, w, t in ((16, 8, 2), (16, 16, None), (4, 4, 1), (1, None, None), (4, None, 4)):
+            with self.subTest(cpus=cpus, w=w, t=t), self.assertRaises(vs.SettingsError):
+                vs.cpu_budget(cpus, w, t)
+        for cpus in range(2, 40):
+            w, t = vs.cpu_budget(cpus, None, None)
+            self.assertLessEqual(w * t + 1, cpus)
+
     def test_cpu_workers(self):
-        self.assertEqual(vs.resolve({}, cpu_count=16)[0]["cpu_workers"], 8)
-        self.assertEqual(vs.resolve({}, cpu_count=3)[0]["cpu_workers"], 3)
-        self.assertEqual(vs.resolve({}, cpu_count=0)[0]["cpu_workers"], 1)
-        self.assertEqual(vs.resolve({"cpu_workers": 32}, cpu_count=4)[0]["cpu_workers"], 32)
+        self.assertEqual(vs.resolve({}, cpu_count=16)[0]["cpu_workers"], 15)
+        self.assertEqual(vs.resolve({}, cpu_count=3)[0]["cpu_workers"], 2)
+        with self.assertRaises(vs.SettingsError) as cm:
+            vs.resolve({"cpu_workers": 8, "cpu_threads_per_worker": 2}, cpu_count=16)
+        self.assertIn("cpu_workers 8 × cpu_threads_per_worker 2 + 1 launching thread = 17 "
+                      "threads, more than the 16 CPU(s)", str(cm.exception))
         planned, notes = vs.resolve({"preprocess": "gpu", "cpu_workers": 4}, cpu_count=4)
-        self.assertEqual(planned["cpu_workers"], 0)
+        self.assertEqual((planned["cpu_workers"], planned["cpu_threads_per_worker"]), (0, 0))
         self.assertIn("cpu_workers: requested 4", notes[0])
         planned, notes = vs.resolve({"preprocess": "gpu"}, cpu_count=4)
         self.assertEqual((planned["cpu_workers"], notes), (0, []))
+
+    def test_decoder(self):
+        planned, notes = vs.resolve({"preprocess": "gpu"}, cpu_count=8,
+                                    decoders=["torchvision-cpu", "pil"])
+        self.assertEqual((planned["decoder"], planned["cpu_workers"]), ("torchvision-cpu", 7))
+        self.assertIn("nvjpeg", notes[0])
+        planned, _ = vs.resolve({}, cpu_count=8, decoders=["pil"])
+        self.assertEqual(planned["decoder"], "pil")
+        planned, _ = vs.resolve({"decoder": "Pillow"}, cpu_count=8)
+        self.assertEqual(planned["decoder"], "pil")
+        with self.assertRaises(vs.SettingsError):
+            vs.resolve({"decoder": "pil"}, cpu_count=8, decoders=["torchvision-cpu"])
+        with self.assertRaises(vs.SettingsError):
+            vs.resolve({}, cpu_count=8, decoders=[])
 
     def test_timm_fallback(self):
         planned, notes = vs.resolve({}, cpu_count=4, timm_available=False)
@@ -146,12 +210,6 @@ class Resolve(unittest.TestCase):
             vs.resolve({"model": "timm_vit"}, cpu_count=4, timm_available=False)
         planned, notes = vs.resolve({"model": "vitlab"}, cpu_count=4, timm_available=False)
         self.assertEqual((planned["model"], notes), ("vitlab_vit", []))
-
-    def test_threads_per_worker(self):
-        self.assertEqual(vs.threads_per_worker(16, 8), 2)
-        self.assertEqual(vs.threads_per_worker(16, 5), 3)
-        self.assertEqual(vs.threads_per_worker(4, 8), 1)
-        self.assertEqual(vs.threads_per_worker(4, 0), 0)
 
 
 class Reconcile(unittest.TestCase):
@@ -179,6 +237,7 @@ class Reconcile(unittest.TestCase):
     def test_traced_phase_has_no_clean_repeats(self):
         eff = dict(self.planned)
         del eff["clean_repeats"]
+        del eff["min_window_s"]
         self.assertEqual(vs.reconcile(self.planned, eff, "traced"), [])
         self.assertNotIn("clean_repeats", vs.phase_effective_keys("traced"))
         self.assertEqual(vs.phase_effective_keys("clean"), vs.SETTING_KEYS)
@@ -270,7 +329,8 @@ class ResultFiles(unittest.TestCase):
         planned, _ = vs.resolve({}, cpu_count=16)
         self.assertEqual(vs.describe(planned),
                          "timm_vit p16 d12 h768 heads12 mlp3072 r224 src224 bs64 bfloat16 "
-                         "eager sync q1 pre=cpu/8")
+                         "eager sync q1 pre=cpu/15x1 dec=torchvision-cpu bilinear-antialias "
+                         "pe=%s" % vs.DEFAULTS["patch_embed"])
 
 
 if __name__ == "__main__":

@@ -41,6 +41,45 @@ class _PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+class LinearPatchProj(nn.Module):
+    """LinearPatchProj computes a patch-embedding convolution (kernel =
+    stride = patch, no padding) as one GEMM: the image is cut into patches by
+    a reshape/permute copy, (B*h*w, 3*p*p) in the convolution's (c, kh, kw)
+    order, and multiplied by the convolution's weight as a (hidden, 3*p*p)
+    matrix. It is the same projection as the Conv2d it replaces (same
+    weights, same sums; only the summation order may differ). Its output is
+    (B, hidden, h, w) with channels-last strides, so timm's following
+    flatten(2).transpose(1, 2) is a view, not a copy."""
+
+    def __init__(self, conv):
+        super().__init__()
+        if (tuple(conv.kernel_size) != tuple(conv.stride) or any(conv.padding)
+                or any(d != 1 for d in conv.dilation) or conv.groups != 1):
+            raise ValueError("LinearPatchProj needs kernel == stride, no padding, no dilation, "
+                             "one group; got %r" % conv)
+        self.patch = int(conv.kernel_size[0])
+        self.in_chans = int(conv.in_channels)
+        self.out_chans = int(conv.out_channels)
+        self.weight = nn.Parameter(conv.weight.detach().reshape(self.out_chans, -1).clone(),
+                                   requires_grad=conv.weight.requires_grad)
+        self.bias = (None if conv.bias is None else
+                     nn.Parameter(conv.bias.detach().clone(), requires_grad=conv.bias.requires_grad))
+
+    def patches(self, x):
+        """patches returns the (B*h*w, C*p*p) patch matrix of images x (B, C, H, W)."""
+        b, c, hh, ww = x.shape
+        p = self.patch
+        h, w = hh // p, ww // p
+        x = x[:, :, :h * p, :w * p]  # a conv with stride p drops the remainder too
+        return x.reshape(b, c, h, p, w, p).permute(0, 2, 4, 1, 3, 5).reshape(b * h * w, c * p * p)
+
+    def forward(self, x):
+        b = x.shape[0]
+        h, w = x.shape[-2] // self.patch, x.shape[-1] // self.patch
+        y = F.linear(self.patches(x), self.weight, self.bias)
+        return y.view(b, h, w, self.out_chans).permute(0, 3, 1, 2)
+
+
 class _Attention(nn.Module):
     def __init__(self, dim, num_heads):
         super().__init__()
@@ -156,7 +195,43 @@ def build(planned, device):
     model = model.to(device=device, dtype=TORCH_DTYPES[planned["dtype"]])
     model.eval()
     model.requires_grad_(False)
+    set_patch_embed(model, planned.get("patch_embed") or "conv-cudnn")
     return model, where
+
+
+PATCH_EMBEDS = ("conv-cudnn", "conv-channels-last", "unfold-linear")
+
+
+def set_patch_embed(model, kind):
+    """set_patch_embed makes model.patch_embed.proj compute the projection
+    the `patch_embed` setting names: conv-cudnn (the Conv2d as built, NCHW),
+    conv-channels-last (the Conv2d's weight in channels-last memory format;
+    the pipeline feeds channels-last input) or unfold-linear (the Conv2d
+    replaced by LinearPatchProj with the same weights: one GEMM)."""
+    proj = model.patch_embed.proj
+    if kind == "conv-cudnn":
+        return
+    if kind == "conv-channels-last":
+        model.patch_embed.proj = proj.to(memory_format=torch.channels_last)
+    elif kind == "unfold-linear":
+        model.patch_embed.proj = LinearPatchProj(proj)
+    else:
+        raise ValueError("unknown patch_embed %r (want one of %s)" % (kind, ", ".join(PATCH_EMBEDS)))
+
+
+def patch_embed_kind(model):
+    """patch_embed_kind reads back how the built model computes its patch
+    embedding (the effective `patch_embed`)."""
+    proj = model.patch_embed.proj
+    if isinstance(proj, LinearPatchProj):
+        return "unfold-linear"
+    if isinstance(proj, nn.Conv2d):
+        w = proj.weight
+        if w.dim() == 4 and w.shape[1] > 1 and w.is_contiguous(memory_format=torch.channels_last) \
+                and not w.is_contiguous():
+            return "conv-channels-last"
+        return "conv-cudnn"
+    return None
 
 
 def _square(value, what):

@@ -20,7 +20,10 @@ Tensor rules that keep the pipeline correct:
   the compute stream right after the call.
 """
 
+import io
 import math
+import queue
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,12 +48,134 @@ GRAD_MODES = {"inference": torch.inference_mode, "no_grad": torch.no_grad}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+# RESIZE_MODES maps the `resize` setting to F.interpolate arguments.
+RESIZE_MODES = {"bilinear-antialias": ("bilinear", True),
+                "bilinear": ("bilinear", False),
+                "bicubic-antialias": ("bicubic", True)}
+
+# POOL_IMAGES is the most distinct source images encoded at start-up; image
+# i of batch N is pool image (N * batch_size + i) % pool size.
+POOL_IMAGES = 64
+
 
 class WorkloadError(RuntimeError):
     """WorkloadError is a run that cannot give honest numbers (the message
     says why); it is not a bug."""
 
     plain = True
+
+
+def _tvio():
+    try:
+        import torchvision.io as tio
+        return tio
+    except Exception:  # noqa: BLE001 - torchvision missing or broken: not available
+        return None
+
+
+def _pil():
+    try:
+        from PIL import Image
+        return Image
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def available_decoders():
+    """available_decoders lists the JPEG decoders this host has, in the
+    registry's names: torchvision-cpu and nvjpeg (torchvision.io.decode_jpeg
+    on the CPU / on a CUDA device) and pil (Pillow)."""
+    out = []
+    tio = _tvio()
+    if tio is not None and hasattr(tio, "decode_jpeg"):
+        out.append("torchvision-cpu")
+        if DEVICE_TYPE == "cuda" and torch.cuda.is_available():
+            out.append("nvjpeg")
+    if _pil() is not None:
+        out.append("pil")
+    return out
+
+
+def synthetic_image(size, seed):
+    """synthetic_image returns a (3, size, size) uint8 picture: smooth
+    colour gradients and waves (a different mix per seed) plus mild noise,
+    so JPEG coding, decoding and resizing do real work (not a constant)."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.linspace(0.0, 1.0, size)
+    y, x = t.view(size, 1), t.view(1, size)
+    chans = []
+    for _ in range(3):
+        a, b, c, d = (torch.rand(4, generator=g) * torch.tensor([6.0, 6.0, 6.28, 0.5])).tolist()
+        chans.append(0.5 + 0.3 * torch.sin(a * 3.14 * x + b * 3.14 * y + c) + d * (x - y))
+    img = torch.stack(chans) + 0.05 * torch.randn(3, size, size, generator=g)
+    return (img.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+
+
+def encode_jpeg(img, quality):
+    """encode_jpeg encodes a (3, H, W) uint8 image; returns (bytes as a 1-D
+    uint8 tensor, encoder name): torchvision.io.encode_jpeg, else Pillow."""
+    tio = _tvio()
+    if tio is not None and hasattr(tio, "encode_jpeg"):
+        return tio.encode_jpeg(img, quality=quality), "torchvision"
+    Image = _pil()
+    if Image is None:
+        raise WorkloadError("no JPEG encoder: neither torchvision.io.encode_jpeg nor Pillow "
+                            "can be imported")
+    h, w = img.shape[1:]
+    im = Image.frombytes("RGB", (w, h), img.permute(1, 2, 0).contiguous().numpy().tobytes()
+                         if hasattr(img, "numpy") else bytes(img.permute(1, 2, 0).flatten().tolist()))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=quality)
+    return torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8), "pil"
+
+
+class SourcePool:
+    """SourcePool holds the JPEG-encoded synthetic source images, made once
+    at start-up at source_resolution with jpeg_quality."""
+
+    def __init__(self, images, size, quality, seed):
+        self.size = size
+        self.quality = quality
+        self.jpegs = []
+        self.encoder = None
+        for i in range(images):
+            data, self.encoder = encode_jpeg(synthetic_image(size, seed * 100003 + i), quality)
+            self.jpegs.append(data)
+        self.bytes = sum(int(j.numel()) for j in self.jpegs)
+
+    def batch(self, seq, batch_size):
+        """batch is the list of JPEG byte tensors of batch seq."""
+        n = len(self.jpegs)
+        return [self.jpegs[(seq * batch_size + i) % n] for i in range(batch_size)]
+
+
+def decode_cpu(data, decoder):
+    """decode_cpu decodes one JPEG (1-D uint8 tensor) on the CPU into a
+    (3, H, W) uint8 tensor with the named decoder."""
+    if decoder == "torchvision-cpu":
+        tio = _tvio()
+        return tio.decode_jpeg(data, mode=tio.ImageReadMode.RGB)
+    if decoder == "pil":
+        Image = _pil()
+        im = Image.open(io.BytesIO(data.numpy().tobytes())).convert("RGB")
+        w, h = im.size
+        return torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, 3).permute(2, 0, 1)
+    raise ValueError("decoder %r does not run on the CPU" % decoder)
+
+
+def resize(x, resolution, mode):
+    """resize resizes (N, 3, H, W) images to resolution² with the `resize`
+    setting's filter (align_corners False); an identity size is skipped (a
+    real pipeline skips it too). uint8 input stays uint8 where torch
+    supports it (its CPU kernels do, with antialias), else it is resized
+    as float32."""
+    if x.shape[-2] == resolution and x.shape[-1] == resolution:
+        return x
+    kind, aa = RESIZE_MODES[mode]
+    if x.dtype == torch.uint8 and x.device.type != "cpu":
+        x = x.float()
+    return F.interpolate(x, size=(resolution, resolution), mode=kind, align_corners=False,
+                         antialias=aa)
 
 
 def norm_constants(device):
@@ -63,57 +188,44 @@ def norm_constants(device):
     return scale, bias
 
 
-def transform(src, out, scale, bias, resolution):
-    """transform preprocesses uint8 NHWC images `src` into `out` (N,3,R,R) in
-    out's dtype, on src's device: to float32 NCHW (a channels-last view, no
-    copy of the layout), bilinear resize to R x R (align_corners=False, no
-    antialias; skipped when the source already is R x R), ImageNet
-    normalisation, then one copy that casts and makes `out` NCHW-contiguous."""
-    x = src.permute(0, 3, 1, 2).float()
-    if x.shape[-2] != resolution or x.shape[-1] != resolution:
-        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear",
-                          align_corners=False, antialias=False)
-    out.copy_(torch.addcmul(bias, x, scale))
-
-
-def make_source_pool(images, source_resolution, seed, chunk_bytes=64 << 20):
-    """make_source_pool returns `images` random uint8 NHWC source images in
-    pinned host memory, generated once from `seed`."""
-    s = source_resolution
-    pool = torch.empty((images, s, s, 3), dtype=torch.uint8, pin_memory=PIN_MEMORY)
-    g = torch.Generator().manual_seed(seed)
-    step = max(1, chunk_bytes // (s * s * 3))
-    for a in range(0, images, step):
-        b = min(images, a + step)
-        pool[a:b].copy_(torch.randint(0, 256, (b - a, s, s, 3), generator=g, dtype=torch.uint8))
-    return pool
+def transform(src, out, scale, bias, resolution, mode="bilinear"):
+    """transform preprocesses uint8 NCHW images `src` (N,3,S,S) into `out`
+    (N,3,R,R) in out's dtype and memory format, on src's device: resize to
+    R x R with filter `mode` (the resize setting; skipped when S == R),
+    ImageNet normalisation in float32, one copy that casts into `out`."""
+    x = resize(src, resolution, mode)
+    out.copy_(torch.addcmul(bias, x.float(), scale))
 
 
 class CpuPreprocessor:
-    """CpuPreprocessor preprocesses a batch on a pool of worker threads: the
-    batch is split into `workers` contiguous image ranges, one job each; a
-    job converts its images in sub-chunks (bounded float32 intermediates)
-    straight into the pinned output buffer. Each job pushes NVTX range
-    "preprocess_worker <seq>" on its thread. torch ops release the GIL; each
-    worker thread sets its own intra-op thread count (torch.set_num_threads
-    is per thread for OpenMP), so workers x threads ~ the process's CPUs."""
+    """CpuPreprocessor runs the CPU side of preprocessing on a pool of
+    worker threads: a batch is split into `workers` contiguous image ranges,
+    one job each. A job decodes its JPEGs (decoder), and either (full=True)
+    resizes, normalises and casts each image straight into the pinned model
+    input buffer, or (full=False, GPU preprocessing with a CPU decoder)
+    writes the decoded uint8 images into a pinned buffer for the GPU to
+    resize. Each job pushes NVTX range "preprocess_worker <seq>" on its
+    thread. torch ops release the GIL; each worker thread sets its own
+    intra-op thread count (torch.set_num_threads is per thread for OpenMP)."""
 
-    def __init__(self, workers, threads, resolution, source_resolution, tracer,
+    def __init__(self, workers, threads, resolution, decoder, resize_mode, full, tracer,
                  grad_mode=torch.inference_mode):
         self.workers = workers
-        self.grad_mode = grad_mode
         self.threads = threads
+        self.grad_mode = grad_mode
         self.resolution = resolution
-        self.sub = vit_sched.sub_chunk_images(resolution, source_resolution)
+        self.decoder = decoder
+        self.resize_mode = resize_mode
+        self.full = full
         self.tracer = tracer
         self.scale, self.bias = norm_constants("cpu")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vitlab-pre",
                                         initializer=torch.set_num_threads, initargs=(threads,))
 
-    def submit(self, seq, src, out):
-        """submit queues the jobs that fill `out` from `src`; returns their futures."""
-        return [self._pool.submit(self._job, seq, src, out, lo, hi)
-                for lo, hi in vit_sched.split_range(src.shape[0], self.workers)]
+    def submit(self, seq, jpegs, out):
+        """submit queues the jobs that fill `out` from the JPEGs; returns their futures."""
+        return [self._pool.submit(self._job, seq, jpegs, out, lo, hi)
+                for lo, hi in vit_sched.split_range(len(jpegs), self.workers)]
 
     @staticmethod
     def wait(futures):
@@ -121,31 +233,45 @@ class CpuPreprocessor:
         for f in futures:
             f.result()
 
-    def _job(self, seq, src, out, lo, hi):
+    def _job(self, seq, jpegs, out, lo, hi):
         with self.grad_mode(), self.tracer.range(indexed(vit_nvtx.WORKER, seq)):
-            for a in range(lo, hi, self.sub):
-                b = min(hi, a + self.sub)
-                transform(src[a:b], out[a:b], self.scale, self.bias, self.resolution)
+            for i in range(lo, hi):
+                img = decode_cpu(jpegs[i], self.decoder).unsqueeze(0)
+                if self.full:
+                    transform(img, out[i:i + 1], self.scale, self.bias, self.resolution,
+                              self.resize_mode)
+                else:
+                    out[i].copy_(img[0])
 
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def memory_format(patch_embed):
+    """memory_format of the model input buffers for a patch_embed setting."""
+    return torch.channels_last if patch_embed == "conv-channels-last" else torch.contiguous_format
+
+
 class Slot:
     """Slot holds the buffers and events of one batch in flight."""
 
-    def __init__(self, batch, resolution, source_resolution, dtype, device, cpu_pre):
+    def __init__(self, batch, resolution, source_resolution, dtype, device, mode, fmt):
         b, r, s = batch, resolution, source_resolution
         self.host_in = (torch.empty((b, 3, r, r), dtype=dtype, pin_memory=PIN_MEMORY)
-                        if cpu_pre else None)
-        self.dev_src = (None if cpu_pre else
-                        torch.empty((b, s, s, 3), dtype=torch.uint8, device=device))
-        self.dev_in = torch.empty((b, 3, r, r), dtype=dtype, device=device)
+                        .contiguous(memory_format=fmt) if mode == "cpu" else None)
+        self.host_src = (torch.empty((b, 3, s, s), dtype=torch.uint8, pin_memory=PIN_MEMORY)
+                         if mode == "gpu-upload" else None)
+        self.dev_src = (torch.empty((b, 3, s, s), dtype=torch.uint8, device=device)
+                        if mode == "gpu-upload" else None)
+        self.dev_in = torch.empty((b, 3, r, r), dtype=dtype, device=device).contiguous(
+            memory_format=fmt)
         self.host_out = torch.empty((b, vit_settings.NUM_CLASSES), dtype=dtype,
                                     pin_memory=PIN_MEMORY)
         self.ev_h2d = torch.cuda.Event()
+        self.ev_pre = torch.cuda.Event()
         self.ev_fwd = torch.cuda.Event()
-        self.ev_d2h = torch.cuda.Event(enable_timing=True)
+        # blocking: the completion thread sleeps in its synchronize instead of spinning a CPU
+        self.ev_d2h = torch.cuda.Event(enable_timing=True, blocking=True)
 
 
 def clock_point():
@@ -161,77 +287,105 @@ def clock_point():
     return ev, (a + b) // 2, b - a
 
 
+def window_marker(edge, index):
+    """window_marker prints the line the Go runner reads at a window edge
+    (it then reads NVML's energy counter): VITLAB_WINDOW begin|end <index>
+    <unix_ns>; returns unix_ns."""
+    ns = time.time_ns()
+    print("VITLAB_WINDOW %s %d %d" % (edge, index, ns), flush=True)
+    return ns
+
+
 class Pipeline:
     """Pipeline runs windows of batches through preprocess, H2D, forward and
     D2H, in the sync or the async design (see README.md for the NVTX ranges).
 
+    Preprocessing modes (self.mode):
+      cpu         CPU workers decode, resize, normalise, cast into pinned
+                  host_in; H2D copies the model input.
+      gpu-upload  CPU workers decode into pinned uint8 host_src; H2D copies
+                  it; the GPU resizes/normalises/casts (decoder pil or
+                  torchvision-cpu with preprocess gpu).
+      nvjpeg      the GPU decodes (torchvision.io.decode_jpeg on the device:
+                  it uploads the JPEG bytes itself), resizes, normalises, casts.
+
     sync:  everything on the current (default) stream; per batch the host
            preprocesses, copies, runs the model, copies the logits back and
-           waits for that copy (event synchronize) before the next batch.
-    async: three streams (H2D copies, compute, D2H copies) ordered by events;
-           batches are admitted, launched and retired in the order of
-           vit_sched.async_schedule with at most Q in flight. Separate H2D and
-           D2H streams: on one copy stream the next batch's upload would queue
-           behind this batch's download, which waits for this batch's forward.
+           waits for that copy before the next batch.
+    async: streams for H2D copies, preprocessing (nvjpeg), compute and D2H
+           copies, ordered by events. The launching (main) thread launches
+           batches in order; a completion thread waits for each batch's D2H
+           event in order, retires it the moment it completes and admits
+           batch k+Q at once (vit_sched.admit_after_retire), so later
+           batches are preprocessed while the GPU runs earlier forwards.
     """
 
-    def __init__(self, planned, device, tracer, cpu_count, seed, mem_total,
+    def __init__(self, planned, device, tracer, seed, mem_total,
                  grad_mode=torch.inference_mode):
         self.planned = planned
         self.device = device
         self.tracer = tracer
+        self.grad_mode = grad_mode
         self.kind = planned["pipeline"]
         self.batch = planned["batch_size"]
         self.resolution = planned["resolution"]
+        self.resize_mode = planned["resize"]
+        self.decoder = planned["decoder"]
         self.dtype = vit_model.TORCH_DTYPES[planned["dtype"]]
+        self.fmt = memory_format(planned["patch_embed"])
         self.forward = None
         self.seq = 0
         self.cpu = None
+        if planned["preprocess"] == "cpu":
+            self.mode = "cpu"
+        elif self.decoder == "nvjpeg":
+            self.mode = "nvjpeg"
+        else:
+            self.mode = "gpu-upload"
         depth = planned["queue_depth"] if self.kind == "async" else 1
-        self.pool_batches = vit_sched.pool_batches(self.batch, planned["source_resolution"])
         sized = dict(planned, queue_depth=depth)
-        self.memory = vit_sched.memory_plan(sized, self.pool_batches)
+        self.memory = vit_sched.memory_plan(sized, 0)
         problem = vit_sched.check_pinned(self.memory["pinned"], mem_total)
         if problem:
             raise WorkloadError(problem)
-        self.pool = make_source_pool(self.pool_batches * self.batch,
-                                     planned["source_resolution"], seed)
-        cpu_pre = planned["preprocess"] == "cpu"
+        t = time.perf_counter()
+        self.pool = SourcePool(max(1, min(POOL_IMAGES, self.batch)),
+                               planned["source_resolution"], planned["jpeg_quality"], seed)
+        self.pool_s = time.perf_counter() - t
         self.slots = [Slot(self.batch, self.resolution, planned["source_resolution"],
-                           self.dtype, device, cpu_pre) for _ in range(depth)]
+                           self.dtype, device, self.mode, self.fmt) for _ in range(depth)]
         if PIN_MEMORY:
-            host = [self.pool] + [t for s in self.slots for t in (s.host_in, s.host_out)
-                                  if t is not None]
+            host = [t for s in self.slots for t in (s.host_in, s.host_src, s.host_out)
+                    if t is not None]
             if not all(t.is_pinned() for t in host):
                 raise WorkloadError("host buffers are not page-locked: copies would not be async")
         if self.kind == "async":
             self.s_h2d = torch.cuda.Stream(device)
+            self.s_pre = torch.cuda.Stream(device)
             self.s_comp = torch.cuda.Stream(device)
             self.s_d2h = torch.cuda.Stream(device)
-        if cpu_pre:
+        if self.mode != "nvjpeg":
             workers = planned["cpu_workers"]
-            self.cpu = CpuPreprocessor(workers, vit_settings.threads_per_worker(cpu_count, workers),
-                                       self.resolution, planned["source_resolution"], tracer,
-                                       grad_mode)
-        else:
+            self.cpu = CpuPreprocessor(workers, planned["cpu_threads_per_worker"],
+                                       self.resolution, self.decoder, self.resize_mode,
+                                       self.mode == "cpu", tracer, grad_mode)
+        if self.mode != "cpu":
             self.gscale, self.gbias = norm_constants(device)
 
     def close(self):
         if self.cpu is not None:
             self.cpu.close()
 
-    def src_batch(self, seq):
-        """src_batch is the pinned uint8 source batch of batch `seq` (a view)."""
-        k = seq % self.pool_batches
-        return self.pool[k * self.batch:(k + 1) * self.batch]
-
-    def window(self, n, label):
+    def window(self, n, label, marker=None):
         """window runs n batches inside NVTX range `label` (warmup or timed)
         and returns its measurements. The range starts with an idle GPU and
-        ends after all n batches retired and a device synchronize."""
+        ends after all n batches retired and a device synchronize. With
+        marker = index, VITLAB_WINDOW begin/end lines are printed right after
+        the synchronizes at its edges."""
         torch.cuda.synchronize(self.device)
         ev0, host0, unc0 = clock_point()
         first = self.seq
+        start_ns = window_marker("begin", marker) if marker is not None else None
         with self.tracer.range(label):
             t0 = time.perf_counter_ns()
             if self.kind == "sync":
@@ -240,6 +394,7 @@ class Pipeline:
                 recs = self._run_async(n, ev0)
             torch.cuda.synchronize(self.device)
             t1 = time.perf_counter_ns()
+            end_ns = window_marker("end", marker) if marker is not None else None
         ev1, host1, unc1 = clock_point()
         clock = vit_sched.ClockMap(host0, host1, ev0.elapsed_time(ev1))
         lat = [vit_sched.latency_ms(a, g, clock) for a, g in recs]
@@ -254,6 +409,9 @@ class Pipeline:
         images = n * self.batch
         out = {
             "label": label,
+            "index": marker,
+            "start_unix_ns": start_ns,
+            "end_unix_ns": end_ns,
             "first_batch": first,
             "batches": n,
             "images": images,
@@ -273,26 +431,40 @@ class Pipeline:
         self.seq += 1
         return s
 
+    def _gpu_preprocess(self, seq, slot):
+        """_gpu_preprocess enqueues nvjpeg decoding of batch seq and its
+        resize/normalise/cast into slot.dev_in on the current stream."""
+        tio = _tvio()
+        imgs = tio.decode_jpeg(self.pool.batch(seq, self.batch), device=self.device,
+                               mode=tio.ImageReadMode.RGB)
+        transform(torch.stack(imgs), slot.dev_in, self.gscale, self.gbias, self.resolution,
+                  self.resize_mode)
+
     def _run_sync(self, n, ev0):
         tr = self.tracer
         slot = self.slots[0]
         recs = []
         for _ in range(n):
             seq = self._next_seq()
-            src = self.src_batch(seq)
             t_admit = time.perf_counter_ns()
             with tr.range(indexed(vit_nvtx.BATCH, seq)):
-                if self.cpu is not None:
+                if self.mode == "cpu":
                     with tr.range(vit_nvtx.PREPROCESS):
-                        self.cpu.wait(self.cpu.submit(seq, src, slot.host_in))
+                        self.cpu.wait(self.cpu.submit(seq, self.pool.batch(seq, self.batch),
+                                                      slot.host_in))
                     with tr.range(vit_nvtx.H2D):
                         slot.dev_in.copy_(slot.host_in, non_blocking=True)
-                else:
+                elif self.mode == "gpu-upload":
                     with tr.range(vit_nvtx.H2D):
-                        slot.dev_src.copy_(src, non_blocking=True)
+                        self.cpu.wait(self.cpu.submit(seq, self.pool.batch(seq, self.batch),
+                                                      slot.host_src))
+                        slot.dev_src.copy_(slot.host_src, non_blocking=True)
                     with tr.range(vit_nvtx.PREPROCESS):
                         transform(slot.dev_src, slot.dev_in, self.gscale, self.gbias,
-                                  self.resolution)
+                                  self.resolution, self.resize_mode)
+                else:
+                    with tr.range(vit_nvtx.PREPROCESS):
+                        self._gpu_preprocess(seq, slot)
                 with tr.range(vit_nvtx.FORWARD):
                     logits = self.forward(slot.dev_in)
                 with tr.range(vit_nvtx.D2H):
@@ -305,68 +477,123 @@ class Pipeline:
             recs.append((t_admit, gpu_ms))
         return recs
 
-    def _run_async(self, n, ev0):
+    def _admit(self, k, seq, slot, recs):
+        """_admit admits batch k (completion thread): CPU modes submit its
+        jobs to the workers; nvjpeg enqueues its decode and transform on the
+        preprocessing stream and records slot.ev_pre."""
         tr = self.tracer
+        with tr.range(indexed(vit_nvtx.ADMIT, seq)):
+            rec = {"admit": time.perf_counter_ns(), "futures": None, "logits": None}
+            if self.mode == "cpu":
+                rec["futures"] = self.cpu.submit(seq, self.pool.batch(seq, self.batch),
+                                                 slot.host_in)
+            elif self.mode == "gpu-upload":
+                rec["futures"] = self.cpu.submit(seq, self.pool.batch(seq, self.batch),
+                                                 slot.host_src)
+            else:
+                with tr.range(vit_nvtx.PREPROCESS), torch.cuda.stream(self.s_pre):
+                    self._gpu_preprocess(seq, slot)
+                    slot.ev_pre.record(self.s_pre)
+        recs[k] = rec
+
+    def _launch(self, seq, slot, rec):
+        """_launch launches batch seq (main thread): the H2D copy (CPU
+        modes), the GPU preprocessing (gpu-upload), the forward and the D2H."""
+        tr = self.tracer
+        with tr.range(indexed(vit_nvtx.BATCH, seq)):
+            if self.mode == "cpu":
+                with tr.range(vit_nvtx.PREPROCESS):
+                    self.cpu.wait(rec["futures"])
+                    rec["futures"] = None
+                with tr.range(vit_nvtx.H2D), torch.cuda.stream(self.s_h2d):
+                    slot.dev_in.copy_(slot.host_in, non_blocking=True)
+                    slot.ev_h2d.record(self.s_h2d)
+                ready = slot.ev_h2d
+            elif self.mode == "gpu-upload":
+                with tr.range(vit_nvtx.H2D):
+                    self.cpu.wait(rec["futures"])
+                    rec["futures"] = None
+                    with torch.cuda.stream(self.s_h2d):
+                        slot.dev_src.copy_(slot.host_src, non_blocking=True)
+                        slot.ev_h2d.record(self.s_h2d)
+                with tr.range(vit_nvtx.PREPROCESS), torch.cuda.stream(self.s_pre):
+                    self.s_pre.wait_event(slot.ev_h2d)
+                    transform(slot.dev_src, slot.dev_in, self.gscale, self.gbias,
+                              self.resolution, self.resize_mode)
+                    slot.ev_pre.record(self.s_pre)
+                ready = slot.ev_pre
+            else:
+                ready = slot.ev_pre
+            with tr.range(vit_nvtx.FORWARD), torch.cuda.stream(self.s_comp):
+                self.s_comp.wait_event(ready)
+                logits = self.forward(slot.dev_in)
+                slot.ev_fwd.record(self.s_comp)
+            with tr.range(vit_nvtx.D2H), torch.cuda.stream(self.s_d2h):
+                self.s_d2h.wait_event(slot.ev_fwd)
+                slot.host_out.copy_(logits, non_blocking=True)
+                slot.ev_d2h.record(self.s_d2h)
+        rec["logits"] = logits  # alive until retired (read by the D2H stream)
+
+    def _run_async(self, n, ev0):
+        """_run_async runs n batches: the main thread launches batch k once
+        it is admitted (and, CPU modes, preprocessed); the completion thread
+        primes the queue, then retires each launched batch as soon as its D2H
+        completes and admits k+Q right away."""
         q = len(self.slots)
         base = self.seq
         self.seq += n
-        pending = {}
         recs = [None] * n
-        for op, k in vit_sched.async_schedule(n, q):
-            seq = base + k
-            slot = self.slots[k % q]
-            if op == vit_sched.ADMIT:
-                with tr.range(indexed(vit_nvtx.ADMIT, seq)):
-                    t_admit = time.perf_counter_ns()
-                    futures = None
-                    if self.cpu is not None:
-                        futures = self.cpu.submit(seq, self.src_batch(seq), slot.host_in)
-                pending[k] = {"admit": t_admit, "futures": futures, "logits": None}
-            elif op == vit_sched.LAUNCH:
-                rec = pending[k]
-                with tr.range(indexed(vit_nvtx.BATCH, seq)):
-                    if self.cpu is not None:
-                        with tr.range(vit_nvtx.PREPROCESS):
-                            self.cpu.wait(rec["futures"])
-                            rec["futures"] = None
-                        with tr.range(vit_nvtx.H2D):
-                            with torch.cuda.stream(self.s_h2d):
-                                slot.dev_in.copy_(slot.host_in, non_blocking=True)
-                                slot.ev_h2d.record(self.s_h2d)
-                        with tr.range(vit_nvtx.FORWARD):
-                            with torch.cuda.stream(self.s_comp):
-                                self.s_comp.wait_event(slot.ev_h2d)
-                                logits = self.forward(slot.dev_in)
-                                slot.ev_fwd.record(self.s_comp)
-                    else:
-                        with tr.range(vit_nvtx.H2D):
-                            with torch.cuda.stream(self.s_h2d):
-                                slot.dev_src.copy_(self.src_batch(seq), non_blocking=True)
-                                slot.ev_h2d.record(self.s_h2d)
-                        with tr.range(vit_nvtx.PREPROCESS):
-                            with torch.cuda.stream(self.s_comp):
-                                self.s_comp.wait_event(slot.ev_h2d)
-                                transform(slot.dev_src, slot.dev_in, self.gscale, self.gbias,
-                                          self.resolution)
-                        with tr.range(vit_nvtx.FORWARD):
-                            with torch.cuda.stream(self.s_comp):
-                                logits = self.forward(slot.dev_in)
-                                slot.ev_fwd.record(self.s_comp)
-                    with tr.range(vit_nvtx.D2H):
-                        with torch.cuda.stream(self.s_d2h):
-                            self.s_d2h.wait_event(slot.ev_fwd)
-                            slot.host_out.copy_(logits, non_blocking=True)
-                            slot.ev_d2h.record(self.s_d2h)
-                rec["logits"] = logits  # alive until retired (read by the D2H stream)
-                del logits
-            else:
-                rec = pending.pop(k)
-                with tr.range(indexed(vit_nvtx.RETIRE, seq)):
-                    slot.ev_d2h.synchronize()
-                    gpu_ms = ev0.elapsed_time(slot.ev_d2h)
-                rec["logits"] = None
-                recs[k] = (rec["admit"], gpu_ms)
-        return recs
+        admitted = [threading.Event() for _ in range(n)]
+        launched = queue.Queue()
+        errors = []
+        done = []
+
+        def admit(k):
+            self._admit(k, base + k, self.slots[k % q], recs)
+            admitted[k].set()
+
+        def completer():
+            try:
+                if DEVICE_TYPE == "cuda":
+                    torch.cuda.set_device(self.device)
+                with self.grad_mode():
+                    for k in vit_sched.first_admissions(n, q):
+                        admit(k)
+                    for k in range(n):
+                        if launched.get() is None:
+                            return
+                        slot = self.slots[k % q]
+                        with self.tracer.range(indexed(vit_nvtx.RETIRE, base + k)):
+                            slot.ev_d2h.synchronize()
+                            gpu_ms = ev0.elapsed_time(slot.ev_d2h)
+                        recs[k]["logits"] = None
+                        done.append((recs[k]["admit"], gpu_ms))
+                        nxt = vit_sched.admit_after_retire(k, n, q)
+                        if nxt is not None:
+                            admit(nxt)
+            except BaseException as e:  # noqa: BLE001 - re-raised on the main thread
+                errors.append(e)
+                for ev in admitted:
+                    ev.set()
+
+        th = threading.Thread(target=completer, name="vitlab-complete", daemon=True)
+        th.start()
+        ok = False
+        try:
+            for k in range(n):
+                admitted[k].wait()
+                if errors:
+                    break
+                self._launch(base + k, self.slots[k % q], recs[k])
+                launched.put(k)
+            ok = True
+        finally:
+            if not ok or errors:
+                launched.put(None)
+            th.join()
+        if errors:
+            raise errors[0]
+        return done
 
 
 def make_forward(fn, mode, batch, dtype):
@@ -502,8 +729,8 @@ def run_phase(phase, planned, opts, result, log):
 
     torch.manual_seed(opts["seed"])
     torch.cuda.manual_seed_all(opts["seed"])
-    torch.backends.cudnn.benchmark = True
-    details["cudnn_benchmark"] = True
+    torch.backends.cudnn.benchmark = bool(planned["cudnn_benchmark"])
+    details["cpus_allowed"] = opts["cpu_count"]
 
     t = time.perf_counter()
     model, built_on = vit_model.build(planned, device)
@@ -529,15 +756,17 @@ def run_phase(phase, planned, opts, result, log):
     pipe = None
     try:
         with grad_mode():
-            pipe = Pipeline(planned, device, tracer, opts["cpu_count"], opts["seed"],
-                            opts["mem_total"], grad_mode)
+            pipe = Pipeline(planned, device, tracer, opts["seed"], opts["mem_total"], grad_mode)
             details["pipeline"] = {
-                "pool_images": int(pipe.pool.shape[0]), "pool_batches": pipe.pool_batches,
+                "preprocess_mode": pipe.mode,
+                "pool_images": len(pipe.pool.jpegs), "pool_jpeg_bytes": pipe.pool.bytes,
+                "jpeg_encoder": pipe.pool.encoder, "pool_encode_s": pipe.pool_s,
                 "pinned_bytes": pipe.memory["pinned"], "buffer_device_bytes": pipe.memory["device"],
-                "streams": "default" if pipe.kind == "sync" else "h2d,compute,d2h",
-                "cpu_threads_per_worker": pipe.cpu.threads if pipe.cpu else None,
-                "cpu_sub_chunk_images": pipe.cpu.sub if pipe.cpu else None,
-                "cpus": opts["cpu_count"],
+                "streams": "default" if pipe.kind == "sync" else "h2d,preprocess,compute,d2h",
+                "completion_thread": pipe.kind == "async",
+                "cpus_allowed": opts["cpu_count"],
+                "cpu_threads_total": ((pipe.cpu.workers * pipe.cpu.threads if pipe.cpu else 0)
+                                      + 1),
             }
             example = pipe.slots[0].dev_in
             example.normal_()
@@ -561,13 +790,27 @@ def run_phase(phase, planned, opts, result, log):
             graphs2 = dynamo_counter("stats", "unique_graphs")
             torch.cuda.reset_peak_memory_stats(device)
             repeats = planned["clean_repeats"] if phase == "clean" else 1
+            # the batch time that sizes the clean windows: from warm-up (its
+            # first batch excluded when it has several), else from the first window
+            batch_s = None
+            if warm["batches"] >= 2 and warm["latencies_ms"]:
+                batch_s = warm["seconds"] / warm["batches"]
+            details["window_sizing"] = {"min_window_s": planned["min_window_s"],
+                                        "batch_s_from_warmup": batch_s}
             windows = []
             for i in range(repeats):
-                w = pipe.window(planned["timed_batches"], vit_nvtx.TIMED)
+                if phase == "clean":
+                    n = vit_sched.window_batches(planned["timed_batches"],
+                                                 planned["min_window_s"], batch_s)
+                else:
+                    n = planned["timed_batches"]
+                w = pipe.window(n, vit_nvtx.TIMED, marker=i)
+                if batch_s is None and w["batches"]:
+                    batch_s = w["seconds"] / w["batches"]
                 windows.append(w)
                 details["windows"].append(_window_summary(w))
-                log("timed %d/%d: %s img/s (%d images in %.3f s)"
-                    % (i + 1, repeats, w["throughput"], w["images"], w["seconds"]))
+                log("timed %d/%d: %s img/s (%d batches, %d images in %.3f s)"
+                    % (i + 1, repeats, w["throughput"], w["batches"], w["images"], w["seconds"]))
             if opts["profiler_range"]:
                 torch.cuda.profiler.stop()
             peak = int(torch.cuda.max_memory_allocated(device))
@@ -595,9 +838,10 @@ def run_phase(phase, planned, opts, result, log):
     if dev_in.dtype != pipe.dtype or vit_model.dtype_name(dev_in.dtype) != arch["dtype"]:
         raise WorkloadError("input dtype %s differs from the model's %s"
                             % (vit_model.dtype_name(dev_in.dtype), arch["dtype"]))
-    timed_batches = {w["batches"] for w in windows}
-    if len(timed_batches) != 1:
-        raise WorkloadError("timed windows ran different batch counts: %s" % sorted(timed_batches))
+    short = [w["batches"] for w in windows if w["batches"] < planned["timed_batches"]]
+    if short:
+        raise WorkloadError("a timed window ran %d batches, fewer than timed_batches %d"
+                            % (min(short), planned["timed_batches"]))
     effective = {
         "model": built,
         "patch": arch["patch"],
@@ -612,16 +856,28 @@ def run_phase(phase, planned, opts, result, log):
         "compile_mode": mode,
         "pipeline": pipe.kind,
         "queue_depth": len(pipe.slots),
-        "preprocess": "cpu" if pipe.cpu is not None else "gpu",
+        "preprocess": "cpu" if pipe.mode == "cpu" else "gpu",
         "cpu_workers": pipe.cpu.workers if pipe.cpu is not None else 0,
+        "cpu_threads_per_worker": pipe.cpu.threads if pipe.cpu is not None else 0,
         "warmup_batches": warm["batches"],
-        "timed_batches": timed_batches.pop(),
+        # the least batches of a window (clean windows may run more to fill min_window_s)
+        "timed_batches": min(w["batches"] for w in windows) if phase == "traced"
+        else planned["timed_batches"],
+        "jpeg_quality": pipe.pool.quality,
+        "decoder": pipe.decoder,
+        "resize": pipe.resize_mode,
+        "patch_embed": vit_model.patch_embed_kind(model),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
     }
     if phase == "clean":
         effective["clean_repeats"] = len(windows)
+        effective["min_window_s"] = planned["min_window_s"]
+        result["windows"] = [_contract_window(w) for w in windows]
 
     runs = [w["throughput"] for w in windows]
     timings = {"compile_s": compile_s, "timed_images": windows[0]["images"]}
+    details["traced_window" if phase == "traced" else "clean_windows"] = [
+        _contract_window(w) for w in windows]
     if phase == "clean":
         lat = [x for w in windows for x in w["latencies_ms"]]
         timings["clean_throughput"] = vit_stats.median(runs)
@@ -636,6 +892,19 @@ def run_phase(phase, planned, opts, result, log):
                                         "p99": vit_stats.percentile(lat, 99)}
         details["traced_peak_mem_bytes"] = peak
     return effective, timings, details
+
+
+def _contract_window(w):
+    """_contract_window is one entry of RES.json "windows" (contract §2)."""
+    lat = w["latencies_ms"]
+    return {
+        "index": w["index"], "start_unix_ns": w["start_unix_ns"], "end_unix_ns": w["end_unix_ns"],
+        "batches": w["batches"], "images": w["images"], "seconds": w["seconds"],
+        "throughput": w["throughput"],
+        "latency_p50_ms": vit_stats.percentile(lat, 50) if lat else None,
+        "latency_p90_ms": vit_stats.percentile(lat, 90) if lat else None,
+        "latency_p99_ms": vit_stats.percentile(lat, 99) if lat else None,
+    }
 
 
 def _window_summary(w):

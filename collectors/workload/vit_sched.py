@@ -1,11 +1,15 @@
 """Pure scheduling and sizing logic of the pipeline (no torch), unit-tested.
 
-- async_schedule: the order in which the async pipeline admits, launches and
-  retires batches with at most Q in flight.
+- first_admissions / admit_after_retire: the async pipeline's admission rule
+  (at most Q in flight, a batch admitted the moment batch k-Q retired), and
+  simulate_async: the timeline that rule gives, for the schedule tests.
+- window_batches: how many batches fill a clean window.
 - split_range / sub_chunk_images: how CPU preprocessing splits a batch.
 - pool_batches / memory_plan: buffer sizes, checked before allocating.
 - ClockMap: maps CUDA event times onto the host's perf_counter_ns clock.
 """
+
+import math
 
 from vit_settings import DTYPE_BYTES, NUM_CLASSES
 
@@ -14,36 +18,85 @@ LAUNCH = "launch"
 RETIRE = "retire"
 
 
-def async_schedule(n, q):
-    """async_schedule yields (op, k) for batches k = 0..n-1 of one window of
-    the async pipeline, op in (admit, launch, retire).
-
-    A batch is in flight from its admission (its preprocessing is requested)
-    until its retirement (the host has seen its D2H complete). At most q
-    batches are in flight; batch k is admitted only after batch k-q retired,
-    so batch k may reuse the buffers (slot k % q) of batch k-q. Launches and
-    retirements are in batch order. Admission runs ahead of launches as far as
-    q allows, so with q >= 2 the preprocessing of later batches overlaps the
-    GPU work of earlier ones; with q == 1 the pipeline is serial.
-    """
+def first_admissions(n, q):
+    """first_admissions are the batches of a window the async pipeline admits
+    before its first launch: 0 .. min(q, n) - 1 (the queue primed)."""
     if n < 0 or q < 1:
-        raise ValueError("async_schedule needs n >= 0 and q >= 1, got n=%r q=%r" % (n, q))
-    admitted = retired = 0
-    for i in range(n):
-        while admitted <= i:
-            if admitted - retired < q:
-                yield ADMIT, admitted
-                admitted += 1
-            else:
-                yield RETIRE, retired
-                retired += 1
-        while admitted < n and admitted - retired < q:
-            yield ADMIT, admitted
-            admitted += 1
-        yield LAUNCH, i
-    while retired < n:
-        yield RETIRE, retired
-        retired += 1
+        raise ValueError("the async pipeline needs n >= 0 and q >= 1, got n=%r q=%r" % (n, q))
+    return list(range(min(q, n)))
+
+
+def admit_after_retire(k, n, q):
+    """admit_after_retire is the batch the async pipeline admits as soon as
+    batch k retired (k + q, which reuses k's slot k % q), or None.
+
+    Retirement is not "when the slot is needed": a completion thread waits
+    for each launched batch's D2H event in order and retires it the moment
+    it completes, then admits k + q at once. So while the GPU runs the
+    forward of batch k, batches k+1 .. k+q-1 are admitted (their
+    preprocessing runs on the CPU workers, or their decode/upload on the GPU's
+    preprocessing stream), and the launching thread finds them ready."""
+    return k + q if k + q < n else None
+
+
+def simulate_async(n, q, pre_ms, launch_ms, fwd_ms, h2d_ms=0.0, d2h_ms=0.0, workers=1):
+    """simulate_async computes the timeline (ms) of one window of the async
+    design with constant stage times, following the same rules as
+    vit_pipeline's async pipeline:
+
+    - the completion thread admits first_admissions(n, q), then for each
+      launched batch k in order waits for its D2H, retires it, and admits
+      admit_after_retire(k);
+    - preprocessing of an admitted batch takes pre_ms on one of `workers`
+      batch-wide lanes (CPU worker pool or GPU preprocessing stream), FIFO;
+    - the launching thread launches batches in order, each once it is
+      admitted and preprocessed, and is busy launch_ms per batch; the H2D
+      copy (h2d_ms) and then the forward (fwd_ms, the compute stream, one at
+      a time) start no earlier than the launch call began; the D2H (d2h_ms)
+      follows the forward.
+
+    Returns one dict per batch: admit, pre_start, pre_end, launch_start,
+    launch_end, fwd_start, fwd_end, d2h_end, retire."""
+    b = [dict() for _ in range(n)]
+    lanes = [0.0] * max(1, workers)
+    launcher = comp = 0.0
+
+    def admit(k, t):
+        lane = min(range(len(lanes)), key=lambda i: lanes[i])
+        start = max(t, lanes[lane])
+        lanes[lane] = start + pre_ms
+        b[k].update(admit=t, pre_start=start, pre_end=start + pre_ms)
+
+    for k in first_admissions(n, q):
+        admit(k, 0.0)
+    for k in range(n):
+        # k was admitted by the retirement of k - q (simulated below in order)
+        ls = max(launcher, b[k]["pre_end"])
+        le = ls + launch_ms
+        fs = max(comp, ls + h2d_ms)
+        fe = max(fs + fwd_ms, le)  # a forward cannot end before its launch call returns
+        comp = fe
+        b[k].update(launch_start=ls, launch_end=le, fwd_start=fs, fwd_end=fe,
+                    d2h_end=fe + d2h_ms)
+        launcher = le
+        b[k]["retire"] = max(b[k]["d2h_end"], le)
+        nxt = admit_after_retire(k, n, q)
+        if nxt is not None:
+            admit(nxt, b[k]["retire"])
+    return b
+
+
+def window_batches(min_batches, min_window_s, batch_s, margin=1.05):
+    """window_batches is the batch count of a clean window: at least
+    min_batches, and enough batches of batch_s seconds (measured during
+    warm-up) to last min_window_s, with a small margin. batch_s None or 0
+    (nothing measured) gives min_batches."""
+    if min_batches < 1:
+        raise ValueError("a window needs at least one batch")
+    if not batch_s or batch_s <= 0 or min_window_s <= 0:
+        return min_batches
+    need = min_window_s * margin / batch_s
+    return max(min_batches, int(math.ceil(need - 1e-9)))
 
 
 def split_range(n, parts):

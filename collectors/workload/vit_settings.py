@@ -2,88 +2,106 @@
 requested-vs-effective reconciliation and the result file.
 
 Pure Python (standard library only) so that it is unit-tested on machines
-without torch. The JSON field names are those of collectors/batchdir/batchdir.go
-(Settings and Timings); test_settings.py checks them against that file.
+without torch. Every setting (key, type, default, choices, bounds) is declared
+once, in <repo>/schemas/settings.json (the registry the Go collector embeds);
+this module reads it and adds only what the registry cannot say: accepted
+aliases of string values and how null defaults are derived (resolve()).
 
 Flow:
     requested (REQ.json "settings")
       -> resolve()   : planned settings (defaults filled, canonical names,
-                       documented adjustments such as sync => queue_depth 1)
+                       derived values, documented adjustments such as
+                       sync => queue_depth 1, the CPU budget)
       -> the torch code runs the plan and reads back what it actually ran
       -> reconcile() : planned vs effective must agree on every key, else the
                        run fails (no silent fallback)
       -> adjustments(): requested vs effective differences, explained
+
+Zero is a value: cpu_workers 0 means no CPU workers, warmup_batches 0 no
+warm-up. Absence (a missing key, or null) means the registry default, or the
+derived value where that default is null.
 """
 
 import json
+import math
 import os
 import tempfile
 
-# SETTING_KEYS are the keys of batchdir.Settings, in its order.
-SETTING_KEYS = (
-    "model", "patch", "depth", "hidden", "heads", "mlp", "resolution",
-    "source_resolution", "batch_size", "dtype", "compile_mode", "pipeline",
-    "queue_depth", "preprocess", "cpu_workers", "warmup_batches",
-    "timed_batches", "clean_repeats",
-)
+REGISTRY_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "..", "..", "schemas", "settings.json")
 
-STRING_KEYS = ("model", "dtype", "compile_mode", "pipeline", "preprocess")
-INT_KEYS = tuple(k for k in SETTING_KEYS if k not in STRING_KEYS)
 
-# Canonical values and the aliases accepted for them (case-insensitive).
-MODELS = ("timm_vit", "vitlab_vit")
-MODEL_ALIASES = {"timm": "timm_vit", "timm_vit": "timm_vit",
-                 "vitlab": "vitlab_vit", "vitlab_vit": "vitlab_vit",
-                 "fallback": "vitlab_vit"}
-DTYPES = ("bfloat16", "float16", "float32")
-DTYPE_ALIASES = {"bfloat16": "bfloat16", "bf16": "bfloat16",
-                 "float16": "float16", "fp16": "float16", "half": "float16",
-                 "float32": "float32", "fp32": "float32", "float": "float32"}
+def load_registry(path=REGISTRY_PATH):
+    """load_registry reads the settings registry (a JSON array of
+    {key, type, default, choices?, min?, max?, ...}) and returns it as a list."""
+    with open(path, "r", encoding="utf-8") as f:
+        reg = json.load(f)
+    if not isinstance(reg, list) or not reg:
+        raise ValueError("%s: the settings registry must be a non-empty JSON array" % path)
+    for i, e in enumerate(reg):
+        if not isinstance(e, dict) or "key" not in e or e.get("type") not in (
+                "int", "float", "string", "bool"):
+            raise ValueError("%s: entry %d is not {key, type: int|float|string|bool, ...}"
+                             % (path, i))
+    return reg
+
+
+REGISTRY = load_registry()
+SPEC = {e["key"]: e for e in REGISTRY}
+
+# SETTING_KEYS are the registry's keys, in its order.
+SETTING_KEYS = tuple(e["key"] for e in REGISTRY)
+TYPES = {e["key"]: e["type"] for e in REGISTRY}
+STRING_KEYS = tuple(k for k in SETTING_KEYS if TYPES[k] == "string")
+INT_KEYS = tuple(k for k in SETTING_KEYS if TYPES[k] == "int")
+# DEFAULTS are the registry's non-null defaults; a null default is derived by resolve().
+DEFAULTS = {e["key"]: e["default"] for e in REGISTRY if e.get("default") is not None}
+CHOICES = {e["key"]: tuple(e["choices"]) for e in REGISTRY if e.get("choices")}
+
+# Aliases accepted for canonical string values (case-insensitive); the
+# canonical values themselves come from the registry's choices.
+ALIASES = {
+    "model": {"timm": "timm_vit", "vitlab": "vitlab_vit", "fallback": "vitlab_vit"},
+    "dtype": {"bf16": "bfloat16", "fp16": "float16", "half": "float16",
+              "fp32": "float32", "float": "float32"},
+    "compile_mode": {"none": "eager", "off": "eager", "reduce_overhead": "reduce-overhead",
+                     "max_autotune": "max-autotune"},
+    "preprocess": {"cuda": "gpu"},
+    "decoder": {"torchvision": "torchvision-cpu", "pillow": "pil"},
+}
+
+MODELS = CHOICES["model"]
+DTYPES = CHOICES["dtype"]
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
-COMPILE_MODES = ("eager", "default", "reduce-overhead", "max-autotune")
-COMPILE_ALIASES = {"eager": "eager", "none": "eager", "off": "eager",
-                   "default": "default", "reduce-overhead": "reduce-overhead",
-                   "reduce_overhead": "reduce-overhead",
-                   "max-autotune": "max-autotune", "max_autotune": "max-autotune"}
+COMPILE_MODES = CHOICES["compile_mode"]
 # CUDAGRAPH_MODES are the torch.compile modes that replay CUDA graphs
 # (inductor's cudagraph trees): their outputs live in a static pool.
 CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")
-PIPELINES = ("sync", "async")
-PREPROCESS_DEVICES = ("cpu", "gpu")
-PREPROCESS_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
+PIPELINES = CHOICES["pipeline"]
+PREPROCESS_DEVICES = CHOICES["preprocess"]
+DECODERS = CHOICES["decoder"]
+CPU_DECODERS = tuple(d for d in DECODERS if d != "nvjpeg")
 
 NUM_CLASSES = 1000
-
-# DEFAULTS are used where a request leaves a setting absent or 0/"".
-# heads, mlp, source_resolution, queue_depth and cpu_workers depend on other
-# settings and are filled by resolve().
-DEFAULTS = {
-    "model": "timm_vit",
-    "patch": 16,
-    "depth": 12,
-    "hidden": 768,
-    "resolution": 224,
-    "batch_size": 64,
-    "dtype": "bfloat16",
-    "compile_mode": "eager",
-    "pipeline": "sync",
-    "preprocess": "cpu",
-    "warmup_batches": 10,
-    "timed_batches": 50,
-    "clean_repeats": 3,
-}
 DEFAULT_ASYNC_QUEUE_DEPTH = 2
-MAX_DEFAULT_CPU_WORKERS = 8
+# MAX_DEFAULT_CPU_WORKERS caps the derived worker count (a batch is split
+# into one job per worker).
+MAX_DEFAULT_CPU_WORKERS = 16
 
-# Upper bounds that catch typos (e.g. a resolution in the wrong unit).
+# Upper bounds that catch typos (e.g. a resolution in the wrong unit), on top
+# of the registry's min/max.
 LIMITS = {
     "patch": 1024, "depth": 512, "hidden": 65536, "heads": 4096,
     "mlp": 1 << 20, "resolution": 16384, "source_resolution": 16384,
     "batch_size": 1 << 16, "queue_depth": 64, "cpu_workers": 1024,
-    "warmup_batches": 1 << 20, "timed_batches": 1 << 20, "clean_repeats": 1000,
+    "cpu_threads_per_worker": 1024, "warmup_batches": 1 << 20, "timed_batches": 1 << 20,
+    "clean_repeats": 1000, "min_window_s": 3600.0,
 }
 
 PHASES = ("clean", "traced")
+# CLEAN_ONLY_KEYS are settings only the clean phase uses (the traced phase
+# runs one window of timed_batches and does not report them).
+CLEAN_ONLY_KEYS = ("clean_repeats", "min_window_s")
 
 # Timing keys (batchdir.Timings json tags) each phase writes.
 CLEAN_TIMING_KEYS = ("compile_s", "timed_images", "clean_throughput",
@@ -143,18 +161,41 @@ def parse_request(obj, name="request"):
     return run_id, dict(settings)
 
 
-def _canon(key, value, aliases, allowed):
+def _canon(key, value):
     if not isinstance(value, str):
         raise SettingsError("%s must be a string, got %r" % (key, value))
-    v = aliases.get(value.strip().lower())
-    if v is None:
+    v = value.strip().lower()
+    v = ALIASES.get(key, {}).get(v, v)
+    allowed = CHOICES.get(key)
+    if allowed is not None and v not in allowed:
         raise SettingsError("%s %r is not one of %s" % (key, value, ", ".join(allowed)))
     return v
 
 
+def canonical(key, value):
+    """canonical returns the canonical value of string setting `key` (an
+    alias or any case accepted); SettingsError if it is not a choice."""
+    return _canon(key, value)
+
+
+def _bounds(key, value):
+    spec = SPEC[key]
+    lo, hi = spec.get("min"), spec.get("max")
+    if lo is not None and value < lo:
+        raise SettingsError("%s must be at least %s, got %s" % (key, lo, value))
+    if hi is not None and value > hi:
+        raise SettingsError("%s must be at most %s, got %s" % (key, hi, value))
+    if key in LIMITS and value > LIMITS[key]:
+        raise SettingsError("%s %s exceeds the limit %s" % (key, value, LIMITS[key]))
+    if key in CHOICES and value not in CHOICES[key]:
+        raise SettingsError("%s %s is not one of %s"
+                            % (key, value, ", ".join(str(c) for c in CHOICES[key])))
+    return value
+
+
 def _int(key, value):
     # JSON numbers from Go are ints; accept integral floats (1.0) too, never bools.
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool):
         raise SettingsError("%s must be an integer, got %r" % (key, value))
     if isinstance(value, float):
         if not value.is_integer():
@@ -164,47 +205,84 @@ def _int(key, value):
         raise SettingsError("%s must be an integer, got %r" % (key, value))
     if value < 0:
         raise SettingsError("%s must not be negative, got %d" % (key, value))
-    if value > LIMITS.get(key, value):
-        raise SettingsError("%s %d exceeds the limit %d" % (key, value, LIMITS[key]))
+    return _bounds(key, value)
+
+
+def _float(key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingsError("%s must be a number, got %r" % (key, value))
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError("%s must be a finite non-negative number, got %r" % (key, value))
+    return _bounds(key, value)
+
+
+def _bool(key, value):
+    if not isinstance(value, bool):
+        raise SettingsError("%s must be true or false, got %r" % (key, value))
     return value
 
 
 def normalize(requested):
-    """normalize returns the requested settings with canonical string values
-    and ints checked; absent, 0 and "" all become None (use the default)."""
+    """normalize returns every setting of the registry with the requested
+    value checked and canonicalised, or None where the request leaves it
+    absent (missing or null; "" for a string). Zero is a value."""
     out = {}
     for key in SETTING_KEYS:
         value = requested.get(key)
-        if isinstance(value, bool):
-            raise SettingsError("%s must not be a boolean, got %r" % (key, value))
-        if value is None or value == "" or value == 0:
-            if value is not None and key in STRING_KEYS and value != "":
-                raise SettingsError("%s must be a string, got %r" % (key, value))
+        t = TYPES[key]
+        if value is None or (t == "string" and value == ""):
             out[key] = None
-            continue
-        if key == "model":
-            out[key] = _canon(key, value, MODEL_ALIASES, MODELS)
-        elif key == "dtype":
-            out[key] = _canon(key, value, DTYPE_ALIASES, DTYPES)
-        elif key == "compile_mode":
-            out[key] = _canon(key, value, COMPILE_ALIASES, COMPILE_MODES)
-        elif key == "pipeline":
-            out[key] = _canon(key, value, {p: p for p in PIPELINES}, PIPELINES)
-        elif key == "preprocess":
-            out[key] = _canon(key, value, PREPROCESS_ALIASES, PREPROCESS_DEVICES)
-        else:
+        elif t == "string":
+            out[key] = _canon(key, value)
+        elif t == "int":
             out[key] = _int(key, value)
+        elif t == "float":
+            out[key] = _float(key, value)
+        else:
+            out[key] = _bool(key, value)
     return out
 
 
-def resolve(requested, cpu_count, timm_available=True):
+def cpu_budget(cpus, workers, threads):
+    """cpu_budget returns (workers, threads_per_worker) for CPU preprocessing
+    such that workers × threads + 1 (the launching thread) ≤ cpus; workers
+    and threads are the requested values or None (derived: one intra-op
+    thread a worker and as many workers as fit, at most
+    MAX_DEFAULT_CPU_WORKERS). Raises SettingsError when a request exceeds
+    the budget or no worker fits."""
+    cpus = int(cpus)
+    budget = cpus - 1
+    if workers is None and threads is None:
+        threads = 1
+        workers = min(MAX_DEFAULT_CPU_WORKERS, budget)
+    elif workers is None:
+        workers = min(MAX_DEFAULT_CPU_WORKERS, budget // max(1, threads))
+    elif threads is None:
+        threads = max(1, budget // max(1, workers))
+    if workers < 1:
+        raise SettingsError("CPU preprocessing needs at least one worker thread beside the "
+                            "launching thread, but the run may use %d CPU(s)%s"
+                            % (cpus, "" if threads is None else
+                               " (cpu_threads_per_worker %d)" % threads))
+    if workers * threads + 1 > cpus:
+        raise SettingsError("cpu_workers %d × cpu_threads_per_worker %d + 1 launching thread = "
+                            "%d threads, more than the %d CPU(s) this run may use "
+                            "(os.sched_getaffinity)" % (workers, threads,
+                                                        workers * threads + 1, cpus))
+    return workers, threads
+
+
+def resolve(requested, cpu_count, timm_available=True, decoders=None):
     """resolve turns requested settings into the planned settings.
 
-    requested: the REQ.json settings (keys of SETTING_KEYS, any may be absent).
-    cpu_count: CPUs this process may run on (os.sched_getaffinity), used for
-    the default cpu_workers. timm_available: whether timm's VisionTransformer
-    imports; when it does not and no model was requested, the documented
-    fallback vitlab_vit is planned (an explicit timm_vit request fails).
+    requested: the REQ.json settings (registry keys, any may be absent).
+    cpu_count: CPUs this process may run on (os.sched_getaffinity): the CPU
+    budget. timm_available: whether timm's VisionTransformer imports; when
+    it does not and no model was requested, the documented fallback
+    vitlab_vit is planned (an explicit timm_vit request fails). decoders: the
+    JPEG decoders this host has (None: all); a derived decoder is the first
+    available, a requested one that is missing fails.
 
     Returns (planned, notes): planned has every key of SETTING_KEYS with a
     concrete value; notes explain where planned differs from a value that
@@ -212,6 +290,7 @@ def resolve(requested, cpu_count, timm_available=True):
     be run.
     """
     req = normalize(requested)
+    decoders = DECODERS if decoders is None else tuple(decoders)
     p = {}
     for key in SETTING_KEYS:
         p[key] = req[key] if req[key] is not None else DEFAULTS.get(key)
@@ -247,31 +326,50 @@ def resolve(requested, cpu_count, timm_available=True):
     elif p["queue_depth"] is None:
         p["queue_depth"] = DEFAULT_ASYNC_QUEUE_DEPTH
 
-    if p["preprocess"] == "gpu":
-        if req["cpu_workers"] is not None:
-            notes.append("cpu_workers: requested %d, GPU preprocessing uses no CPU workers (0)"
-                         % req["cpu_workers"])
+    if p["decoder"] is None:
+        if p["preprocess"] == "gpu" and "nvjpeg" in decoders:
+            p["decoder"] = "nvjpeg"
+        else:
+            cpu = [d for d in ("torchvision-cpu", "pil") if d in decoders]
+            if not cpu:
+                raise SettingsError("no JPEG decoder is available (torchvision.io.decode_jpeg "
+                                    "or Pillow)")
+            p["decoder"] = cpu[0]
+            if p["preprocess"] == "gpu":
+                notes.append("decoder: nvjpeg (torchvision.io.decode_jpeg on the GPU) is not "
+                             "available; JPEGs are decoded by %s on CPU workers, uploaded as "
+                             "uint8 and resized on the GPU" % p["decoder"])
+    elif p["decoder"] not in decoders:
+        raise SettingsError("decoder %s was requested but is not available on this host "
+                            "(available: %s)" % (p["decoder"], ", ".join(decoders) or "none"))
+    if p["decoder"] == "nvjpeg" and p["preprocess"] != "gpu":
+        raise SettingsError("decoder nvjpeg decodes on the GPU: it needs preprocess gpu")
+
+    # CPU workers run whenever a CPU decoder is used (preprocess cpu: the
+    # whole preprocessing; preprocess gpu: decoding only).
+    if p["decoder"] == "nvjpeg":
+        for key in ("cpu_workers", "cpu_threads_per_worker"):
+            if req[key]:
+                notes.append("%s: requested %d, nvjpeg preprocessing uses no CPU workers (0)"
+                             % (key, req[key]))
         p["cpu_workers"] = 0
-    elif p["cpu_workers"] is None:
-        p["cpu_workers"] = max(1, min(MAX_DEFAULT_CPU_WORKERS, int(cpu_count)))
+        p["cpu_threads_per_worker"] = 0
+    else:
+        if req["cpu_workers"] == 0:
+            raise SettingsError("cpu_workers 0: decoder %s runs on CPU workers; request at "
+                                "least 1, or preprocess gpu with decoder nvjpeg" % p["decoder"])
+        p["cpu_workers"], p["cpu_threads_per_worker"] = cpu_budget(
+            cpu_count, req["cpu_workers"], req["cpu_threads_per_worker"])
     return p, notes
-
-
-def threads_per_worker(cpu_count, workers):
-    """threads_per_worker is the intra-op thread count each CPU preprocessing
-    worker gets: the process's CPUs shared out, at least 1."""
-    if workers <= 0:
-        return 0
-    return max(1, int(cpu_count) // workers)
 
 
 def phase_effective_keys(phase):
     """phase_effective_keys lists the settings a phase reports as effective:
-    clean_repeats only in the clean phase (the traced phase runs one timed
-    window and no clean repeats)."""
+    CLEAN_ONLY_KEYS only in the clean phase (the traced phase runs one window
+    of timed_batches)."""
     if phase == "clean":
         return SETTING_KEYS
-    return tuple(k for k in SETTING_KEYS if k != "clean_repeats")
+    return tuple(k for k in SETTING_KEYS if k not in CLEAN_ONLY_KEYS)
 
 
 def reconcile(planned, effective, phase):
@@ -385,9 +483,10 @@ def describe(settings):
     """describe is a short one-line label of (planned or effective) settings."""
     s = settings
     pre = s.get("preprocess")
-    if pre == "cpu":
-        pre = "cpu/%s" % s.get("cpu_workers")
-    return ("%s p%s d%s h%s heads%s mlp%s r%s src%s bs%s %s %s %s q%s pre=%s" % (
+    if s.get("cpu_workers"):
+        pre = "%s/%sx%s" % (pre, s.get("cpu_workers"), s.get("cpu_threads_per_worker"))
+    return ("%s p%s d%s h%s heads%s mlp%s r%s src%s bs%s %s %s %s q%s pre=%s dec=%s %s pe=%s" % (
         s.get("model"), s.get("patch"), s.get("depth"), s.get("hidden"), s.get("heads"),
         s.get("mlp"), s.get("resolution"), s.get("source_resolution"), s.get("batch_size"),
-        s.get("dtype"), s.get("compile_mode"), s.get("pipeline"), s.get("queue_depth"), pre))
+        s.get("dtype"), s.get("compile_mode"), s.get("pipeline"), s.get("queue_depth"), pre,
+        s.get("decoder"), s.get("resize"), s.get("patch_embed")))

@@ -8,8 +8,10 @@ REQ.json: {"run_id": "...", "settings": {...}} with the keys of
 collectors/batchdir Settings (absent or 0 means the documented default).
 RES.json is written in every case where --result was given, also when the run
 fails (ok false, error set). Exit status: 0 ok, 1 the run failed, 2 bad
-command line, 130/143 interrupted (SIGINT/SIGTERM). stdout gets exactly one
-summary line; progress goes to stderr. README.md documents everything.
+command line, 130/143 interrupted (SIGINT/SIGTERM). stdout gets the
+VITLAB_WINDOW begin|end <index> <unix_ns> marker lines of the timed windows
+(the Go runner reads NVML's energy counter on each) and one summary line at
+the end; progress goes to stderr. README.md documents everything.
 
 This module imports only the standard library at load time; torch is
 imported after the request validated, so request and usage errors are
@@ -241,12 +243,15 @@ def run(args, result):
     try:
         import_torch()
         timm_ok, timm_err = probe_timm()
-        planned, notes = vit_settings.resolve(requested, cpus, timm_available=timm_ok)
+        import vit_pipeline
+        decoders = vit_pipeline.available_decoders()
+        result["details"]["decoders_available"] = decoders
+        planned, notes = vit_settings.resolve(requested, cpus, timm_available=timm_ok,
+                                              decoders=decoders)
         if timm_err:
             result["details"]["timm_import_error"] = timm_err
         result["details"]["planned"] = planned
         log("phase %s: %s" % (args.phase, vit_settings.describe(planned)))
-        import vit_pipeline
         opts = {"device": args.device, "seed": args.seed, "cpu_count": cpus,
                 "mem_total": host_mem_total(), "profiler_range": args.cuda_profiler_range,
                 "grad_mode": args.grad_mode}
