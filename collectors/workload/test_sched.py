@@ -145,6 +145,13 @@ class AsyncSchedule(unittest.TestCase):
 
 
 class Windows(unittest.TestCase):
+    def test_steady_batch_s(self):
+        # a slow first batch (one-off costs) does not inflate the estimate
+        done = [100.0, 110.0, 120.0, 130.0, 140.0, 150.0]
+        self.assertAlmostEqual(sc.steady_batch_s(done), 0.010)
+        self.assertIsNone(sc.steady_batch_s([1.0, 2.0, 3.0]))
+        self.assertIsNone(sc.steady_batch_s([5.0, 5.0, 5.0, 5.0]))
+
     def test_window_batches(self):
         self.assertEqual(sc.window_batches(50, 2.0, 0.01), 210)  # 2.1 s of 10 ms batches
         self.assertEqual(sc.window_batches(50, 2.0, 0.1), 50)     # timed_batches already 5 s

@@ -208,8 +208,8 @@ class CpuPreprocessor:
     thread. torch ops release the GIL; each worker thread sets its own
     intra-op thread count (torch.set_num_threads is per thread for OpenMP)."""
 
-    def __init__(self, workers, threads, resolution, decoder, resize_mode, full, tracer,
-                 grad_mode=torch.inference_mode):
+    def __init__(self, workers, threads, resolution, source_resolution, decoder, resize_mode,
+                 full, tracer, grad_mode=torch.inference_mode):
         self.workers = workers
         self.threads = threads
         self.grad_mode = grad_mode
@@ -218,6 +218,7 @@ class CpuPreprocessor:
         self.resize_mode = resize_mode
         self.full = full
         self.tracer = tracer
+        self.sub = vit_sched.sub_chunk_images(resolution, source_resolution)
         self.scale, self.bias = norm_constants("cpu")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vitlab-pre",
                                         initializer=torch.set_num_threads, initargs=(threads,))
@@ -234,14 +235,18 @@ class CpuPreprocessor:
             f.result()
 
     def _job(self, seq, jpegs, out, lo, hi):
+        # decode image by image, then resize/normalise/cast a sub-chunk at a
+        # time (few torch calls per image: Python overhead and the GIL stay small)
         with self.grad_mode(), self.tracer.range(indexed(vit_nvtx.WORKER, seq)):
-            for i in range(lo, hi):
-                img = decode_cpu(jpegs[i], self.decoder).unsqueeze(0)
+            for a in range(lo, hi, self.sub):
+                b = min(hi, a + self.sub)
+                imgs = [decode_cpu(jpegs[i], self.decoder) for i in range(a, b)]
                 if self.full:
-                    transform(img, out[i:i + 1], self.scale, self.bias, self.resolution,
-                              self.resize_mode)
+                    transform(torch.stack(imgs), out[a:b], self.scale, self.bias,
+                              self.resolution, self.resize_mode)
                 else:
-                    out[i].copy_(img[0])
+                    for i, img in zip(range(a, b), imgs):
+                        out[i].copy_(img)
 
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -367,7 +372,8 @@ class Pipeline:
         if self.mode != "nvjpeg":
             workers = planned["cpu_workers"]
             self.cpu = CpuPreprocessor(workers, planned["cpu_threads_per_worker"],
-                                       self.resolution, self.decoder, self.resize_mode,
+                                       self.resolution, planned["source_resolution"],
+                                       self.decoder, self.resize_mode,
                                        self.mode == "cpu", tracer, grad_mode)
         if self.mode != "cpu":
             self.gscale, self.gbias = norm_constants(device)
@@ -398,6 +404,7 @@ class Pipeline:
         ev1, host1, unc1 = clock_point()
         clock = vit_sched.ClockMap(host0, host1, ev0.elapsed_time(ev1))
         lat = [vit_sched.latency_ms(a, g, clock) for a, g in recs]
+        done_ms = [g for _, g in recs]
         if lat and min(lat) < -0.05:
             raise WorkloadError("latency clock mapping gave a negative latency (%.3f ms): the "
                                 "CUDA event and host clocks disagree" % min(lat))
@@ -418,6 +425,7 @@ class Pipeline:
             "seconds": seconds,
             "throughput": images / seconds if seconds > 0 else None,
             "latencies_ms": lat,
+            "steady_batch_s": vit_sched.steady_batch_s(done_ms),
             "clock_scale": clock.scale,
             "clock_uncertainty_us": max(unc0, unc1) / 2e3,
             "output_finite": finite,
@@ -792,11 +800,9 @@ def run_phase(phase, planned, opts, result, log):
             repeats = planned["clean_repeats"] if phase == "clean" else 1
             # the batch time that sizes the clean windows: from warm-up (its
             # first batch excluded when it has several), else from the first window
-            batch_s = None
-            if warm["batches"] >= 2 and warm["latencies_ms"]:
-                batch_s = warm["seconds"] / warm["batches"]
+            batch_s = warm["steady_batch_s"]
             details["window_sizing"] = {"min_window_s": planned["min_window_s"],
-                                        "batch_s_from_warmup": batch_s}
+                                        "batch_s_from_warmup": batch_s, "batch_s_used": []}
             windows = []
             for i in range(repeats):
                 if phase == "clean":
@@ -804,9 +810,14 @@ def run_phase(phase, planned, opts, result, log):
                                                  planned["min_window_s"], batch_s)
                 else:
                     n = planned["timed_batches"]
+                details["window_sizing"]["batch_s_used"].append(batch_s)
                 w = pipe.window(n, vit_nvtx.TIMED, marker=i)
-                if batch_s is None and w["batches"]:
+                if w["batches"]:
+                    # the next window is sized from this one's real rate
                     batch_s = w["seconds"] / w["batches"]
+                if phase == "clean" and w["seconds"] < planned["min_window_s"]:
+                    details.setdefault("short_windows", []).append(
+                        {"index": i, "seconds": w["seconds"], "batches": w["batches"]})
                 windows.append(w)
                 details["windows"].append(_window_summary(w))
                 log("timed %d/%d: %s img/s (%d batches, %d images in %.3f s)"
@@ -850,7 +861,7 @@ def run_phase(phase, planned, opts, result, log):
         "heads": arch["heads"],
         "mlp": arch["mlp"],
         "resolution": int(dev_in.shape[-1]),
-        "source_resolution": int(pipe.pool.shape[1]),
+        "source_resolution": int(pipe.pool.size),
         "batch_size": int(dev_in.shape[0]),
         "dtype": arch["dtype"],
         "compile_mode": mode,

@@ -86,6 +86,21 @@ def simulate_async(n, q, pre_ms, launch_ms, fwd_ms, h2d_ms=0.0, d2h_ms=0.0, work
     return b
 
 
+def steady_batch_s(done_ms):
+    """steady_batch_s estimates the steady-state time per batch (s) from the
+    GPU completion times (ms, increasing) of a window's batches, using the
+    second half only (the first batches carry one-off costs: cuDNN
+    autotuning, nvjpeg and allocator start-up). None with fewer than 4."""
+    n = len(done_ms)
+    if n < 4:
+        return None
+    a = n // 2
+    span = done_ms[-1] - done_ms[a]
+    if span <= 0:
+        return None
+    return span / (n - 1 - a) / 1e3
+
+
 def window_batches(min_batches, min_window_s, batch_s, margin=1.05):
     """window_batches is the batch count of a clean window: at least
     min_batches, and enough batches of batch_s seconds (measured during
