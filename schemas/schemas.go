@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -168,69 +169,101 @@ var Runs = newTable("runs",
 	"one run: one configuration executed once under nsys (one export)",
 	"Effective settings of the run as recorded by the workload (never parsed from file names), its outcome, "+
 		"untraced timings, and the versions of everything involved. For bare exports only the export-derived "+
-		"columns and the --label values are filled.",
-	colBatch, colRun,
-	opt("rq", str, "", "Research question the run serves (rq1 … rq5)."),
-	opt("name", str, "", "Configuration name from the plan (without the repeat)."),
-	opt("repeat", i32, "", "Repeat number of the configuration, from 1."),
-	req("status", str, "", "ok, failed or timeout (collector runs); ok for bare exports that loaded."),
-	opt("error", str, "", "Why the run failed; null when it did not."),
-	opt("warnings", str, "", "Warnings raised while loading the export, one per line (e.g. no events recorded)."),
-	opt("model", str, "", "Model family the workload built (e.g. timm VisionTransformer)."),
-	opt("patch", i32, "px", "Patch size."),
-	opt("depth", i32, "", "Transformer blocks."),
-	opt("hidden", i32, "", "Embedding width."),
-	opt("heads", i32, "", "Attention heads (hidden/64)."),
-	opt("mlp", i32, "", "MLP width (4×hidden)."),
-	opt("resolution", i32, "px", "Square input resolution fed to the model."),
-	opt("source_resolution", i32, "px", "Square resolution of the synthetic uint8 source images before preprocessing."),
-	opt("batch_size", i32, "img", "Images per batch."),
-	opt("dtype", str, "", "Model and input dtype actually used (e.g. bfloat16)."),
-	opt("compile_mode", str, "", "torch.compile mode actually used: eager, default, reduce-overhead or max-autotune."),
-	opt("pipeline", str, "", "Pipeline design actually used: sync or async."),
-	opt("queue_depth", i32, "", "Batches in flight in the async pipeline (1 for sync)."),
-	opt("preprocess", str, "", "Where preprocessing ran: cpu or gpu."),
-	opt("cpu_workers", i32, "", "CPU preprocessing worker threads."),
-	opt("numa_cpu", str, "", "NUMA node(s) the process CPUs were bound to (numactl --cpunodebind); null when unbound."),
-	opt("numa_mem", str, "", "NUMA node(s) memory was bound to (numactl --membind); null when unbound."),
-	opt("gpu_numa", i32, "", "NUMA node of the GPU; null when the host does not say (sysfs numa_node -1)."),
-	opt("numa_placement", str, "", "local, remote or unknown: binding relative to the GPU's NUMA node."),
-	opt("gpu_index", i32, "", "CUDA/NVML index of the GPU used."),
-	opt("gpu_name", str, "", "GPU name."),
-	opt("gpu_uuid", str, "", "GPU UUID."),
-	opt("driver", str, "", "NVIDIA driver version."),
-	opt("cuda", str, "", "CUDA version torch was built with."),
-	opt("torch", str, "", "PyTorch version."),
-	opt("timm", str, "", "timm version; null when the model was not built by timm."),
-	opt("nsys_version", str, "", "Nsight Systems version that wrote the export."),
-	opt("export_schema", str, "", "nsys SQLite export schema version (META_DATA_EXPORT), null for exports older than 2021."),
-	opt("warmup_batches", i32, "", "Warm-up batches run before the timed window."),
-	opt("timed_batches", i32, "", "Batches inside the timed window."),
-	opt("timed_images", i64, "img", "Images inside the timed window."),
-	opt("traced_throughput", f64, "img/s", "Throughput of the timed window as the workload measured it under nsys."),
-	opt("clean_throughput", f64, "img/s", "Median throughput of the untraced repeats (no profiler)."),
-	opt("clean_throughput_runs", str, "img/s", "Every untraced repeat's throughput as a JSON array."),
-	opt("clean_latency_p50_ms", f64, "ms", "Untraced per-batch latency, median (CUDA events)."),
-	opt("clean_latency_p90_ms", f64, "ms", "Untraced per-batch latency, 90th percentile."),
-	opt("clean_latency_p99_ms", f64, "ms", "Untraced per-batch latency, 99th percentile."),
-	opt("compile_s", f64, "s", "Time of the first (compiling) call for torch.compile modes; 0 for eager."),
-	opt("peak_mem_bytes", i64, "B", "Peak GPU memory allocated by PyTorch during the run."),
-	opt("requested", str, "", "Settings the plan asked for, as JSON; compare with the effective columns."),
-	opt("mismatch", str, "", "Settings whose effective value differs from the requested one, comma-separated; null when none."),
-	opt("labels", str, "", "Labels of the run as a JSON object (plan labels and --label values)."),
-	opt("started_at", tsUS, "", "When the run started (UTC)."),
-	opt("finished_at", tsUS, "", "When the run finished (UTC)."),
-	opt("source_file", str, "", "Path of the export as ingested, relative to the batch directory where there is one."),
-	opt("export_sha256", str, "", "SHA-256 of the export file as stored (compressed when it is .zst)."),
-	opt("export_bytes", i64, "B", "Size of the uncompressed SQLite export."),
-	opt("session_start_utc_ns", i64, "ns", "UTC time of the capture's session start (ns since the Unix epoch); event times are relative to it."),
-	req("kernels", i64, "", "Kernel rows loaded from the export."),
-	req("memcpys", i64, "", "Memory copy rows loaded."),
-	req("memsets", i64, "", "Memset rows loaded."),
-	req("cuda_api", i64, "", "CUDA API call rows loaded."),
-	req("nvtx", i64, "", "NVTX event rows loaded."),
-	req("gpu_samples", i64, "", "NVML sample rows loaded."),
+		"columns and the --label values are filled. Every setting of the registry settings.json has a column "+
+		"of its name (null: not recorded; a zero is a value).",
+	withSettings([]Column{colBatch, colRun,
+		opt("rq", str, "", "Research question the run serves (rq1 … rq5)."),
+		opt("name", str, "", "Configuration name from the plan (without the repeat)."),
+		opt("repeat", i32, "", "Repeat number of the configuration, from 1."),
+		req("status", str, "", "ok, failed or timeout (collector runs); ok for bare exports that loaded."),
+		opt("error", str, "", "Why the run failed; null when it did not."),
+		opt("warnings", str, "", "Warnings raised while loading the export, one per line (e.g. no events recorded)."),
+		setting("model"),
+		setting("patch"),
+		setting("depth"),
+		setting("hidden"),
+		setting("heads"),
+		setting("mlp"),
+		setting("resolution"),
+		setting("source_resolution"),
+		setting("batch_size"),
+		setting("dtype"),
+		setting("compile_mode"),
+		setting("pipeline"),
+		setting("queue_depth"),
+		setting("preprocess"),
+		setting("cpu_workers"),
+		opt("numa_cpu", str, "", "NUMA node(s) the process CPUs were bound to (numactl --cpunodebind); null when unbound."),
+		opt("numa_mem", str, "", "NUMA node(s) memory was bound to (numactl --membind); null when unbound."),
+		opt("gpu_numa", i32, "", "NUMA node of the GPU; null when the host does not say (sysfs numa_node -1)."),
+		opt("numa_placement", str, "", "local, remote or unknown: binding relative to the GPU's NUMA node."),
+		opt("gpu_index", i32, "", "CUDA/NVML index of the GPU used."),
+		opt("gpu_name", str, "", "GPU name."),
+		opt("gpu_uuid", str, "", "GPU UUID."),
+		opt("driver", str, "", "NVIDIA driver version."),
+		opt("cuda", str, "", "CUDA version torch was built with."),
+		opt("torch", str, "", "PyTorch version."),
+		opt("timm", str, "", "timm version; null when the model was not built by timm."),
+		opt("nsys_version", str, "", "Nsight Systems version that wrote the export."),
+		opt("export_schema", str, "", "nsys SQLite export schema version (META_DATA_EXPORT), null for exports older than 2021."),
+		setting("warmup_batches"),
+		setting("timed_batches"),
+		opt("timed_images", i64, "img", "Images inside the timed window."),
+		opt("traced_throughput", f64, "img/s", "Throughput of the timed window as the workload measured it under nsys."),
+		opt("clean_throughput", f64, "img/s", "Median throughput of the untraced repeats (no profiler)."),
+		opt("clean_throughput_runs", str, "img/s", "Every untraced repeat's throughput as a JSON array."),
+		opt("clean_latency_p50_ms", f64, "ms", "Untraced per-batch latency, median (CUDA events)."),
+		opt("clean_latency_p90_ms", f64, "ms", "Untraced per-batch latency, 90th percentile."),
+		opt("clean_latency_p99_ms", f64, "ms", "Untraced per-batch latency, 99th percentile."),
+		opt("compile_s", f64, "s", "Time of the first (compiling) call for torch.compile modes; 0 for eager."),
+		opt("peak_mem_bytes", i64, "B", "Peak GPU memory allocated by PyTorch during the run."),
+		opt("requested", str, "", "Settings the plan asked for, as JSON; compare with the effective columns."),
+		opt("mismatch", str, "", "Settings whose effective value differs from the requested one, comma-separated; null when none."),
+		opt("labels", str, "", "Labels of the run as a JSON object (plan labels and --label values)."),
+		opt("started_at", tsUS, "", "When the run started (UTC)."),
+		opt("finished_at", tsUS, "", "When the run finished (UTC)."),
+		opt("source_file", str, "", "Path of the export as ingested, relative to the batch directory where there is one."),
+		opt("export_sha256", str, "", "SHA-256 of the export file as stored (compressed when it is .zst)."),
+		opt("export_bytes", i64, "B", "Size of the uncompressed SQLite export."),
+		opt("session_start_utc_ns", i64, "ns", "UTC time of the capture's session start (ns since the Unix epoch); event times are relative to it."),
+		req("kernels", i64, "", "Kernel rows loaded from the export."),
+		req("memcpys", i64, "", "Memory copy rows loaded."),
+		req("memsets", i64, "", "Memset rows loaded."),
+		req("cuda_api", i64, "", "CUDA API call rows loaded."),
+		req("nvtx", i64, "", "NVTX event rows loaded."),
+		req("gpu_samples", i64, "", "NVML sample rows loaded."),
+		opt("cpus_allowed", i32, "", "CPUs the workload process could run on (os.sched_getaffinity: its NUMA node's CPUs when bound); workers × threads per worker + the launching thread stay within it.").since(3),
+	})...,
 )
+
+// settingsColumnsSince is the schema version from which every registry
+// setting has a runs column: one the runs table did not have before gets
+// that version (or its own since, if later).
+const settingsColumnsSince = 3
+
+// setting is the runs column of a registry setting: its name, type, unit
+// and doc; nullable (null: not recorded).
+func setting(key string) Column {
+	s, ok := SettingByKey(key)
+	if !ok {
+		panic("schemas: no setting " + key + " in settings.json")
+	}
+	return Column{Name: s.Key, Type: s.ArrowType(), Nullable: true, Unit: s.Unit, Doc: s.Doc, Since: s.Since}
+}
+
+// withSettings appends to cols a column for every registry setting cols
+// lacks, in registry order.
+func withSettings(cols []Column) []Column {
+	for _, s := range registry {
+		if slices.ContainsFunc(cols, func(c Column) bool { return c.Name == s.Key }) {
+			continue
+		}
+		c := setting(s.Key)
+		c.Since = max(s.Since, settingsColumnsSince)
+		cols = append(cols, c)
+	}
+	return cols
+}
 
 // Devices has one row per GPU listed in an export.
 var Devices = newTable("devices",
@@ -372,9 +405,37 @@ var GPUSamples = newTable("gpu_samples",
 	opt("util_gpu_pct", i32, "%", "NVML GPU utilisation over the last sample period."),
 	opt("util_mem_pct", i32, "%", "NVML memory-controller utilisation."),
 	opt("mem_used_bytes", i64, "B", "Device memory in use."),
+	opt("phase", str, "", "Phase of the run the sample was taken in: clean (untraced windows) or traced (under nsys); null in batches before schema version 3, which sampled the traced phase only.").since(3),
+	opt("energy_mj", i64, "mJ", "NVML total-energy counter (nvmlDeviceGetTotalEnergyConsumption): energy since the driver loaded; null when the GPU has no counter.").since(3),
 )
 
-var all = []*Table{Batches, Runs, Devices, Kernels, Memcpys, Memsets, CudaAPI, NVTX, GPUSamples}
+// CleanWindows has one row per clean (untraced) measurement window.
+var CleanWindows = newTable("clean_windows",
+	"one clean (untraced) measurement window of a run",
+	"From run.json windows: the workload prints a marker at each window edge (after a device sync) and the collector "+
+		"reads NVML's total-energy counter at once, so energy_j is the counter's delta over the window. Batches "+
+		"collected before schema version 3 have no rows here.",
+	colBatch, colRun,
+	req("window", i32, "", "Window index within the run, from 0.").since(3),
+	req("start_unix_ns", i64, "ns", "Window start (after a device sync), ns since the Unix epoch.").since(3),
+	req("end_unix_ns", i64, "ns", "Window end (after a device sync), ns since the Unix epoch.").since(3),
+	req("duration_ns", i64, "ns", "end_unix_ns − start_unix_ns.").since(3),
+	opt("batches", i32, "", "Batches completed inside the window.").since(3),
+	opt("images", i64, "img", "Images completed inside the window.").since(3),
+	opt("throughput", f64, "img/s", "images / window duration, as the workload measured it.").since(3),
+	opt("energy_j", f64, "J", "GPU energy over the window from NVML's total-energy counter (end − begin); null when the GPU has no counter.").since(3),
+	opt("latency_p50_ms", f64, "ms", "Per-batch latency inside the window, median.").since(3),
+	opt("latency_p90_ms", f64, "ms", "Per-batch latency inside the window, 90th percentile.").since(3),
+	opt("latency_p99_ms", f64, "ms", "Per-batch latency inside the window, 99th percentile.").since(3),
+).since(3)
+
+// since marks a table added by schema version v.
+func (t *Table) since(v int) *Table {
+	t.Since = v
+	return t
+}
+
+var all = []*Table{Batches, Runs, Devices, Kernels, Memcpys, Memsets, CudaAPI, NVTX, GPUSamples, CleanWindows}
 
 // All returns every warehouse table in a fixed order.
 func All() []*Table { return append([]*Table(nil), all...) }

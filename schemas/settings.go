@@ -93,7 +93,7 @@ func (s Setting) Check(v any) error {
 		if i > math.MaxInt32 || i < math.MinInt32 {
 			return fmt.Errorf("%d is too large", i)
 		}
-		return s.checkNumber(float64(i), i)
+		return s.checkNumber(float64(i))
 	case TypeFloat:
 		var f float64
 		switch x := v.(type) {
@@ -109,7 +109,7 @@ func (s Setting) Check(v any) error {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return fmt.Errorf("must be a finite number, not %v", f)
 		}
-		return s.checkNumber(f, f)
+		return s.checkNumber(f)
 	case TypeBool:
 		if _, ok := v.(bool); !ok {
 			return fmt.Errorf("must be true or false, not %s", describeValue(v))
@@ -127,7 +127,7 @@ func (s Setting) Check(v any) error {
 	}
 }
 
-func (s Setting) checkNumber(f float64, shown any) error {
+func (s Setting) checkNumber(f float64) error {
 	if s.Choices != nil {
 		for _, c := range s.Choices {
 			if n, ok := c.(int64); ok && float64(n) == f {
@@ -137,13 +137,13 @@ func (s Setting) checkNumber(f float64, shown any) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("must be one of %s, not %v", s.ChoicesText(), shown)
+		return fmt.Errorf("must be one of %s", s.ChoicesText())
 	}
 	if s.Min != nil && f < *s.Min {
-		return fmt.Errorf("must be at least %v, not %v", *s.Min, shown)
+		return fmt.Errorf("must be at least %v", *s.Min)
 	}
 	if s.Max != nil && f > *s.Max {
-		return fmt.Errorf("must be at most %v, not %v", *s.Max, shown)
+		return fmt.Errorf("must be at most %v", *s.Max)
 	}
 	return nil
 }

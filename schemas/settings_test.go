@@ -68,7 +68,9 @@ func TestSettingCheck(t *testing.T) {
 		want string // "" for no error
 	}{
 		{q, int64(4), ""},
-		{q, int64(3), "must be one of 1, 2, 4, 8, 16, not 3"},
+		{q, int64(3), ""},
+		{q, int64(65), "must be at most 64"},
+		{q, int64(0), "must be at least 1"},
 		{q, "4", "must be an integer"},
 		{q, 2.5, "must be an integer"},
 		{q, float64(8), ""},

@@ -98,30 +98,6 @@ type Software struct {
 	OS     string `json:"os,omitempty"`
 }
 
-// Settings are a run's workload settings. In run.json, Requested is what the
-// plan asked for and Effective what the workload actually did; only
-// Effective labels the run.
-type Settings struct {
-	Model            string `json:"model,omitempty"`
-	Patch            int    `json:"patch,omitempty"`
-	Depth            int    `json:"depth,omitempty"`
-	Hidden           int    `json:"hidden,omitempty"`
-	Heads            int    `json:"heads,omitempty"`
-	MLP              int    `json:"mlp,omitempty"`
-	Resolution       int    `json:"resolution,omitempty"`
-	SourceResolution int    `json:"source_resolution,omitempty"`
-	BatchSize        int    `json:"batch_size,omitempty"`
-	DType            string `json:"dtype,omitempty"`
-	CompileMode      string `json:"compile_mode,omitempty"`
-	Pipeline         string `json:"pipeline,omitempty"`
-	QueueDepth       int    `json:"queue_depth,omitempty"`
-	Preprocess       string `json:"preprocess,omitempty"`
-	CPUWorkers       int    `json:"cpu_workers,omitempty"`
-	WarmupBatches    int    `json:"warmup_batches,omitempty"`
-	TimedBatches     int    `json:"timed_batches,omitempty"`
-	CleanRepeats     int    `json:"clean_repeats,omitempty"`
-}
-
 // Placement is where a run was bound relative to its GPU.
 type Placement struct {
 	CPUNodes string `json:"cpu_nodes,omitempty"` // numactl --cpunodebind; "" unbound
@@ -175,6 +151,60 @@ type Run struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// ExportBytes is the size of the uncompressed SQLite export.
 	ExportBytes int64 `json:"export_bytes,omitempty"`
+	// Windows are the clean measurement windows with their energy (schema
+	// version 3; absent in older batches).
+	Windows []Window `json:"windows,omitempty"`
+	// TracedWindow is the traced phase's timed window with its energy,
+	// when the workload marked it.
+	TracedWindow *Window `json:"traced_window,omitempty"`
+	// CPUs is the CPU budget of the run.
+	CPUs *CPUBudget `json:"cpus,omitempty"`
+}
+
+// EnergyNVML is Window.EnergySource for NVML's total-energy counter.
+const EnergyNVML = "nvml_total_energy"
+
+// Window is one measurement window: what the workload measured (in
+// result.clean.json "windows") and the GPU energy the collector read at its
+// edges (VITLAB_WINDOW markers on the workload's stdout).
+type Window struct {
+	Index        int      `json:"index"`
+	StartUnixNs  int64    `json:"start_unix_ns"`
+	EndUnixNs    int64    `json:"end_unix_ns"`
+	Batches      *int     `json:"batches"`
+	Images       *int64   `json:"images"`
+	Seconds      *float64 `json:"seconds"`
+	Throughput   *float64 `json:"throughput"` // img/s
+	LatencyP50Ms *float64 `json:"latency_p50_ms"`
+	LatencyP90Ms *float64 `json:"latency_p90_ms"`
+	LatencyP99Ms *float64 `json:"latency_p99_ms"`
+	// EnergyMJ is the counter delta end − begin, mJ; nil when the GPU has
+	// no counter or a marker was missed.
+	EnergyMJ *int64 `json:"energy_mj"`
+	// EnergySource is EnergyNVML when EnergyMJ is set, else "".
+	EnergySource string `json:"energy_source,omitempty"`
+	// EnergyBeginMJ and EnergyEndMJ are the raw counter readings.
+	EnergyBeginMJ *int64 `json:"energy_begin_mj,omitempty"`
+	EnergyEndMJ   *int64 `json:"energy_end_mj,omitempty"`
+}
+
+// CPUBudget is what CPUs a run could use: what the collector gave it, and
+// what the workload saw and used.
+type CPUBudget struct {
+	// Allowed is the cpulist the run may use: its NUMA node's CPUs when
+	// bound, else the collector's own affinity.
+	Allowed string `json:"allowed"`
+	// Count is the number of CPUs in Allowed.
+	Count int `json:"count"`
+	// Source says where Allowed comes from: "numa node N" or "affinity".
+	Source string `json:"source"`
+	// WorkloadAllowed is the CPU count the workload saw
+	// (os.sched_getaffinity), from its result details.
+	WorkloadAllowed *int `json:"workload_cpus_allowed,omitempty"`
+	// Workers and ThreadsPerWorker are the effective CPU preprocessing
+	// workers and their intra-op threads.
+	Workers          *int `json:"cpu_workers,omitempty"`
+	ThreadsPerWorker *int `json:"cpu_threads_per_worker,omitempty"`
 }
 
 // Sample is one line of nvml.jsonl.
@@ -188,6 +218,10 @@ type Sample struct {
 	UtilGPU     *int     `json:"util_gpu_pct,omitempty"`
 	UtilMem     *int     `json:"util_mem_pct,omitempty"`
 	MemUsed     *int64   `json:"mem_used_bytes,omitempty"`
+	// EnergyMJ is NVML's total-energy counter; nil when unsupported.
+	EnergyMJ *int64 `json:"energy_mj,omitempty"`
+	// Phase is clean or traced; "" in batches before schema version 3.
+	Phase string `json:"phase,omitempty"`
 }
 
 // ErrIncomplete marks a batch whose batch.json has no finished time.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vitlab/collectors/batchdir"
+	"vitlab/schemas"
 )
 
 // DefaultRepeats is how many times each configuration runs unless the plan
@@ -19,18 +20,19 @@ const (
 	MinRepeats     = 3
 )
 
-// Built-in values for keys a plan leaves unset. queue_depth defaults to 1
-// for sync pipelines only; an async pipeline must name its depth.
-var builtin = map[string]any{
-	"dtype":          "bfloat16",
-	"compile_mode":   "eager",
-	"pipeline":       "sync",
-	"preprocess":     "cpu",
-	"numa":           "none",
-	"warmup_batches": int64(10),
-	"timed_batches":  int64(50),
-	"clean_repeats":  int64(3),
-}
+// builtin are the values of keys a plan leaves unset: the registry's
+// default of every setting a plan may set (except the architecture, which
+// a plan must give: required), and numa none. queue_depth defaults to 1 for
+// sync pipelines only; an async pipeline must name its depth.
+var builtin = func() map[string]any {
+	m := map[string]any{keyNUMA: "none"}
+	for _, s := range schemas.Settings() {
+		if s.Plannable() && s.Default != nil && !slices.Contains(required, s.Key) {
+			m[s.Key] = s.Default
+		}
+	}
+	return m
+}()
 
 // MaxRuns bounds an expansion, so a mistaken matrix is refused instead of
 // exhausting memory.
@@ -53,6 +55,25 @@ type Run struct {
 	NUMA string
 	// Settings are the requested workload settings.
 	Settings batchdir.Settings
+
+	// head and tail are the ID's tokens before and after the numa token
+	// (WithPlacement rebuilds the ID around another one).
+	head, tail []string
+}
+
+// NUMAToken is the run-ID token of a placement word: "n" + word.
+func NUMAToken(word string) string { return "n" + word }
+
+// WithPlacement returns the run with its ID and name saying placement word
+// (none, local, remote, unavailable …) instead of the requested numa mode:
+// the runner names runs after what the host really gave.
+func (r Run) WithPlacement(word string) Run {
+	if r.head == nil {
+		return r
+	}
+	r.Name = strings.Join(append(append(slices.Clone(r.head), NUMAToken(word)), r.tail...), "-")
+	r.ID = fmt.Sprintf("%s-r%d", r.Name, r.Repeat)
+	return r
 }
 
 // Expansion is a plan expanded for one profile.
@@ -273,7 +294,7 @@ func (x *expander) validate(pt point) bool {
 	q, hasQ := pt.get("queue_depth")
 	switch {
 	case pl.str() == "async" && !hasQ:
-		x.errorf(at(pl, pt), "pipeline async needs a queue_depth (1, 2, 4, 8 or 16)")
+		x.errorf(at(pl, pt), "pipeline async needs a queue_depth (%s)", queueDepthRange())
 		ok = false
 	case pl.str() == "sync" && q.int() != 1:
 		x.errorf(at(q, pt), "queue_depth %d needs pipeline async (this configuration is sync, pipeline at line %d)", q.int(), at(pl, pt).Line)
@@ -286,6 +307,18 @@ func (x *expander) validate(pt point) bool {
 	return ok
 }
 
+// queueDepthRange says which queue depths the registry allows.
+func queueDepthRange() string {
+	s, _ := schemas.SettingByKey("queue_depth")
+	switch {
+	case s.Choices != nil:
+		return "one of " + s.ChoicesText()
+	case s.Min != nil && s.Max != nil:
+		return fmt.Sprintf("%v to %v", *s.Min, *s.Max)
+	}
+	return "at least 1"
+}
+
 func (x *expander) allowFew() bool {
 	if x.b.allowFew == nil {
 		return false
@@ -294,51 +327,81 @@ func (x *expander) allowFew() bool {
 	return b
 }
 
+// settingsOf is the request of a configuration: every registry setting
+// the point has, and heads and mlp derived from hidden.
 func settingsOf(pt point) batchdir.Settings {
-	i := func(k string) int { v, _ := pt.get(k); return v.int() }
-	s := func(k string) string { v, _ := pt.get(k); return v.str() }
-	h := i("hidden")
-	return batchdir.Settings{
-		Patch:            i("patch"),
-		Depth:            i("depth"),
-		Hidden:           h,
-		Heads:            h / 64,
-		MLP:              4 * h,
-		Resolution:       i("resolution"),
-		SourceResolution: i("source_resolution"),
-		BatchSize:        i("batch_size"),
-		DType:            s("dtype"),
-		CompileMode:      s("compile_mode"),
-		Pipeline:         s("pipeline"),
-		QueueDepth:       i("queue_depth"),
-		Preprocess:       s("preprocess"),
-		CPUWorkers:       i("cpu_workers"),
-		WarmupBatches:    i("warmup_batches"),
-		TimedBatches:     i("timed_batches"),
-		CleanRepeats:     i("clean_repeats"),
+	var out batchdir.Settings
+	for _, key := range settingKeys {
+		if key == keyModel || key == keyNUMA {
+			continue
+		}
+		if v, ok := pt.get(key); ok {
+			if err := out.Set(key, v.v); err != nil {
+				panic(err) // values were checked against the registry's types
+			}
+		}
 	}
+	if h := out.Hidden; h != nil {
+		out.Heads = batchdir.Ptr(*h / 64)
+		out.MLP = batchdir.Ptr(4 * *h)
+	}
+	return out
 }
 
-// extraTokens name the settings that are not always in a run ID; one is
-// added to every ID of an expansion where that setting takes more than one
-// value, so IDs stay unique and short.
-var extraTokens = []struct {
-	key   string
-	token func(s batchdir.Settings) string
-}{
-	{"dtype", func(s batchdir.Settings) string { return dtypeToken(s.DType) }},
-	{"source_resolution", func(s batchdir.Settings) string { return "s" + intOrAuto(s.SourceResolution) }},
-	{"cpu_workers", func(s batchdir.Settings) string { return "w" + intOrAuto(s.CPUWorkers) }},
-	{"warmup_batches", func(s batchdir.Settings) string { return "wu" + strconv.Itoa(s.WarmupBatches) }},
-	{"timed_batches", func(s batchdir.Settings) string { return "t" + strconv.Itoa(s.TimedBatches) }},
-	{"clean_repeats", func(s batchdir.Settings) string { return "c" + strconv.Itoa(s.CleanRepeats) }},
+// nameKeys are the settings always in a run ID, in order, with their
+// token prefixes; the numa token follows them.
+var nameKeys = []struct{ key, prefix string }{
+	{"patch", "p"}, {"depth", "d"}, {"hidden", "h"}, {"resolution", "r"}, {"batch_size", "b"},
+	{"compile_mode", ""}, {"pipeline", ""}, {"queue_depth", "q"}, {"preprocess", ""},
 }
 
-func intOrAuto(v int) string {
-	if v == 0 {
-		return "auto"
+// tokenPrefix is the prefix of the ID token of a setting not always in the
+// ID; a setting missing here gets its key without underscores.
+var tokenPrefix = map[string]string{
+	"dtype": "", "source_resolution": "s", "cpu_workers": "w", "warmup_batches": "wu",
+	"timed_batches": "t", "clean_repeats": "c", "cpu_threads_per_worker": "tpw",
+	"min_window_s": "mw", "jpeg_quality": "jq", "decoder": "dec", "resize": "rs",
+	"patch_embed": "pe", "cudnn_benchmark": "cudnnbench",
+}
+
+// extraKeys are the settings not always in a run ID: one gets a token in
+// every ID of an expansion where it takes more than one value, so IDs stay
+// unique and short.
+var extraKeys = func() []string {
+	var out []string
+	for _, k := range settingKeys {
+		if k == keyModel || k == keyNUMA || slices.ContainsFunc(nameKeys, func(n struct{ key, prefix string }) bool { return n.key == k }) {
+			continue
+		}
+		out = append(out, k)
 	}
-	return strconv.Itoa(v)
+	return out
+}()
+
+// token is the ID token of a setting's value; "auto" when it is not set.
+func token(s batchdir.Settings, key string) string {
+	prefix, ok := tokenPrefix[key]
+	if !ok {
+		prefix = strings.ReplaceAll(key, "_", "")
+	}
+	v, _ := s.Get(key)
+	var text string
+	switch x := v.(type) {
+	case nil:
+		text = "auto"
+	case float64:
+		text = strconv.FormatFloat(x, 'g', -1, 64)
+	case bool:
+		text = map[bool]string{true: "on", false: "off"}[x]
+	case string:
+		text = x
+		if key == "dtype" {
+			text = dtypeToken(x)
+		}
+	default:
+		text = fmt.Sprint(x)
+	}
+	return prefix + text
 }
 
 func dtypeToken(d string) string {
@@ -356,22 +419,15 @@ func dtypeToken(d string) string {
 // safeID is what every run ID must match.
 var safeID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
-// configName is the run ID without its repeat.
-func configName(plan string, s batchdir.Settings, numa string, extras []string) string {
-	t := []string{
-		plan,
-		"p" + strconv.Itoa(s.Patch),
-		"d" + strconv.Itoa(s.Depth),
-		"h" + strconv.Itoa(s.Hidden),
-		"r" + strconv.Itoa(s.Resolution),
-		"b" + strconv.Itoa(s.BatchSize),
-		s.CompileMode,
-		s.Pipeline,
-		"q" + strconv.Itoa(s.QueueDepth),
-		s.Preprocess,
-		"n" + numa,
+// nameHead is the start of a run ID: the plan and the settings always in
+// it; the numa token and the extras follow.
+func nameHead(plan string, s batchdir.Settings) []string {
+	t := []string{plan}
+	for _, n := range nameKeys {
+		v, _ := s.Get(n.key)
+		t = append(t, n.prefix+fmt.Sprint(v))
 	}
-	return strings.Join(append(t, extras...), "-")
+	return t
 }
 
 // Expand expands the plan for one profile. Problems with the expanded
@@ -429,12 +485,12 @@ func (p *Plan) Expand(profile string) (*Expansion, error) {
 		return nil, ErrorList{{File: p.File, Pos: b.pos, Msg: fmt.Sprintf("profile %s expands to no runs (everything excluded?)", profile)}}
 	}
 	// Settings that vary in this expansion get an ID token.
-	var varying []int
-	for i, et := range extraTokens {
-		first := et.token(cfgs[0].s)
+	var varying []string
+	for _, k := range extraKeys {
+		first := token(cfgs[0].s, k)
 		for _, c := range cfgs[1:] {
-			if et.token(c.s) != first {
-				varying = append(varying, i)
+			if token(c.s, k) != first {
+				varying = append(varying, k)
 				break
 			}
 		}
@@ -448,16 +504,18 @@ func (p *Plan) Expand(profile string) (*Expansion, error) {
 	}
 	type named struct {
 		cfg
-		name string
+		name       string
+		head, tail []string
 	}
 	var uniq []named
 	seen := map[string]bool{}
 	for _, c := range cfgs {
 		var extras []string
-		for _, i := range varying {
-			extras = append(extras, extraTokens[i].token(c.s))
+		for _, k := range varying {
+			extras = append(extras, token(c.s, k))
 		}
-		name := configName(p.Name, c.s, c.numa, extras)
+		head := nameHead(p.Name, c.s)
+		name := strings.Join(append(append(slices.Clone(head), NUMAToken(c.numa)), extras...), "-")
 		if seen[name] {
 			x2.Merged++
 			continue
@@ -466,7 +524,7 @@ func (p *Plan) Expand(profile string) (*Expansion, error) {
 			return nil, fmt.Errorf("%s: run id %q is not a safe file name (this is a bug)", p.File, name)
 		}
 		seen[name] = true
-		uniq = append(uniq, named{c, name})
+		uniq = append(uniq, named{c, name, head, extras})
 	}
 	x2.Configs = len(uniq)
 	for r := 1; r <= repeats; r++ {
@@ -479,42 +537,22 @@ func (p *Plan) Expand(profile string) (*Expansion, error) {
 				Model:    c.model,
 				NUMA:     c.numa,
 				Settings: c.s,
+				head:     c.head,
+				tail:     c.tail,
 			})
 		}
 	}
 	return x2, nil
 }
 
-// Describe renders requested settings as one line of key=value pairs, for
-// dry-run output and tests.
+// Describe renders settings as one line of key=value pairs in registry
+// order, leaving out those not set, for dry-run output and tests.
 func Describe(s batchdir.Settings) string {
-	var b strings.Builder
-	add := func(k string, v any) {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
+	var parts []string
+	for _, k := range batchdir.SettingKeys() {
+		if v, _ := s.Get(k); v != nil {
+			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
-		fmt.Fprintf(&b, "%s=%v", k, v)
 	}
-	add("patch", s.Patch)
-	add("depth", s.Depth)
-	add("hidden", s.Hidden)
-	add("heads", s.Heads)
-	add("mlp", s.MLP)
-	add("res", s.Resolution)
-	if s.SourceResolution != 0 {
-		add("src_res", s.SourceResolution)
-	}
-	add("batch", s.BatchSize)
-	add("dtype", s.DType)
-	add("compile", s.CompileMode)
-	add("pipeline", s.Pipeline)
-	add("queue", s.QueueDepth)
-	add("preprocess", s.Preprocess)
-	if s.CPUWorkers != 0 {
-		add("cpu_workers", s.CPUWorkers)
-	}
-	add("warmup", s.WarmupBatches)
-	add("timed", s.TimedBatches)
-	add("clean_repeats", s.CleanRepeats)
-	return b.String()
+	return strings.Join(parts, " ")
 }

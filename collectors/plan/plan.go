@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"vitlab/schemas"
 )
 
 // Plan is a parsed plan file. It is host-independent; Expand turns it into
@@ -54,13 +56,23 @@ type block struct {
 	hasOverride bool
 }
 
-// value is a scalar from the plan with its position: int64 or string.
+// value is a scalar from the plan with its position: int64, float64,
+// string or bool, of the type the registry gives its key.
 type value struct {
 	v   any
 	pos Pos
 }
 
-func (v value) int() int     { i, _ := v.v.(int64); return int(i) }
+func (v value) int() int { i, _ := v.v.(int64); return int(i) }
+func (v value) float() float64 {
+	switch x := v.v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	}
+	return 0
+}
 func (v value) str() string  { s, _ := v.v.(string); return s }
 func (v value) set() bool    { return v.v != nil }
 func (v value) text() string { return fmt.Sprint(v.v) }
@@ -92,75 +104,59 @@ type override struct {
 	set  map[string]value
 }
 
-// keySpec describes one settings key.
-type keySpec struct {
-	isInt bool
-	enum  []string
-	// check returns a problem with an integer value, or "".
-	check func(int64) string
-}
-
-func atLeast(min int64) func(int64) string {
-	return func(v int64) string {
-		if v < min {
-			return fmt.Sprintf("must be at least %d", min)
-		}
-		return ""
-	}
-}
-
-// QueueDepths are the queue depths an async pipeline may use.
-var QueueDepths = []int{1, 2, 4, 8, 16}
-
-// Allowed values of the string settings.
+// Allowed values of the string settings (the registry's choices) and of
+// the plan's own numa key.
 var (
-	CompileModes = []string{"eager", "default", "reduce-overhead", "max-autotune"}
-	Pipelines    = []string{"sync", "async"}
-	Preprocess   = []string{"cpu", "gpu"}
+	CompileModes = stringChoices("compile_mode")
+	Pipelines    = stringChoices("pipeline")
+	Preprocess   = stringChoices("preprocess")
+	DTypes       = stringChoices("dtype")
 	NUMAModes    = []string{"none", "local", "remote"}
-	DTypes       = []string{"bfloat16", "float16", "float32"}
+)
+
+func stringChoices(key string) []string {
+	s, _ := schemas.SettingByKey(key)
+	var out []string
+	for _, c := range s.Choices {
+		if x, ok := c.(string); ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Plan-only keys: model names an entry of the plan's models section (its
+// patch, depth and hidden), numa the placement the runner binds. They are
+// not workload settings.
+const (
+	keyModel = "model"
+	keyNUMA  = "numa"
 )
 
 // settingKeys are the keys of defaults, matrix, include, exclude and
-// overrides, in the order dry-run prints them.
-var settingKeys = []string{
-	"model", "patch", "depth", "hidden", "resolution", "source_resolution", "batch_size",
-	"dtype", "compile_mode", "pipeline", "queue_depth", "preprocess", "cpu_workers", "numa",
-	"warmup_batches", "timed_batches", "clean_repeats",
-}
-
-var specs = map[string]keySpec{
-	"model":             {},
-	"patch":             {isInt: true, check: atLeast(1)},
-	"depth":             {isInt: true, check: atLeast(1)},
-	"hidden":            {isInt: true, check: checkHidden},
-	"resolution":        {isInt: true, check: atLeast(1)},
-	"source_resolution": {isInt: true, check: atLeast(1)},
-	"batch_size":        {isInt: true, check: atLeast(1)},
-	"dtype":             {enum: DTypes},
-	"compile_mode":      {enum: CompileModes},
-	"pipeline":          {enum: Pipelines},
-	"queue_depth":       {isInt: true, check: checkQueueDepth},
-	"preprocess":        {enum: Preprocess},
-	"cpu_workers":       {isInt: true, check: atLeast(0)},
-	"numa":              {enum: NUMAModes},
-	"warmup_batches":    {isInt: true, check: atLeast(0)},
-	"timed_batches":     {isInt: true, check: atLeast(1)},
-	"clean_repeats":     {isInt: true, check: atLeast(1)},
-}
-
-func checkHidden(v int64) string {
-	if v < 64 || v%64 != 0 {
-		return "must be a positive multiple of 64 (heads = hidden/64)"
+// overrides: model, every setting of the registry a plan may set, numa.
+var settingKeys = func() []string {
+	out := []string{keyModel}
+	for _, s := range schemas.Settings() {
+		if s.Plannable() {
+			out = append(out, s.Key)
+		}
 	}
-	return ""
-}
+	return append(out, keyNUMA)
+}()
 
-func checkQueueDepth(v int64) string {
-	if !slices.Contains(QueueDepths, int(v)) {
-		return "must be one of 1, 2, 4, 8, 16"
-	}
-	return ""
+// isSettingKey says whether key may appear in defaults, matrix and the rest.
+func isSettingKey(key string) bool { return slices.Contains(settingKeys, key) }
+
+// extraChecks are plan rules on one value beyond the registry's type,
+// choices and bounds.
+var extraChecks = map[string]func(int64) string{
+	"hidden": func(v int64) string {
+		if v < 64 || v%64 != 0 {
+			return "must be a positive multiple of 64 (heads = hidden/64)"
+		}
+		return ""
+	},
 }
 
 // derivedKeys are settings the plan may not set, with the reason.
@@ -443,54 +439,86 @@ func (p *parser) models(n *node, pl *Plan) {
 	}
 }
 
-// setting checks one scalar value of a settings key.
+// setting checks one scalar value of a settings key against the registry
+// (type, choices, bounds) and the plan's own rules.
 func (p *parser) setting(key string, n *node) (value, bool) {
-	spec := specs[key]
 	if n.kind != kScalar {
 		p.errorf(n.pos, "%s must be a single value, not %s", key, n.describe())
 		return value{}, false
 	}
-	if spec.isInt {
-		var i int64
-		switch v := n.val.(type) {
+	switch key {
+	case keyModel, keyNUMA:
+		s, ok := n.val.(string)
+		if !ok {
+			p.errorf(n.pos, "%s must be a string, not %s", key, n.describe())
+			return value{}, false
+		}
+		if key == keyNUMA && !slices.Contains(NUMAModes, s) {
+			p.errorf(n.pos, "%s %q is not one of %s", key, s, strings.Join(NUMAModes, ", "))
+			return value{}, false
+		}
+		v := value{v: s, pos: n.pos}
+		if key == keyModel {
+			p.modelRefs = append(p.modelRefs, v)
+		}
+		return v, true
+	}
+	spec, _ := schemas.SettingByKey(key)
+	v := n.val
+	switch spec.Type {
+	case schemas.TypeInt:
+		switch x := v.(type) {
 		case int64:
-			i = v
 		case float64:
-			if v != math.Trunc(v) || math.IsInf(v, 0) || math.IsNaN(v) {
+			if x != math.Trunc(x) || math.IsInf(x, 0) || math.IsNaN(x) {
 				p.errorf(n.pos, "%s must be an integer, not %s", key, n.describe())
 				return value{}, false
 			}
-			i = int64(v)
+			v = int64(x)
 		default:
 			p.errorf(n.pos, "%s must be an integer, not %s", key, n.describe())
 			return value{}, false
 		}
-		if spec.check != nil {
-			if msg := spec.check(i); msg != "" {
-				p.errorf(n.pos, "%s %d: %s", key, i, msg)
-				return value{}, false
-			}
-		}
+		i := v.(int64)
 		if i > math.MaxInt32 {
 			p.errorf(n.pos, "%s %d is too large", key, i)
 			return value{}, false
 		}
-		return value{v: i, pos: n.pos}, true
+		if chk := extraChecks[key]; chk != nil {
+			if msg := chk(i); msg != "" {
+				p.errorf(n.pos, "%s %d: %s", key, i, msg)
+				return value{}, false
+			}
+		}
+	case schemas.TypeFloat:
+		switch x := v.(type) {
+		case int64:
+			v = float64(x)
+		case float64:
+		default:
+			p.errorf(n.pos, "%s must be a number, not %s", key, n.describe())
+			return value{}, false
+		}
+	case schemas.TypeBool:
+		if _, ok := v.(bool); !ok {
+			p.errorf(n.pos, "%s must be true or false, not %s", key, n.describe())
+			return value{}, false
+		}
+	default:
+		if _, ok := v.(string); !ok {
+			p.errorf(n.pos, "%s must be a string, not %s", key, n.describe())
+			return value{}, false
+		}
 	}
-	s, ok := n.val.(string)
-	if !ok {
-		p.errorf(n.pos, "%s must be a string, not %s", key, n.describe())
+	if err := spec.Check(v); err != nil {
+		if _, isStr := v.(string); isStr {
+			p.errorf(n.pos, "%s %s", key, err)
+		} else {
+			p.errorf(n.pos, "%s %v: %s", key, v, err)
+		}
 		return value{}, false
 	}
-	if spec.enum != nil && !slices.Contains(spec.enum, s) {
-		p.errorf(n.pos, "%s %q is not one of %s", key, s, strings.Join(spec.enum, ", "))
-		return value{}, false
-	}
-	v := value{v: s, pos: n.pos}
-	if key == "model" {
-		p.modelRefs = append(p.modelRefs, v)
-	}
-	return v, true
+	return value{v: v, pos: n.pos}, true
 }
 
 // settingsMap reads a mapping of settings keys to single values.
@@ -505,7 +533,7 @@ func (p *parser) settingsMap(n *node, where string) map[string]value {
 	}
 	for i, k := range n.keys {
 		key := k.val.(string)
-		if _, ok := specs[key]; !ok {
+		if !isSettingKey(key) {
 			p.unknownKey(k, where, settingKeys)
 			continue
 		}
@@ -525,7 +553,7 @@ func (p *parser) matchMap(n *node, where string) match {
 	}
 	for i, k := range n.keys {
 		key := k.val.(string)
-		if _, ok := specs[key]; !ok {
+		if !isSettingKey(key) {
 			p.unknownKey(k, where, settingKeys)
 			continue
 		}
@@ -636,7 +664,7 @@ func (p *parser) matrix(n *node, where string) []axis {
 	var out []axis
 	for i, k := range n.keys {
 		key := k.val.(string)
-		if _, ok := specs[key]; !ok {
+		if !isSettingKey(key) {
 			p.unknownKey(k, where, settingKeys)
 			continue
 		}

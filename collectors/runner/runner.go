@@ -301,6 +301,15 @@ func (r *runner) hostFacts(ctx context.Context) error {
 	return nil
 }
 
+// deref is *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
 func sanitize(s string) string {
 	var b strings.Builder
 	for _, c := range s {
@@ -405,7 +414,8 @@ func (r *runner) commands(run plan.Run, b numa.Binding) (clean, traced []string)
 	if tool == nil {
 		tool = &nsys.Tool{Path: "nsys"}
 	}
-	graphs := run.Settings.CompileMode == "reduce-overhead" || run.Settings.CompileMode == "max-autotune"
+	mode := deref(run.Settings.CompileMode)
+	graphs := mode == "reduce-overhead" || mode == "max-autotune"
 	traced = append(append([]string{}, prefix...),
 		tool.ProfileCommand(nsys.ProfileOptions{OutBase: filepath.Join(dir, batchdir.TraceBase), CUDAGraphNodes: graphs}, wl(PhaseTraced))...)
 	return clean, traced
@@ -415,7 +425,7 @@ func (r *runner) commands(run plan.Run, b numa.Binding) (clean, traced []string)
 // outside the batch directory (it can be large) and removed after the run;
 // "" for eager runs.
 func (r *runner) compileCache(run plan.Run) string {
-	if m := run.Settings.CompileMode; m == "" || m == "eager" {
+	if m := deref(run.Settings.CompileMode); m == "" || m == "eager" {
 		return ""
 	}
 	root := r.cfg.CompileCacheDir

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 
 	"vitlab/collectors/batchdir"
@@ -129,22 +128,13 @@ func mergeTimings(clean, traced *Result) batchdir.Timings {
 	return t
 }
 
-// settingsDiff lists the fields (by JSON name) where a and b differ, as
-// "name a→b". With onlySetInA, fields that are zero in a are skipped (a is
-// the request: what it leaves to the workload is no mismatch).
+// settingsDiff lists the settings where a and b differ, as "name a→b".
+// With onlySetInA, settings a leaves unset are skipped (a is the request:
+// what it leaves to the workload is no mismatch).
 func settingsDiff(a, b batchdir.Settings, onlySetInA bool) []string {
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	tp := va.Type()
 	var out []string
-	for i := 0; i < tp.NumField(); i++ {
-		fa, fb := va.Field(i), vb.Field(i)
-		if onlySetInA && fa.IsZero() {
-			continue
-		}
-		if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
-			name, _, _ := strings.Cut(tp.Field(i).Tag.Get("json"), ",")
-			out = append(out, fmt.Sprintf("%s %v→%v", name, fa.Interface(), fb.Interface()))
-		}
+	for _, d := range batchdir.DiffSettings(a, b, onlySetInA) {
+		out = append(out, d.String())
 	}
 	return out
 }

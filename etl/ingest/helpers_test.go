@@ -202,6 +202,8 @@ func value(a arrow.Array, i int) any {
 		return a.Value(i)
 	case *array.Float64:
 		return a.Value(i)
+	case *array.Boolean:
+		return a.Value(i)
 	case *array.Timestamp:
 		return a.Value(i).ToTime(arrow.Microsecond)
 	}

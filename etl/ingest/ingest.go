@@ -236,13 +236,14 @@ func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 
 	// Tables of the batch: the runs' segments in run order, then the runs
 	// and batches rows.
-	var runRows []row
+	var runRows, windows []row
 	var hosts []string
 	for _, ld := range loads {
 		if ld == nil {
 			continue
 		}
 		runRows = append(runRows, runRow(sum.BatchID, in.Batch, ld.loaded, req.Labels))
+		windows = append(windows, windowRows(sum.BatchID, ld.in.RunID, ld.in.Run)...)
 		if ld.in.Load() {
 			sum.Runs++
 			sum.Events += ld.result.Events()
@@ -272,6 +273,11 @@ func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 	}
 	if segs[schemas.Runs], err = spoolRows(st, spoolOpts, schemas.Runs, runRows); err != nil {
 		return nil, err
+	}
+	if len(windows) > 0 { // batches before schema version 3 have none
+		if segs[schemas.CleanWindows], err = spoolRows(st, spoolOpts, schemas.CleanWindows, windows); err != nil {
+			return nil, err
+		}
 	}
 	br := batchRow(sum.BatchID, in.Source, sum.ContentSHA256, req.IngestVersion, in.Batch, hosts,
 		req.Labels, len(runRows), len(sum.Failed), time.Now().UTC())

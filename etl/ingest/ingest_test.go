@@ -371,19 +371,26 @@ func TestBatchDirectory(t *testing.T) {
 	}
 	write(filepath.Join(bd, batchdir.BatchFile), batch)
 	write(filepath.Join(r1, batchdir.RunFile), &batchdir.Run{ID: "cfg-a-1", RQ: "rq1", Name: "cfg-a", Repeat: 1, Status: "ok",
-		Requested: batchdir.Settings{Patch: 16, Depth: 12, CompileMode: "max-autotune"},
-		Effective: &batchdir.Settings{Patch: 16, Depth: 12, Hidden: 768, Heads: 12, BatchSize: 32, CompileMode: "default", Pipeline: "sync"},
+		Requested: batchdir.Settings{Patch: pi(16), Depth: pi(12), CompileMode: ps("max-autotune"), WarmupBatches: pi(0)},
+		Effective: &batchdir.Settings{Patch: pi(16), Depth: pi(12), Hidden: pi(768), Heads: pi(12), BatchSize: pi(32), CompileMode: ps("default"),
+			Pipeline: ps("sync"), CPUWorkers: pi(0), WarmupBatches: pi(0), MinWindowS: batchdir.Ptr(2.0), CUDNNBenchmark: batchdir.Ptr(false)},
+		CPUs: &batchdir.CPUBudget{Allowed: "0-15", Count: 16, Source: "affinity", WorkloadAllowed: pi(12)},
+		Windows: []batchdir.Window{
+			{Index: 0, StartUnixNs: 1e18, EndUnixNs: 1e18 + 2e9, Batches: pi(40), Images: batchdir.Ptr[int64](1280), Throughput: batchdir.Ptr(640.0),
+				LatencyP50Ms: batchdir.Ptr(3.5), EnergyMJ: batchdir.Ptr[int64](700500), EnergySource: batchdir.EnergyNVML},
+			{Index: 1, StartUnixNs: 1e18 + 3e9, EndUnixNs: 1e18 + 5e9, Batches: pi(41)},
+		},
 		NUMA:      batchdir.Placement{CPUNodes: "1", MemNodes: "1", GPUNode: &node, Placement: "local"},
 		GPU:       batchdir.GPU{Index: 0, Name: "NVIDIA H100", UUID: "GPU-1"},
 		Timings:   batchdir.Timings{CleanThroughput: &thr, TimedImages: 3200},
 		StartedAt: started.Add(time.Minute)})
 	write(filepath.Join(r2, batchdir.RunFile), &batchdir.Run{ID: "cfg-b-1", Name: "cfg-b", Status: "ok", StartedAt: started,
-		Requested: batchdir.Settings{Resolution: 512}, Effective: &batchdir.Settings{Resolution: 512, BatchSize: 8},
+		Requested: batchdir.Settings{Resolution: pi(512)}, Effective: &batchdir.Settings{Resolution: pi(512), BatchSize: pi(8)},
 		Mismatch: []string{"batch_size"}, Warnings: []string{"batch_size 16 → 8: out of memory"}})
 	write(filepath.Join(r5, batchdir.RunFile), &batchdir.Run{ID: "cfg-e-1", Status: batchdir.StatusUnavailable,
 		Error: "remote NUMA placement on a one-node host"})
 	write(filepath.Join(r3, batchdir.RunFile), &batchdir.Run{ID: "cfg-c-1", Name: "cfg-c", Status: "failed", Error: "CUDA out of memory",
-		Effective: &batchdir.Settings{Patch: 8, Hidden: 1280}})
+		Effective: &batchdir.Settings{Patch: pi(8), Hidden: pi(1280)}})
 	// r4 has no run.json.
 
 	// The session start of r1's export, to write NVML samples around it.
@@ -409,7 +416,7 @@ func TestBatchDirectory(t *testing.T) {
 
 	// Now the complete batch with samples: it is other content, so replace.
 	write(filepath.Join(bd, batchdir.BatchFile), batch)
-	nvml := `{"unix_ns":` + itoa(start+1000) + `,"gpu":0,"sm_clock_mhz":1980,"power_w":312.5,"mem_used_bytes":1024}
+	nvml := `{"unix_ns":` + itoa(start+1000) + `,"gpu":0,"sm_clock_mhz":1980,"power_w":312.5,"mem_used_bytes":1024,"energy_mj":5000,"phase":"clean"}
 {"unix_ns":` + itoa(start+2000) + `,"gpu":0,"temp_c":55}
 
 {"unix_ns":` + itoa(start-500) + `,"gpu":1}
@@ -446,6 +453,8 @@ func TestBatchDirectory(t *testing.T) {
 		"gpu_numa": int64(1), "numa_placement": "local", "gpu_name": "NVIDIA H100", "gpu_uuid": "GPU-1", "gpu_index": int64(0),
 		"torch": "2.5.0", "cuda": "12.4", "clean_throughput": 1234.5, "timed_images": int64(3200), "gpu_samples": int64(3),
 		"source_file": "runs/r1/trace.sqlite", "labels": `{"site":"lab"}`, "mlp": nil, "error": nil,
+		"cpu_workers": int64(0), "warmup_batches": int64(0), "min_window_s": 2.0, "cudnn_benchmark": false, "cpus_allowed": int64(12),
+		"timed_batches": nil, "decoder": nil,
 		"kernels":       sourceStats(t, filepath.Join(r1, "trace.sqlite"), "kernels").Rows,
 		"export_sha256": sha256File(t, filepath.Join(r1, "trace.sqlite"))}
 	for k, v := range wantA {
@@ -466,6 +475,14 @@ func TestBatchDirectory(t *testing.T) {
 		t.Errorf("runs[cfg-e-1] = %v", e)
 	}
 
+	// clean_windows: r1's two windows; energy in J where the counter was read.
+	wins := readRows(t, wh, "b7", "clean_windows")
+	if len(wins) != 2 || wins[0]["run_id"] != "cfg-a-1" || wins[0]["window"] != int64(0) || wins[0]["duration_ns"] != int64(2e9) ||
+		wins[0]["energy_j"] != 700.5 || wins[0]["images"] != int64(1280) || wins[0]["throughput"] != 640.0 ||
+		wins[1]["energy_j"] != nil || wins[1]["batches"] != int64(41) || wins[1]["throughput"] != nil {
+		t.Errorf("clean_windows = %v", wins)
+	}
+
 	samples := readRows(t, wh, "b7", "gpu_samples")
 	if len(samples) != 3 {
 		t.Fatalf("%d gpu_samples, want 3", len(samples))
@@ -473,7 +490,8 @@ func TestBatchDirectory(t *testing.T) {
 	slices.SortFunc(samples, func(x, y map[string]any) int { return int(x["unix_ns"].(int64) - y["unix_ns"].(int64)) })
 	if samples[0]["t"] != int64(-500) || samples[1]["t"] != int64(1000) || samples[2]["t"] != int64(2000) ||
 		samples[1]["sm_clock_mhz"] != int64(1980) || samples[1]["power_w"] != 312.5 || samples[1]["temp_c"] != nil ||
-		samples[2]["temp_c"] != int64(55) || samples[0]["gpu_index"] != int64(1) || samples[0]["run_id"] != "cfg-a-1" {
+		samples[2]["temp_c"] != int64(55) || samples[0]["gpu_index"] != int64(1) || samples[0]["run_id"] != "cfg-a-1" ||
+		samples[1]["energy_mj"] != int64(5000) || samples[1]["phase"] != "clean" || samples[2]["energy_mj"] != nil || samples[2]["phase"] != nil {
 		t.Errorf("gpu_samples %v", samples)
 	}
 	br := readRows(t, wh, "b7", "batches")[0]
@@ -571,7 +589,7 @@ func TestSameRowsWhateverJobs(t *testing.T) {
 				delete(r, "ingested_at")
 			}
 		}
-		if len(a) == 0 && tbl != schemas.GPUSamples {
+		if len(a) == 0 && tbl != schemas.GPUSamples && tbl != schemas.CleanWindows { // bare exports have neither
 			t.Errorf("table %s: no rows", tbl.Name)
 		}
 		if !reflect.DeepEqual(a, b) {
@@ -620,3 +638,9 @@ func TestSpoolOptions(t *testing.T) {
 		t.Error("unknown free space: plain spools")
 	}
 }
+
+// pi and ps fill batchdir.Settings.
+var (
+	pi = batchdir.Ptr[int]
+	ps = batchdir.Ptr[string]
+)

@@ -23,7 +23,7 @@ import (
 type row map[string]any
 
 // buildRecord turns rows into one record of table t. Values are string,
-// int32, int64, float64 or time.Time; nil or absent is null, which a
+// int, int32, int64, float64, bool or time.Time; nil or absent is null, which a
 // non-nullable column refuses.
 func buildRecord(mem memory.Allocator, t *schemas.Table, rows []row) (arrow.RecordBatch, error) {
 	b := array.NewRecordBuilder(mem, t.Schema())
@@ -83,6 +83,11 @@ func appendValue(fb array.Builder, c schemas.Column, v any) error {
 			fb.Append(f)
 			return nil
 		}
+	case *array.BooleanBuilder:
+		if x, ok := v.(bool); ok {
+			fb.Append(x)
+			return nil
+		}
 	case *array.TimestampBuilder:
 		if ts, ok := v.(time.Time); ok {
 			fb.Append(arrow.Timestamp(ts.UTC().UnixMicro()))
@@ -106,6 +111,13 @@ func nonZero32(n int) any {
 		return nil
 	}
 	return n
+}
+
+func int64Ptr(n *int64) any {
+	if n == nil {
+		return nil
+	}
+	return *n
 }
 
 func nonZero64(n int64) any {
@@ -220,28 +232,20 @@ func collectorRun(r row, b *batchdir.Batch, run *batchdir.Run) {
 	r["status"] = firstNonEmpty(run.Status, "unknown")
 	r["error"] = nonEmpty(run.Error)
 	if e := run.Effective; e != nil {
-		r["model"] = nonEmpty(e.Model)
-		r["patch"] = nonZero32(e.Patch)
-		r["depth"] = nonZero32(e.Depth)
-		r["hidden"] = nonZero32(e.Hidden)
-		r["heads"] = nonZero32(e.Heads)
-		r["mlp"] = nonZero32(e.MLP)
-		r["resolution"] = nonZero32(e.Resolution)
-		r["source_resolution"] = nonZero32(e.SourceResolution)
-		r["batch_size"] = nonZero32(e.BatchSize)
-		r["dtype"] = nonEmpty(e.DType)
-		r["compile_mode"] = nonEmpty(e.CompileMode)
-		r["pipeline"] = nonEmpty(e.Pipeline)
-		r["queue_depth"] = nonZero32(e.QueueDepth)
-		r["preprocess"] = nonEmpty(e.Preprocess)
-		r["cpu_workers"] = nonZero32(e.CPUWorkers)
-		r["warmup_batches"] = nonZero32(e.WarmupBatches)
-		r["timed_batches"] = nonZero32(e.TimedBatches)
+		settingsInto(r, e)
 		// The collector's own list when it wrote one, else computed here.
 		if len(run.Mismatch) > 0 {
 			r["mismatch"] = strings.Join(run.Mismatch, ",")
 		} else {
 			r["mismatch"] = mismatch(run.Requested, *e)
+		}
+	}
+	if c := run.CPUs; c != nil {
+		switch {
+		case c.WorkloadAllowed != nil:
+			r["cpus_allowed"] = *c.WorkloadAllowed
+		case c.Count > 0:
+			r["cpus_allowed"] = c.Count
 		}
 	}
 	r["requested"] = jsonOrNull(run.Requested)
@@ -295,24 +299,56 @@ func collectorRun(r row, b *batchdir.Batch, run *batchdir.Run) {
 	}
 }
 
+// settingsInto sets the runs column of every registry setting from the
+// effective settings: nil is null, a zero is a value.
+func settingsInto(r row, e *batchdir.Settings) {
+	for _, st := range schemas.Settings() {
+		v, _ := e.Get(st.Key)
+		r[st.Key] = v
+	}
+}
+
 // mismatch lists the settings (by their run.json names) that the plan
 // requested and the workload did differently; null when none.
 func mismatch(req, eff batchdir.Settings) any {
-	rv, ev := reflect.ValueOf(req), reflect.ValueOf(eff)
 	var diff []string
-	for i := range rv.NumField() {
-		if rv.Field(i).IsZero() {
-			continue // not requested
-		}
-		if rv.Field(i).Interface() != ev.Field(i).Interface() {
-			name, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("json"), ",")
-			diff = append(diff, name)
-		}
+	for _, d := range batchdir.DiffSettings(req, eff, true) {
+		diff = append(diff, d.Key)
 	}
 	if len(diff) == 0 {
 		return nil
 	}
 	return strings.Join(diff, ",")
+}
+
+// windowRows are the clean_windows rows of a run: one per window of
+// run.json; none for batches before schema version 3.
+func windowRows(batchID, runID string, run *batchdir.Run) []row {
+	if run == nil {
+		return nil
+	}
+	var out []row
+	for _, w := range run.Windows {
+		r := row{
+			"batch_id":       batchID,
+			"run_id":         runID,
+			"window":         w.Index,
+			"start_unix_ns":  w.StartUnixNs,
+			"end_unix_ns":    w.EndUnixNs,
+			"duration_ns":    w.EndUnixNs - w.StartUnixNs,
+			"batches":        intPtr(w.Batches),
+			"images":         int64Ptr(w.Images),
+			"throughput":     floatPtr(w.Throughput),
+			"latency_p50_ms": floatPtr(w.LatencyP50Ms),
+			"latency_p90_ms": floatPtr(w.LatencyP90Ms),
+			"latency_p99_ms": floatPtr(w.LatencyP99Ms),
+		}
+		if w.EnergyMJ != nil {
+			r["energy_j"] = float64(*w.EnergyMJ) / 1000
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // batchRow builds the batches row.
@@ -403,6 +439,16 @@ func samplesRecord(mem memory.Allocator, batchID, runID string, samples []batchd
 			i64("mem_used_bytes").AppendNull()
 		} else {
 			i64("mem_used_bytes").Append(*s.MemUsed)
+		}
+		if s.Phase == "" {
+			str("phase").AppendNull()
+		} else {
+			str("phase").Append(s.Phase)
+		}
+		if s.EnergyMJ == nil {
+			i64("energy_mj").AppendNull()
+		} else {
+			i64("energy_mj").Append(*s.EnergyMJ)
 		}
 	}
 	return b.NewRecordBatch()
