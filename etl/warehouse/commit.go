@@ -72,7 +72,7 @@ type CommitResult struct {
 //
 //   - same id, same content hash: does nothing (Unchanged);
 //   - same id, other hash, no Replace: fails with ErrBatchChanged;
-//   - otherwise moves each table's parts to <table>/batch=<id>/part-NNNN.parquet
+//   - otherwise moves each table's parts to <table>/batch_id=<id>/part-NNNN.parquet
 //     with part numbers above every number in that directory (a replace
 //     writes new files beside the old ones), fsyncs the files and the
 //     directories, writes the manifest (temporary file, fsync, rename,

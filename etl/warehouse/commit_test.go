@@ -55,13 +55,13 @@ func TestCommitNoopReplace(t *testing.T) {
 		t.Fatalf("b1 has %d tables, want every table", len(b1.Tables))
 	}
 	// Three small staged files per table became one part.
-	if tf := b1.Tables["kernels"]; !slices.Equal(tf.Files, []string{"kernels/batch=b1/part-0001.parquet"}) || tf.Rows != 40+41+42+3 {
+	if tf := b1.Tables["kernels"]; !slices.Equal(tf.Files, []string{partitionOf("kernels", "b1") + "/part-0001.parquet"}) || tf.Rows != 40+41+42+3 {
 		t.Fatalf("b1 kernels: %+v", tf)
 	}
 	if tf := b1.Tables["memsets"]; len(tf.Files) != 1 || tf.Rows != 0 {
 		t.Fatalf("b1 memsets: %+v", tf)
 	}
-	if got := m.Files("kernels"); !slices.Equal(got, []string{"kernels/batch=b1/part-0001.parquet", "kernels/batch=b2/part-0001.parquet"}) {
+	if got := m.Files("kernels"); !slices.Equal(got, []string{partitionOf("kernels", "b1") + "/part-0001.parquet", partitionOf("kernels", "b2") + "/part-0001.parquet"}) {
 		t.Fatalf("Files(kernels) = %v", got)
 	}
 	if _, err := os.Stat(filepath.Join(wh, StagingDir)); err != nil {
@@ -123,7 +123,7 @@ func TestCommitNoopReplace(t *testing.T) {
 	}
 	s.Close()
 	m = checkWarehouse(t, wh, false)
-	if tf := m.Batches["b1"].Tables["kernels"]; !slices.Equal(tf.Files, []string{"kernels/batch=b1/part-0002.parquet"}) || tf.Rows != 40+41+42+43+4*(9%7) {
+	if tf := m.Batches["b1"].Tables["kernels"]; !slices.Equal(tf.Files, []string{partitionOf("kernels", "b1") + "/part-0002.parquet"}) || tf.Rows != 40+41+42+43+4*(9%7) {
 		t.Fatalf("replaced b1 kernels: %+v", tf)
 	}
 	for _, f := range b1.AllFiles() {
@@ -184,8 +184,9 @@ func TestRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("kernels/batch=b1/part-0002.parquet")
-	write("nvtx/batch=b9/part-0001.parquet")
+	write(partitionOf("kernels", "b1") + "/part-0002.parquet")
+	// (a partition of the legacy layout: recovery cleans both)
+	write("nvtx/" + LegacyPartitionDir + "b9/part-0001.parquet")
 	write(manifestTemp)
 	// Not vitlab's: a file directly in a table directory, a directory that
 	// is not a table.
@@ -201,14 +202,14 @@ func TestRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"kernels/batch=b1/part-0002.parquet", "nvtx/batch=b9/part-0001.parquet"}; !slices.Equal(rec.RemovedFiles, want) {
+	if want := []string{partitionOf("kernels", "b1") + "/part-0002.parquet", "nvtx/" + LegacyPartitionDir + "b9/part-0001.parquet"}; !slices.Equal(rec.RemovedFiles, want) {
 		t.Fatalf("removed %v, want %v", rec.RemovedFiles, want)
 	}
 	slices.Sort(rec.RemovedStaging)
 	if want := []string{StagingDir + "/dead", StagingDir + "/nolock"}; !slices.Equal(rec.RemovedStaging, want) {
 		t.Fatalf("removed staging %v, want %v", rec.RemovedStaging, want)
 	}
-	for _, gone := range []string{"nvtx/batch=b9", manifestTemp} {
+	for _, gone := range []string{"nvtx/" + LegacyPartitionDir + "b9", manifestTemp} {
 		if _, err := os.Stat(filepath.Join(wh, gone)); !os.IsNotExist(err) {
 			t.Errorf("%s survived recovery", gone)
 		}

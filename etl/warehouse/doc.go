@@ -5,7 +5,7 @@
 // Layout (DESIGN.md, "Warehouse"):
 //
 //	<wh>/_manifest.json                          committed batches, their files, rows, content hash
-//	<wh>/<table>/batch=<id>/part-NNNN.parquet    hive-partitioned Parquet, one set per batch
+//	<wh>/<table>/batch_id=<id>/part-NNNN.parquet hive-partitioned Parquet, one set per batch
 //	<wh>/_lock                                   flock(2) held by commit and recovery
 //	<wh>/_staging/<unique>/                      one per running ingest, flock'ed owner.lock inside
 //
@@ -20,12 +20,20 @@
 // staging directories of dead processes are removed), re-read of the
 // manifest, no-op on an identical content hash, refusal (ErrBatchChanged)
 // of a different hash unless Replace, rename of the parts into
-// <table>/batch=<id>/ with part numbers never used before in that directory,
+// <table>/batch_id=<id>/ with part numbers never used before in that directory,
 // fsync of files and directories, manifest replaced atomically (the commit
 // point), and last the removal of the replaced generation's files. The lock
 // is held only for that; ingests load in parallel in their own staging
 // directories. CrashPoint and CrashEnv let tests kill the process at every
 // step.
+//
+// The partition directory is named after the batch_id column
+// (schemas.PartitionDir), so hive readers (pyarrow, DuckDB, Spark) see one
+// batch_id column. Warehouses written before schema version 3 used
+// <table>/batch=<id>/ (LegacyPartitionDir): recovery, and so every ingest
+// and commit, first moves them to the current layout (Migrate),
+// crash-safely: hard links, one manifest replacement, then removal of the
+// old names.
 //
 // It wraps flock(2) (package syscall), arrow's IPC file format (the
 // spools) and, through parquetout, the Parquet writer; it runs on Linux and

@@ -46,6 +46,8 @@ func record(mem memory.Allocator, tbl *schemas.Table, batch, run string, n int, 
 				fb.Append(rng.Int64N(1e12))
 			case *array.Float64Builder:
 				fb.Append(rng.Float64())
+			case *array.BooleanBuilder:
+				fb.Append(rng.IntN(2) == 1)
 			case *array.TimestampBuilder:
 				fb.Append(arrow.Timestamp(rng.Int64N(4e15)))
 			default:
@@ -149,7 +151,8 @@ func checkWarehouse(t testing.TB, wh string, allowUnlisted bool) *Manifest {
 					t.Fatalf("%s listed twice", f)
 				}
 				listed[f] = true
-				if !strings.HasPrefix(f, name+"/batch="+id+"/part-") {
+				if !strings.HasPrefix(f, partitionOf(name, id)+"/part-") &&
+					!strings.HasPrefix(f, name+"/"+LegacyPartitionDir+id+"/part-") {
 					t.Fatalf("batch %s table %s: file %s outside its partition", id, name, f)
 				}
 				rows += readFile(t, filepath.Join(wh, f), tbl, id)
@@ -202,11 +205,18 @@ func unlisted(t testing.TB, wh string, listed map[string]bool) []string {
 	t.Helper()
 	var extra []string
 	for _, tbl := range schemas.All() {
-		matches, err := filepath.Glob(filepath.Join(wh, tbl.Name, "batch=*", "*"))
+		current, err := filepath.Glob(filepath.Join(wh, tbl.Name, schemas.PartitionDir+"*", "*"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range matches {
+		legacy, err := filepath.Glob(filepath.Join(wh, tbl.Name, LegacyPartitionDir+"*", "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if schemas.PartitionDir == LegacyPartitionDir {
+			legacy = nil
+		}
+		for _, p := range append(current, legacy...) {
 			r := rel(wh, p)
 			if !listed[r] {
 				extra = append(extra, r)

@@ -8,20 +8,23 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"vitlab/schemas"
 )
 
 // Recovery says what Recover removed.
 type Recovery struct {
-	// RemovedFiles are files under <table>/batch=<id>/ that the manifest
+	// RemovedFiles are files under <table>/batch_id=<id>/ that the manifest
 	// does not list (left by a commit that died before its commit point, or
 	// a replaced generation whose removal was cut short), relative to the
 	// warehouse root.
 	RemovedFiles []string
 	// RemovedStaging are staging directories of ingests that are gone.
 	RemovedStaging []string
+	// Migrated are the batches whose committed files moved from the
+	// legacy <table>/batch=<id>/ directories to <table>/batch_id=<id>/
+	// (see Migrate).
+	Migrated []string
 }
 
 // Recover takes the warehouse lock and brings wh back to exactly what its
@@ -37,12 +40,15 @@ func Recover(ctx context.Context, wh string) (Recovery, error) {
 }
 
 // recoverLocked removes, with the warehouse lock held: every file inside a
-// partition directory <table>/batch=<id>/ of a warehouse table that the
+// partition directory <table>/batch_id=<id>/ of a warehouse table that the
 // manifest does not list (and partition directories left empty), a stale
 // temporary manifest, and the staging directories whose owner no longer
-// holds their lock. It touches nothing else: files directly in a table
-// directory or in directories that are not tables are not vitlab's to
-// delete. An unreadable manifest stops it before it removes anything.
+// holds their lock; partition directories of both layouts count
+// (schemas.PartitionDir and LegacyPartitionDir). Then it moves committed
+// files of the legacy layout to the current one (migrateLocked). It
+// touches nothing else: files directly in a table directory or in
+// directories that are not tables are not vitlab's to delete. An
+// unreadable manifest stops it before it removes anything.
 func recoverLocked(wh string) (Recovery, error) {
 	var rec Recovery
 	m, err := ReadManifest(wh)
@@ -77,7 +83,7 @@ func recoverLocked(wh string) (Recovery, error) {
 		}
 		tdirty := false
 		for _, p := range parts {
-			if !p.IsDir() || !strings.HasPrefix(p.Name(), schemas.PartitionDir) {
+			if !p.IsDir() || !isPartitionDir(p.Name()) {
 				continue
 			}
 			pdir := filepath.Join(tdir, p.Name())
@@ -98,7 +104,7 @@ func recoverLocked(wh string) (Recovery, error) {
 				rec.RemovedFiles = append(rec.RemovedFiles, rel)
 				removed++
 			}
-			if removed == 0 {
+			if removed == 0 && len(files) > 0 {
 				continue
 			}
 			if removed == len(files) {
@@ -127,6 +133,9 @@ func recoverLocked(wh string) (Recovery, error) {
 		return rec, err
 	}
 	sort.Strings(rec.RemovedFiles)
+	if rec.Migrated, err = migrateLocked(wh); err != nil {
+		return rec, err
+	}
 	return rec, nil
 }
 
