@@ -21,7 +21,7 @@ const (
 
 // PartitionDir is the hive partition directory prefix of a batch inside a
 // table directory: <warehouse>/<table>/batch=<batch-id>/part-NNNN.parquet.
-const PartitionDir = "batch="
+const PartitionDir = "batch_id="
 
 // Column is one column of a warehouse table.
 type Column struct {
