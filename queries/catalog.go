@@ -11,15 +11,67 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"vitlab/schemas"
 )
 
-// sqlFiles holds views.sql, the saved queries and the checks.
+// sqlFiles holds every SQL layer of the queries folder. Folders are
+// embedded whole (a README.md keeps an empty one embeddable); only .sql
+// files are read.
 //
-//go:embed *.sql checks/*.sql
+//go:embed *.sql views metrics nsys findings checks
 var sqlFiles embed.FS
 
-// ViewsFile is the file of derived views, run after the base views.
-const ViewsFile = "views.sql"
+// Layer is the layer of the queries folder a SQL file belongs to, as the
+// staging → marts layers of a dbt project: views → metrics → nsys,
+// findings, claims; checks beside them.
+type Layer string
+
+// The layers, one folder each (claims and the plain saved queries live at
+// the top of the queries folder).
+const (
+	// LayerView is views/*.sql: macros and derived views over the base
+	// views, run in file-name order (00_…, 10_…).
+	LayerView Layer = "view"
+	// LayerMetric is metrics/*.sql: one view per metric, named as the
+	// file, created after every views/ file in the order of their
+	// -- inputs: (a topological sort; ties by name).
+	LayerMetric Layer = "metric"
+	// LayerNsys is nsys/*.sql: saved queries equal to nsys stats reports.
+	LayerNsys Layer = "nsys"
+	// LayerFinding is findings/*.sql: one answer to a research question.
+	LayerFinding Layer = "finding"
+	// LayerClaims is claims.sql: the verdict of every published claim.
+	LayerClaims Layer = "claims"
+	// LayerQuery is any other saved query at the top of the folder
+	// (run_metrics, runs_overview).
+	LayerQuery Layer = "query"
+	// LayerCheck is checks/*.sql: zero rows on a healthy warehouse.
+	LayerCheck Layer = "check"
+)
+
+// layerOf returns the layer of a file by its folder.
+func layerOf(file string) (Layer, bool) {
+	dir, base := path.Split(file)
+	switch dir {
+	case "views/":
+		return LayerView, true
+	case "metrics/":
+		return LayerMetric, true
+	case "nsys/":
+		return LayerNsys, true
+	case "findings/":
+		return LayerFinding, true
+	case "checks/":
+		return LayerCheck, true
+	case "":
+		if base == "claims.sql" {
+			return LayerClaims, true
+		}
+		return LayerQuery, true
+	}
+	return "", false
+}
 
 // Query is one saved query or check: a .sql file whose leading comment
 // block is its header.
@@ -28,48 +80,93 @@ const ViewsFile = "views.sql"
 //	-- description: one line saying what a row is
 //	-- inputs: kernel_ops, runs
 //	-- param: batch = null  -- only this batch (every batch when null)
+//	-- rq: rq1                       (findings: the research question, or -)
+//	-- chart: line x=hidden y=gpu_busy series=patch logx title=GPU busy
 //
 // The body is one SELECT statement (import CTEs, named steps, select * from
 // final) that reads views only: no file paths, no templating. A param is read
-// in the body as getvariable('key').
+// in the body as getvariable('key'), or through a macro of views/ that reads
+// it (run_selected reads batch and run).
 type Query struct {
 	Name        string
 	Description string
+	// Layer is the folder the file sits in (nsys, finding, claims, query,
+	// check).
+	Layer Layer
 	// Inputs are the views (or base tables) the query reads.
 	Inputs []string
 	Params []Param
+	// RQ is the research question of the header's -- rq: line (rq1 … rq5,
+	// or "-" for a cross-cutting one); empty when the header has none.
+	RQ string
+	// Charts are the header's -- chart: lines, in order.
+	Charts []Chart
 	// File is the path of the .sql file inside the queries folder.
 	File string
 	// SQL is the whole file, header included, without a trailing semicolon.
 	SQL string
 }
 
-// Param is a query parameter, set as a DuckDB variable before the query
-// runs.
-type Param struct {
-	Key string
-	// Type is the DuckDB type of the variable: VARCHAR, BIGINT, DOUBLE or
-	// BOOLEAN. It follows the default's literal (null and 'text' are
-	// VARCHAR) unless the header names it: "-- param: top bigint = null".
-	Type string
-	// Default is the value used when the caller gives none: nil, string,
-	// int64, float64 or bool.
-	Default any
-	// DefaultText is the default as written in the header (with the
-	// allowed values, if any).
-	DefaultText string
-	// Choices, when not empty, are the only values allowed ('a' | 'b' in
-	// the header, the first being the default).
-	Choices []string
-	// Doc says what the parameter means.
-	Doc string
+// Chart is one "-- chart:" header line:
+//
+//	-- chart: <line|scatter|bar> x=<column> y=<column> [series=<column>] [logx] [logy] [title=<text to end of line>]
+type Chart struct {
+	Kind   string // line, scatter or bar
+	X, Y   string // output columns
+	Series string // output column; empty for one series
+	LogX   bool
+	LogY   bool
+	Title  string
+}
+
+// Columns returns the output columns the chart reads.
+func (c Chart) Columns() []string {
+	cols := []string{c.X, c.Y}
+	if c.Series != "" {
+		cols = append(cols, c.Series)
+	}
+	return cols
+}
+
+// CheckCharts reports a chart of q that names a column not in cols (the
+// query's output columns, e.g. from running it on an empty warehouse).
+func (q *Query) CheckCharts(cols []string) error {
+	for i, c := range q.Charts {
+		for _, col := range c.Columns() {
+			if !slices.Contains(cols, col) {
+				return fmt.Errorf("queries: %s: chart %d: column %q is not an output column (%s)", q.File, i+1, col, strings.Join(cols, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// ViewFile is one file of views/ or metrics/: SQL statements that create
+// macros and views. A metric file creates exactly one view, named as the
+// file, and has a header like a query's (name, description, inputs).
+type ViewFile struct {
+	File  string
+	Layer Layer
+	// Name, Description and Inputs come from the header (metric files; a
+	// views/ file may have none).
+	Name        string
+	Description string
+	Inputs      []string
+	// Defines lists the views, macros and tables the file creates.
+	Defines []string
+	// SQL is the whole file.
+	SQL string
 }
 
 // Catalog is every SQL file of the queries folder, parsed.
 type Catalog struct {
-	// Views is views.sql.
+	// Views is the SQL of every views/ and metrics/ file in creation order
+	// (ViewFiles), run after the base views.
 	Views string
-	// Queries are the saved queries, by name.
+	// ViewFiles are the files of views/ then metrics/, in creation order.
+	ViewFiles []*ViewFile
+	// Queries are the saved queries (top-level, nsys/, findings/,
+	// claims.sql), by name.
 	Queries []*Query
 	// Checks are the queries of checks/, which return no rows on a healthy
 	// warehouse.
@@ -84,6 +181,27 @@ func (c *Catalog) Query(name string) (*Query, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Check returns the check of that name.
+func (c *Catalog) Check(name string) (*Query, bool) {
+	for _, q := range c.Checks {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return nil, false
+}
+
+// Layer returns the saved queries of one layer, by name.
+func (c *Catalog) Layer(l Layer) []*Query {
+	var out []*Query
+	for _, q := range append(slices.Clone(c.Queries), c.Checks...) {
+		if q.Layer == l {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // Names returns the names of the saved queries.
@@ -119,37 +237,110 @@ var embedded = sync.OnceValues(func() (*Catalog, error) { return LoadCatalog(sql
 // Embedded returns the catalog built into the binary.
 func Embedded() (*Catalog, error) { return embedded() }
 
-// LoadCatalog reads views.sql, *.sql and checks/*.sql from fsys and parses
-// every header.
+var (
+	defineRE = regexp.MustCompile(`(?im)^\s*create\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(view|macro|table)\s+([a-z_][a-z0-9_]*)`)
+)
+
+// LoadCatalog reads every layer from fsys (views/*.sql, metrics/*.sql,
+// *.sql, nsys/*.sql, findings/*.sql, checks/*.sql) and parses every header.
+// Names are unique across layers: a view, macro, saved query or check name
+// is used once.
 func LoadCatalog(fsys fs.FS) (*Catalog, error) {
-	views, err := fs.ReadFile(fsys, ViewsFile)
-	if err != nil {
-		return nil, fmt.Errorf("queries: %w", err)
-	}
-	c := &Catalog{Views: string(views)}
-	if err := checkNoPaths(ViewsFile, c.Views); err != nil {
-		return nil, err
-	}
-	top, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("queries: %w", err)
-	}
-	checks, err := fs.Glob(fsys, "checks/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("queries: %w", err)
-	}
-	keys := map[string]Param{}
-	keyFrom := map[string]string{}
-	for _, file := range append(top, checks...) {
-		if file == ViewsFile {
-			continue
+	c := &Catalog{}
+	var files []string
+	for _, pat := range []string{"views/*.sql", "metrics/*.sql", "*.sql", "nsys/*.sql", "findings/*.sql", "checks/*.sql"} {
+		m, err := fs.Glob(fsys, pat)
+		if err != nil {
+			return nil, fmt.Errorf("queries: %w", err)
 		}
+		files = append(files, m...)
+	}
+	owner := map[string]string{} // name → file defining it
+	claim := func(name, file string) error {
+		if prev, ok := owner[name]; ok && prev != file {
+			return fmt.Errorf("queries: %s: name %s is already used by %s (names are unique across layers)", file, name, prev)
+		}
+		owner[name] = file
+		return nil
+	}
+	for _, t := range schemas.All() {
+		owner[t.Name] = "schemas (base table)"
+	}
+	for _, t := range pendingTables() {
+		if _, ok := owner[t.Name]; !ok {
+			owner[t.Name] = "schemas (base table, pending)"
+		}
+	}
+	// Views and metrics first: the macros they define tell which params a
+	// query reads through them.
+	var views, metrics []*ViewFile
+	var queryFiles []string
+	for _, file := range files {
+		layer, _ := layerOf(file)
 		b, err := fs.ReadFile(fsys, file)
 		if err != nil {
 			return nil, fmt.Errorf("queries: %w", err)
 		}
-		q, err := ParseQuery(file, string(b))
+		switch layer {
+		case LayerView, LayerMetric:
+			v, err := parseViewFile(file, layer, string(b))
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range v.Defines {
+				if err := claim(d, file); err != nil {
+					return nil, err
+				}
+			}
+			if layer == LayerView {
+				views = append(views, v)
+			} else {
+				metrics = append(metrics, v)
+			}
+		default:
+			queryFiles = append(queryFiles, file)
+		}
+	}
+	sorted, err := sortMetrics(metrics)
+	if err != nil {
+		return nil, err
+	}
+	c.ViewFiles = append(views, sorted...)
+	var script strings.Builder
+	macroVars := map[string][]string{}
+	for _, v := range c.ViewFiles {
+		fmt.Fprintf(&script, "-- %s\n%s\n", v.File, strings.TrimRight(v.SQL, "\n"))
+		if !strings.HasSuffix(strings.TrimSpace(stripComments(v.SQL)), ";") {
+			script.WriteString(";\n")
+		}
+		script.WriteString("\n")
+		for k, vs := range macrosReading(v.SQL) {
+			macroVars[k] = vs
+		}
+	}
+	c.Views = script.String()
+	for _, v := range c.ViewFiles {
+		for _, in := range v.Inputs {
+			if _, ok := owner[in]; !ok {
+				return nil, fmt.Errorf("queries: %s: input %s is neither a base table nor defined by a views/ or metrics/ file", v.File, in)
+			}
+		}
+	}
+
+	keys := map[string]Param{}
+	keyFrom := map[string]string{}
+	for _, file := range queryFiles {
+		layer, _ := layerOf(file)
+		b, err := fs.ReadFile(fsys, file)
 		if err != nil {
+			return nil, fmt.Errorf("queries: %w", err)
+		}
+		q, err := parseQuery(file, string(b), macroVars)
+		if err != nil {
+			return nil, err
+		}
+		q.Layer = layer
+		if err := claim(q.Name, file); err != nil {
 			return nil, err
 		}
 		for _, p := range q.Params {
@@ -159,29 +350,139 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 			}
 			keys[p.Key], keyFrom[p.Key] = p, file
 		}
-		if strings.HasPrefix(file, "checks/") {
+		if layer == LayerCheck {
 			c.Checks = append(c.Checks, q)
 		} else {
 			c.Queries = append(c.Queries, q)
 		}
 	}
+	sort.SliceStable(c.Queries, func(i, j int) bool { return c.Queries[i].Name < c.Queries[j].Name })
+	sort.SliceStable(c.Checks, func(i, j int) bool { return c.Checks[i].Name < c.Checks[j].Name })
 	return c, nil
 }
+
+// parseViewFile parses a views/ or metrics/ file. A metric file needs the
+// name, description and inputs header and must create the view of its
+// name; a views/ file may have a free comment instead.
+func parseViewFile(file string, layer Layer, text string) (*ViewFile, error) {
+	v := &ViewFile{File: file, Layer: layer, SQL: text}
+	h, err := parseHeader(file, text)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.params) > 0 || h.rq != "" || len(h.charts) > 0 {
+		return nil, fmt.Errorf("queries: %s: views take no -- param:, -- rq: or -- chart: lines (a saved query does)", file)
+	}
+	if m := getvarRE.FindStringSubmatch(stripMacros(stripComments(text))); m != nil {
+		return nil, fmt.Errorf("queries: %s: a view must not read getvariable('%s') (views are created once; a macro may)", file, m[1])
+	}
+	v.Name, v.Description, v.Inputs = h.name, h.description, h.inputs
+	for _, m := range defineRE.FindAllStringSubmatch(stripComments(text), -1) {
+		v.Defines = append(v.Defines, strings.ToLower(m[2]))
+	}
+	if err := checkNoPaths(file, text); err != nil {
+		return nil, err
+	}
+	if layer == LayerMetric {
+		want := strings.TrimSuffix(path.Base(file), ".sql")
+		switch {
+		case v.Name != want:
+			return nil, fmt.Errorf("queries: %s:1: name %q differs from the file name %q", file, v.Name, want)
+		case v.Description == "":
+			return nil, fmt.Errorf("queries: %s:1: header has no -- description: line", file)
+		case len(v.Inputs) == 0:
+			return nil, fmt.Errorf("queries: %s:1: header has no -- inputs: line", file)
+		case !slices.Contains(v.Defines, v.Name):
+			return nil, fmt.Errorf("queries: %s: does not create view %s", file, v.Name)
+		}
+	}
+	if len(v.Defines) == 0 {
+		return nil, fmt.Errorf("queries: %s: creates no view or macro", file)
+	}
+	return v, nil
+}
+
+// sortMetrics orders metric files so that each comes after the metric
+// files it names in -- inputs: (ties by name); a cycle is an error.
+func sortMetrics(ms []*ViewFile) ([]*ViewFile, error) {
+	byName := map[string]*ViewFile{}
+	for _, m := range ms {
+		for _, d := range m.Defines {
+			byName[d] = m
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].File < ms[j].File })
+	state := map[*ViewFile]int{} // 1 visiting, 2 done
+	var out []*ViewFile
+	var visit func(m *ViewFile, chain []string) error
+	visit = func(m *ViewFile, chain []string) error {
+		switch state[m] {
+		case 1:
+			return fmt.Errorf("queries: metrics depend on each other in a cycle: %s", strings.Join(append(chain, m.Name), " → "))
+		case 2:
+			return nil
+		}
+		state[m] = 1
+		for _, in := range m.Inputs {
+			if dep, ok := byName[in]; ok && dep != m {
+				if err := visit(dep, append(chain, m.Name)); err != nil {
+					return err
+				}
+			}
+		}
+		state[m] = 2
+		out = append(out, m)
+		return nil
+	}
+	for _, m := range ms {
+		if err := visit(m, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+var macroRE = regexp.MustCompile(`(?is)create\s+(?:or\s+replace\s+)?macro\s+([a-z_][a-z0-9_]*)(.*?);`)
+
+// macrosReading returns, for each macro the SQL defines, the params it
+// reads with getvariable.
+func macrosReading(sql string) map[string][]string {
+	out := map[string][]string{}
+	for _, m := range macroRE.FindAllStringSubmatch(stripComments(sql), -1) {
+		for _, g := range getvarRE.FindAllStringSubmatch(m[2], -1) {
+			if !slices.Contains(out[strings.ToLower(m[1])], g[1]) {
+				out[strings.ToLower(m[1])] = append(out[strings.ToLower(m[1])], g[1])
+			}
+		}
+	}
+	return out
+}
+
+// stripMacros removes macro definitions (which may read variables: they
+// are expanded where a query calls them).
+func stripMacros(sql string) string { return macroRE.ReplaceAllString(sql, "") }
 
 var (
 	keyRE    = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	getvarRE = regexp.MustCompile(`getvariable\(\s*'([^']*)'\s*\)`)
+	rqRE     = regexp.MustCompile(`^(rq[1-9]|-)$`)
+	callRE   = regexp.MustCompile(`(?i)\b([a-z_][a-z0-9_]*)\s*\(`)
 )
 
-// ParseQuery parses one saved query or check. file is its path inside the
-// queries folder; the name in the header must be the file's base name.
-func ParseQuery(file, text string) (*Query, error) {
-	q := &Query{File: file, SQL: strings.TrimRight(strings.TrimSpace(text), ";")}
+// header is the leading comment block of a SQL file.
+type header struct {
+	name, description, rq string
+	inputs                []string
+	params                []Param
+	charts                []Chart
+}
+
+func parseHeader(file, text string) (*header, error) {
+	h := &header{}
 	fail := func(line int, format string, args ...any) error {
 		return fmt.Errorf("queries: %s:%d: %s", file, line, fmt.Sprintf(format, args...))
 	}
-	lines := strings.Split(text, "\n")
-	for i, line := range lines {
+	for i, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if !strings.HasPrefix(line, "--") {
 			break
@@ -194,28 +495,100 @@ func ParseQuery(file, text string) (*Query, error) {
 		val = strings.TrimSpace(val)
 		switch strings.TrimSpace(key) {
 		case "name":
-			q.Name = val
+			h.name = val
 		case "description":
-			q.Description = val
+			h.description = val
 		case "inputs":
 			for _, in := range strings.Split(val, ",") {
 				if in = strings.TrimSpace(in); in != "" {
-					q.Inputs = append(q.Inputs, in)
+					h.inputs = append(h.inputs, in)
 				}
 			}
+		case "rq":
+			if !rqRE.MatchString(val) {
+				return nil, fail(i+1, "rq %q: want rq1 … rq5 or -", val)
+			}
+			h.rq = val
+		case "chart":
+			c, err := parseChart(val)
+			if err != nil {
+				return nil, fail(i+1, "%v", err)
+			}
+			h.charts = append(h.charts, c)
 		case "param":
 			p, err := parseParam(val)
 			if err != nil {
 				return nil, fail(i+1, "%v", err)
 			}
-			for _, o := range q.Params {
+			for _, o := range h.params {
 				if o.Key == p.Key {
 					return nil, fail(i+1, "param %s declared twice", p.Key)
 				}
 			}
-			q.Params = append(q.Params, p)
+			h.params = append(h.params, p)
 		}
 	}
+	return h, nil
+}
+
+// parseChart parses "<kind> x=<col> y=<col> [series=<col>] [logx] [logy]
+// [title=<text to end of line>]".
+func parseChart(s string) (Chart, error) {
+	var c Chart
+	if before, title, ok := strings.Cut(s, "title="); ok {
+		s, c.Title = before, strings.TrimSpace(title)
+	}
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return c, fmt.Errorf("chart: want <line|scatter|bar> x=<column> y=<column> …")
+	}
+	switch c.Kind = f[0]; c.Kind {
+	case "line", "scatter", "bar":
+	default:
+		return c, fmt.Errorf("chart: kind %q: want line, scatter or bar", c.Kind)
+	}
+	for _, w := range f[1:] {
+		k, v, _ := strings.Cut(w, "=")
+		switch {
+		case k == "x" && keyRE.MatchString(v):
+			c.X = v
+		case k == "y" && keyRE.MatchString(v):
+			c.Y = v
+		case k == "series" && keyRE.MatchString(v):
+			c.Series = v
+		case w == "logx":
+			c.LogX = true
+		case w == "logy":
+			c.LogY = true
+		default:
+			return c, fmt.Errorf("chart: unknown word %q (x=, y=, series=, logx, logy, title=)", w)
+		}
+	}
+	if c.X == "" || c.Y == "" {
+		return c, fmt.Errorf("chart: needs x=<column> and y=<column>")
+	}
+	return c, nil
+}
+
+// ParseQuery parses one saved query or check. file is its path inside the
+// queries folder; the name in the header must be the file's base name.
+func ParseQuery(file, text string) (*Query, error) { return parseQuery(file, text, nil) }
+
+// parseQuery is ParseQuery where a call of a macro in macroVars counts as
+// reading the params that macro reads.
+func parseQuery(file, text string, macroVars map[string][]string) (*Query, error) {
+	q := &Query{File: file, SQL: strings.TrimRight(strings.TrimSpace(text), ";")}
+	if l, ok := layerOf(file); ok {
+		q.Layer = l
+	}
+	fail := func(line int, format string, args ...any) error {
+		return fmt.Errorf("queries: %s:%d: %s", file, line, fmt.Sprintf(format, args...))
+	}
+	h, err := parseHeader(file, text)
+	if err != nil {
+		return nil, err
+	}
+	q.Name, q.Description, q.Inputs, q.Params, q.RQ, q.Charts = h.name, h.description, h.inputs, h.params, h.rq, h.charts
 	want := strings.TrimSuffix(path.Base(file), ".sql")
 	switch {
 	case q.Name == "":
@@ -227,9 +600,15 @@ func ParseQuery(file, text string) (*Query, error) {
 	case len(q.Inputs) == 0:
 		return nil, fail(1, "header has no -- inputs: line")
 	}
+	body := stripComments(q.SQL)
 	used := map[string]bool{}
-	for _, m := range getvarRE.FindAllStringSubmatch(q.SQL, -1) {
+	for _, m := range getvarRE.FindAllStringSubmatch(body, -1) {
 		used[m[1]] = true
+	}
+	for _, m := range callRE.FindAllStringSubmatch(body, -1) {
+		for _, k := range macroVars[strings.ToLower(m[1])] {
+			used[k] = true
+		}
 	}
 	for _, p := range q.Params {
 		if !used[p.Key] {
@@ -238,12 +617,25 @@ func ParseQuery(file, text string) (*Query, error) {
 		delete(used, p.Key)
 	}
 	for k := range used {
+		if macroUses(body, macroVars, k) && !strings.Contains(body, "getvariable('"+k+"')") {
+			continue // read through a macro the query calls without the param: it keeps its default (every row)
+		}
 		return nil, fail(1, "getvariable('%s') reads a param the header does not declare", k)
 	}
 	if err := checkNoPaths(file, q.SQL); err != nil {
 		return nil, err
 	}
 	return q, nil
+}
+
+// macroUses reports whether body calls a macro that reads param k.
+func macroUses(body string, macroVars map[string][]string, k string) bool {
+	for _, m := range callRE.FindAllStringSubmatch(body, -1) {
+		if slices.Contains(macroVars[strings.ToLower(m[1])], k) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkNoPaths refuses SQL that reads files or holds templating: saved SQL
@@ -463,3 +855,24 @@ func cutLiteral(s string) (lit, rest string, err error) {
 }
 
 func unquote(lit string) string { return strings.ReplaceAll(lit[1:len(lit)-1], "''", "'") }
+
+// Param is a query parameter, set as a DuckDB variable before the query
+// runs.
+type Param struct {
+	Key string
+	// Type is the DuckDB type of the variable: VARCHAR, BIGINT, DOUBLE or
+	// BOOLEAN. It follows the default's literal (null and 'text' are
+	// VARCHAR) unless the header names it: "-- param: top bigint = null".
+	Type string
+	// Default is the value used when the caller gives none: nil, string,
+	// int64, float64 or bool.
+	Default any
+	// DefaultText is the default as written in the header (with the
+	// allowed values, if any).
+	DefaultText string
+	// Choices, when not empty, are the only values allowed ('a' | 'b' in
+	// the header, the first being the default).
+	Choices []string
+	// Doc says what the parameter means.
+	Doc string
+}

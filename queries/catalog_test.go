@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestEmbeddedCatalog(t *testing.T) {
@@ -46,8 +47,111 @@ func TestEmbeddedCatalog(t *testing.T) {
 				t.Errorf("%s: input %s is never read", q.File, in)
 			}
 		}
-		if !strings.Contains(q.SQL, "select * from final") && strings.HasPrefix(q.File, "nsys_") {
+		if !strings.Contains(q.SQL, "select * from final") && q.Layer == LayerNsys {
 			t.Errorf("%s: does not end in select * from final", q.File)
+		}
+		// A chart names output columns (run on the empty warehouse).
+		if len(q.Charts) > 0 {
+			res, err := w.Run(context.Background(), q, nil)
+			if err != nil {
+				t.Errorf("%s: %v", q.File, err)
+				continue
+			}
+			var cols []string
+			for _, c := range res.Columns {
+				cols = append(cols, c.Name)
+			}
+			if err := q.CheckCharts(cols); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	for _, q := range cat.Queries {
+		if q.Layer == LayerFinding && q.RQ == "" {
+			t.Errorf("%s: a finding needs -- rq:", q.File)
+		}
+	}
+	// Every metric file's view exists, and comes after the metrics it reads.
+	pos := map[string]int{}
+	for i, v := range cat.ViewFiles {
+		for _, d := range v.Defines {
+			pos[d] = i
+		}
+		if v.Layer == LayerMetric && !views[v.Name] {
+			t.Errorf("%s: view %s not created", v.File, v.Name)
+		}
+	}
+	for i, v := range cat.ViewFiles {
+		for _, in := range v.Inputs {
+			if p, ok := pos[in]; ok && p > i {
+				t.Errorf("%s reads %s, created later by %s", v.File, in, cat.ViewFiles[p].File)
+			}
+		}
+	}
+}
+
+func TestCatalogLayers(t *testing.T) {
+	head := func(name, inputs string) string {
+		return "-- name: " + name + "\n-- description: d\n-- inputs: " + inputs + "\n"
+	}
+	fsys := fstest.MapFS{
+		"views/00_m.sql":     {Data: []byte("create or replace macro sel(b) as getvariable('batch') is null or b = getvariable('batch');\ncreate or replace view k2 as select * from kernels;\n")},
+		"metrics/b.sql":      {Data: []byte(head("b", "a") + "create or replace view b as select * from a;\n")},
+		"metrics/a.sql":      {Data: []byte(head("a", "k2") + "create or replace view a as select * from k2;\n")},
+		"top.sql":            {Data: []byte(head("top", "b") + "-- param: batch = null  -- batch\nselect * from b where sel(batch_id)\n")},
+		"claims.sql":         {Data: []byte(head("claims", "b") + "select * from b\n")},
+		"nsys/n.sql":         {Data: []byte(head("n", "b") + "select * from b\n")},
+		"findings/f.sql":     {Data: []byte(head("f", "b") + "-- rq: rq2\n-- chart: line x=start y=end series=run_id logx title=Ends: by start\nselect * from b\n")},
+		"checks/c.sql":       {Data: []byte(head("c", "b") + "select * from b\n")},
+		"findings/README.md": {Data: []byte("x")},
+	}
+	cat, err := LoadCatalog(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, v := range cat.ViewFiles {
+		order = append(order, v.File)
+	}
+	if want := []string{"views/00_m.sql", "metrics/a.sql", "metrics/b.sql"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("view order %v, want %v", order, want)
+	}
+	layers := map[string]Layer{}
+	for _, q := range append(slices.Clone(cat.Queries), cat.Checks...) {
+		layers[q.Name] = q.Layer
+	}
+	if want := map[string]Layer{"top": LayerQuery, "claims": LayerClaims, "n": LayerNsys, "f": LayerFinding, "c": LayerCheck}; !reflect.DeepEqual(layers, want) {
+		t.Errorf("layers %v, want %v", layers, want)
+	}
+	f, _ := cat.Query("f")
+	if want := []Chart{{Kind: "line", X: "start", Y: "end", Series: "run_id", LogX: true, Title: "Ends: by start"}}; f.RQ != "rq2" || !reflect.DeepEqual(f.Charts, want) {
+		t.Errorf("rq %q charts %+v", f.RQ, f.Charts)
+	}
+	if err := f.CheckCharts([]string{"start", "end"}); err == nil || !strings.Contains(err.Error(), `"run_id"`) {
+		t.Errorf("CheckCharts: %v", err)
+	}
+	// Errors: a duplicate name across layers, a cycle, an unknown input.
+	for name, tc := range map[string]struct {
+		files fstest.MapFS
+		want  string
+	}{
+		"dup": {fstest.MapFS{"views/0.sql": {Data: []byte("create view q as select 1;")}, "q.sql": {Data: []byte(head("q", "kernels") + "select 1")}}, "name q is already used by views/0.sql"},
+		"cycle": {fstest.MapFS{
+			"metrics/a.sql": {Data: []byte(head("a", "b") + "create or replace view a as select * from b;")},
+			"metrics/b.sql": {Data: []byte(head("b", "a") + "create or replace view b as select * from a;")}}, "cycle"},
+		"input":  {fstest.MapFS{"metrics/a.sql": {Data: []byte(head("a", "nope") + "create or replace view a as select 1;")}}, "input nope is neither"},
+		"noview": {fstest.MapFS{"metrics/a.sql": {Data: []byte(head("a", "kernels") + "create or replace view b as select 1;")}}, "does not create view a"},
+		"getvar": {fstest.MapFS{"views/a.sql": {Data: []byte("create view a as select getvariable('x');")}}, "must not read getvariable('x')"},
+		"chart":  {fstest.MapFS{"findings/f.sql": {Data: []byte(head("f", "kernels") + "-- chart: pie x=a y=b\nselect 1")}}, "kind \"pie\""},
+		"rq":     {fstest.MapFS{"findings/f.sql": {Data: []byte(head("f", "kernels") + "-- rq: rq9x\nselect 1")}}, "want rq1"},
+		"undecl": {fstest.MapFS{"views/m.sql": {Data: []byte("create macro s(b) as getvariable('batch') = b;")}, "q.sql": {Data: []byte(head("q", "kernels") + "-- param: run = null  -- r\nselect s(1), getvariable('run')")}}, ""},
+	} {
+		_, err := LoadCatalog(tc.files)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want %q", name, err, tc.want)
 		}
 	}
 }

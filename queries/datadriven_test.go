@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"vitlab/queries/duck"
-	"vitlab/schemas"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata files")
@@ -23,6 +23,12 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	# comment
 //	given <table>        CSV header of schema columns, then rows, until a blank
 //	                     line; an empty cell is NULL. Rows accumulate until reset.
+//	given <view>         the same for a view of views/ or metrics/ (dbt-style
+//	                     unit test): the view is replaced by a relation of the
+//	                     given rows, typed as the view's columns (columns left
+//	                     out are NULL; a header alone makes it empty). Views
+//	                     that read it see the given rows, so a finding or
+//	                     claims test can start from metric-level rows.
 //	reset                forget every given row
 //	run <query> [k=v …]  run a saved query with params, then ----, then the
 //	                     expected CSV (or "error: …") until a blank line
@@ -45,7 +51,8 @@ func TestDataDriven(t *testing.T) {
 }
 
 type ddGiven struct {
-	table *schemas.Table
+	table TableDef // a base table, or
+	view  string   // a view of the catalog
 	cols  []string
 	rows  [][]string
 }
@@ -81,9 +88,13 @@ func runDataDriven(t *testing.T, file string) {
 			if len(fields) != 2 {
 				t.Fatalf("%s: want: given <table>", pos)
 			}
-			tbl, ok := schemas.ByName(fields[1])
-			if !ok {
-				t.Fatalf("%s: no table %s", pos, fields[1])
+			tbl, isTable := TableByName(fields[1])
+			isView := false
+			for _, v := range cat.ViewFiles {
+				isView = isView || slices.Contains(v.Defines, fields[1])
+			}
+			if !isTable && !isView {
+				t.Fatalf("%s: no table or view %s", pos, fields[1])
 			}
 			out = append(out, line)
 			i++
@@ -94,14 +105,19 @@ func runDataDriven(t *testing.T, file string) {
 			}
 			recs, err := csv.NewReader(strings.NewReader(strings.Join(block, "\n"))).ReadAll()
 			if err != nil || len(recs) == 0 {
-				t.Fatalf("%s: given %s: bad CSV: %v", pos, tbl.Name, err)
+				t.Fatalf("%s: given %s: bad CSV: %v", pos, fields[1], err)
 			}
-			for _, c := range recs[0] {
-				if tbl.Index(c) < 0 {
-					t.Fatalf("%s: table %s has no column %q", pos, tbl.Name, c)
+			g := &ddGiven{table: tbl, cols: recs[0], rows: recs[1:]}
+			if !isTable {
+				g.view = fields[1]
+			} else {
+				for _, c := range recs[0] {
+					if tbl.Index(c) < 0 {
+						t.Fatalf("%s: table %s has no column %q", pos, tbl.Name, c)
+					}
 				}
 			}
-			given = append(given, &ddGiven{table: tbl, cols: recs[0], rows: recs[1:]})
+			given = append(given, g)
 		case "run", "check", "sql":
 			out = append(out, line)
 			i++
@@ -154,6 +170,9 @@ func ddRun(ctx context.Context, t *testing.T, cat *Catalog, pos string, fields [
 		t.Fatalf("%s: %v", pos, err)
 	}
 	defer w.Close()
+	if err := replaceViews(ctx, w, given); err != nil {
+		t.Fatalf("%s: %v", pos, err)
+	}
 	var res *duck.Result
 	switch fields[0] {
 	case "sql":
@@ -199,42 +218,103 @@ func ddRun(ctx context.Context, t *testing.T, cat *Catalog, pos string, fields [
 // relation unioned with its rows, every value cast to the column's type.
 func givenBase(given []*ddGiven) (string, error) {
 	var b strings.Builder
-	for _, tbl := range schemas.All() {
+	for _, tbl := range Tables() {
 		var selects []string
 		for _, g := range given {
-			if g.table != tbl || len(g.rows) == 0 {
+			if g.view != "" || g.table.Name != tbl.Name || len(g.rows) == 0 {
 				continue
 			}
-			var tuples []string
-			for _, row := range g.rows {
-				if len(row) != len(g.cols) {
-					return "", fmt.Errorf("given %s: row %v has %d cells, header %d", tbl.Name, row, len(row), len(g.cols))
-				}
-				vals := make([]string, len(row))
-				for i, cell := range row {
-					typ, err := DuckType(tbl.Columns[tbl.Index(g.cols[i])].Type)
-					if err != nil {
-						return "", err
-					}
-					lit := "null"
-					if cell != "" {
-						lit = duck.Quote(cell)
-					}
-					vals[i] = "cast(" + lit + " as " + typ + ")"
-				}
-				tuples = append(tuples, "("+strings.Join(vals, ", ")+")")
-			}
-			idents := make([]string, len(g.cols))
+			types := make([]string, len(g.cols))
 			for i, c := range g.cols {
-				idents[i] = duck.Ident(c)
+				types[i] = tbl.Columns[tbl.Index(c)].Type
 			}
-			selects = append(selects, "select * from (values\n    "+strings.Join(tuples, ",\n    ")+"\n) as given("+strings.Join(idents, ", ")+")")
+			sel, err := valuesSelect(g, types)
+			if err != nil {
+				return "", err
+			}
+			selects = append(selects, sel)
 		}
-		sql, err := ViewOver(tbl, strings.Join(selects, "\nunion all by name\n"))
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(sql)
+		b.WriteString(tbl.ViewOver(strings.Join(selects, "\nunion all by name\n")))
 	}
 	return b.String(), nil
+}
+
+// replaceViews replaces each given view by its given rows, typed as the
+// view's own columns (the columns left out are NULL).
+func replaceViews(ctx context.Context, w *Warehouse, given []*ddGiven) error {
+	var order []string
+	byView := map[string][]*ddGiven{}
+	for _, g := range given {
+		if g.view == "" {
+			continue
+		}
+		if _, ok := byView[g.view]; !ok {
+			order = append(order, g.view)
+		}
+		byView[g.view] = append(byView[g.view], g)
+	}
+	for _, name := range order {
+		res, err := w.SQL(ctx, "select column_name, column_type from (describe select * from "+duck.Ident(name)+")")
+		if err != nil {
+			return fmt.Errorf("given %s: %w", name, err)
+		}
+		def := TableDef{Name: name}
+		for _, r := range res.Rows {
+			def.Columns = append(def.Columns, ColumnDef{Name: r[0].(string), Type: r[1].(string)})
+		}
+		var selects []string
+		for _, g := range byView[name] {
+			types := make([]string, len(g.cols))
+			for i, c := range g.cols {
+				j := def.Index(c)
+				if j < 0 {
+					return fmt.Errorf("given %s: the view has no column %q", name, c)
+				}
+				types[i] = def.Columns[j].Type
+			}
+			if len(g.rows) == 0 {
+				continue
+			}
+			sel, err := valuesSelect(g, types)
+			if err != nil {
+				return err
+			}
+			selects = append(selects, sel)
+		}
+		// The typed empty relation keeps the view's column order; DuckDB
+		// binds views by name when they are queried, so every view that
+		// reads this one now reads the given rows.
+		sql := strings.Replace(def.ViewOver(strings.Join(selects, "\nunion all by name\n")),
+			"create or replace view "+name+" as\n", "create or replace view "+name+" as\nselect * from (\n", 1)
+		sql = strings.TrimSuffix(sql, ";\n") + ")\n;\n"
+		if _, err := w.SQL(ctx, sql); err != nil {
+			return fmt.Errorf("given %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// valuesSelect returns a SELECT of the given rows, each cell cast to its
+// column's type.
+func valuesSelect(g *ddGiven, types []string) (string, error) {
+	var tuples []string
+	for _, row := range g.rows {
+		if len(row) != len(g.cols) {
+			return "", fmt.Errorf("given: row %v has %d cells, header %d", row, len(row), len(g.cols))
+		}
+		vals := make([]string, len(row))
+		for i, cell := range row {
+			lit := "null"
+			if cell != "" {
+				lit = duck.Quote(cell)
+			}
+			vals[i] = "cast(" + lit + " as " + types[i] + ")"
+		}
+		tuples = append(tuples, "("+strings.Join(vals, ", ")+")")
+	}
+	idents := make([]string, len(g.cols))
+	for i, c := range g.cols {
+		idents[i] = duck.Ident(c)
+	}
+	return "select * from (values\n    " + strings.Join(tuples, ",\n    ") + "\n) as given(" + strings.Join(idents, ", ") + ")", nil
 }

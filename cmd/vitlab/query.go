@@ -25,7 +25,8 @@ func init() {
 const queryUsage = `[--warehouse DIR] [--format table|csv|json|parquet] [--out FILE] [--param k=v]... NAME
        vitlab query --list
 
-Runs the saved query NAME (queries/NAME.sql) over the committed batches of
+Runs the saved query NAME (queries/NAME.sql, queries/nsys/NAME.sql,
+queries/findings/NAME.sql or queries/claims.sql) over the committed batches of
 the warehouse and prints its rows. Formats: table (aligned text, long
 values cut; the default), csv (header = the query's columns, e.g. nsys's),
 json (an array of objects), parquet (needs --out). --param sets one of the
@@ -144,7 +145,7 @@ func listQueries(w io.Writer, cat *queries.Catalog) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "%s\n    %s\n", q.Name, q.Description)
+		fmt.Fprintf(&b, "%s\n    %s (%s layer: queries/%s)\n", q.Name, q.Description, q.Layer, q.File)
 		for _, p := range q.Params {
 			def := "null"
 			if p.Default != nil {

@@ -21,11 +21,12 @@ const viewsUsage = `[--warehouse DIR]
 
 Prints SQL that sets up, in any DuckDB client, what 'vitlab query' runs
 over: one base view per table over the committed Parquet files (absolute
-paths), the derived views of queries/views.sql, and the default of every
-saved query's params (SET VARIABLE). After it, each queries/*.sql runs
+paths), the macros and views of queries/views/*.sql, the metric views of
+queries/metrics/*.sql (in dependency order), and the default of every
+saved query's params (SET VARIABLE). After it, each saved query file runs
 unchanged, e.g.
   vitlab views > views.sql
-  duckdb -c ".read views.sql" -c ".read queries/nsys_kern_sum.sql"`
+  duckdb -c ".read views.sql" -c ".read queries/nsys/nsys_kern_sum.sql"`
 
 func runViews(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "views", viewsUsage)
