@@ -27,6 +27,7 @@ help: ## list the targets
 .PHONY: deps
 deps: ## install what the build and tests need (Go modules for this platform; python3 via apt-get if missing)
 	@command -v python3 >/dev/null || { echo "installing python3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq python3) >/dev/null; }
+	@/usr/bin/python3 -c 'import nbformat' 2>/dev/null || python3 -c 'import nbformat' 2>/dev/null || { echo "installing python3-nbformat for the notebook check (apt-get; best effort)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-nbformat) >/dev/null 2>&1 || echo "python3-nbformat not installed: notebooks are checked against the format-4 shape only"; }
 	@command -v chromium >/dev/null || { echo "installing chromium for the report browser test (apt-get; best effort)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium not installed: the browser test will skip"; }
 	$(GO) build ./... >/dev/null
 
@@ -47,6 +48,13 @@ test: deps ## run every test (Go, Python workload, a short fuzz run)
 	python3 -m unittest discover -s collectors/workload -p 'test_*.py'
 	python3 -m py_compile collectors/workload/*.py
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: notebooks
+notebooks: ## execute every notebook against the sample (make run first if there is no report); needs pandas, pyarrow, matplotlib
+	@python3 notebooks/run_cells.py --check
+	@test -f $(WAREHOUSE)/_manifest.json -a -d $(REPORT)/findings || $(MAKE) --no-print-directory run
+	@if jupyter nbconvert --version >/dev/null 2>&1; then d=$$(mktemp -d); VITLAB_WAREHOUSE=$(WAREHOUSE) VITLAB_REPORT=$(REPORT) jupyter nbconvert --to notebook --execute --output-dir "$$d" notebooks/*.ipynb && echo "executed notebooks in $$d"; \
+	else VITLAB_WAREHOUSE=$(WAREHOUSE) VITLAB_REPORT=$(REPORT) python3 notebooks/run_cells.py --all; fi
 
 .PHONY: fuzz
 fuzz: ## fuzz the export reader (FUZZTIME=10s; longer by hand, e.g. FUZZTIME=10m)
