@@ -10,7 +10,7 @@ func Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Warehouse schema (version %d)\n\n", Version)
 	b.WriteString("Generated from `schemas/` by `make schemas`; do not edit by hand.\n\n")
-	b.WriteString("Layout: `<warehouse>/<table>/batch=<batch-id>/part-NNNN.parquet` (zstd, Arrow schema in each file), ")
+	b.WriteString("Layout: `<warehouse>/<table>/batch_id=<batch-id>/part-NNNN.parquet` (zstd, Arrow schema in each file), ")
 	b.WriteString("`<warehouse>/_manifest.json` lists the committed batches and their files. ")
 	b.WriteString("Times of events are int64 nanoseconds since the export's session start.\n\n")
 	for _, t := range all {

@@ -20,7 +20,7 @@ const (
 )
 
 // PartitionDir is the hive partition directory prefix of a batch inside a
-// table directory: <warehouse>/<table>/batch=<batch-id>/part-NNNN.parquet.
+// table directory: <warehouse>/<table>/batch_id=<batch-id>/part-NNNN.parquet.
 const PartitionDir = "batch_id="
 
 // Column is one column of a warehouse table.
@@ -118,7 +118,7 @@ func (c Column) since(v int) Column {
 
 // Key columns shared by every table of the warehouse.
 var (
-	colBatch = req("batch_id", str, "", "Batch the row belongs to; also the hive partition directory batch=<id>.")
+	colBatch = req("batch_id", str, "", "Batch the row belongs to; also the hive partition directory batch_id=<id> (one column for hive readers).")
 	colRun   = req("run_id", str, "", "Run (one nsys export) the row belongs to, unique within its batch.")
 )
 
