@@ -51,7 +51,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	timeout := fs.Duration("timeout", 0, "per-run timeout, both phases (default: the plan's timeout, else 30m)")
 	batchID := fs.String("batch", "", "batch id (default <plan>-<profile>-<host>-<UTC yyyymmddThhmmss>); needed with --resume")
 	keepRaw := fs.Bool("keep-raw", false, "keep trace.nsys-rep and trace.sqlite beside trace.sqlite.zst")
-	sampleEvery := fs.Duration("sample-every", runner.DefaultSampleEvery, "NVML sampling interval during the traced phase")
+	sampleEvery := fs.Duration("sample-every", runner.DefaultSampleEvery, "NVML sampling interval, in both phases (power, clocks, temperature, energy counter)")
 	gpuBus := fs.String("gpu-bus", "", "PCI bus id of the GPU (e.g. 0000:17:00.0) when NVML is unavailable, to read its NUMA node from sysfs")
 	numactl := fs.String("numactl", "", "numactl executable (default: numactl on PATH)")
 	useNVML := fs.Bool("nvml", true, "use NVML for the GPU inventory and samples (false: neither)")
@@ -137,8 +137,13 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		} else {
 			defer lib.Close()
 			cfg.GPUs = lib.Devices
-			cfg.StartSampler = func(index int, every time.Duration, w io.Writer) (runner.Stopper, error) {
-				return lib.StartSampler(index, every, w)
+			cfg.StartSampler = func(index int, every time.Duration, phase string, w io.Writer) (runner.Stopper, error) {
+				return lib.StartSampler(index, every, phase, w)
+			}
+			if read, err := lib.EnergyCounter(*gpu); err != nil {
+				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("GPU energy counter: %v", err))
+			} else {
+				cfg.ReadEnergy = read
 			}
 		}
 	} else {

@@ -105,6 +105,9 @@ type Placement struct {
 	GPUNode  *int   `json:"gpu_node"`            // nil: unknown
 	// Placement is local, remote or unknown.
 	Placement string `json:"placement"`
+	// Requested is what the plan asked for: none, local or remote (the
+	// run ID says what happened: nnone, nlocal, nremote, nunavailable).
+	Requested string `json:"requested,omitempty"`
 }
 
 // Timings are what the workload measured.

@@ -11,8 +11,11 @@
 // PCI bus id in sysfs form, memory, driver, CUDA compute capability, NUMA
 // node where NVML reports it, CPU affinity as a cpulist), and a Sampler that
 // writes one batchdir.Sample per interval (SM and memory clocks, power,
-// temperature, GPU and memory utilisation, memory used) as JSON lines to
-// nvml.jsonl until stopped. A reading the GPU does not support is left out
+// temperature, GPU and memory utilisation, memory used, the total-energy
+// counter, the phase) as JSON lines to nvml.jsonl until stopped, and
+// Lib.EnergyCounter, which reads the total-energy counter
+// (nvmlDeviceGetTotalEnergyConsumption, mJ) on demand: the runner reads it
+// at each window edge the workload announces. A reading the GPU does not support is left out
 // of the sample rather than written as zero.
 //
 // NVML's power reading (nvmlDeviceGetPowerUsage) is the board's own

@@ -169,8 +169,18 @@ func cpuList(mask []uint) string {
 	return strings.Join(parts, ",")
 }
 
+// ErrNoEnergyCounter says the GPU has no total-energy counter (NVML
+// answers NOT_SUPPORTED: GPUs before Volta, some virtual GPUs).
+var ErrNoEnergyCounter = errors.New("the GPU has no total-energy counter")
+
+// energyReader is the part of an NVML device that has the energy counter.
+type energyReader interface {
+	GetTotalEnergyConsumption() (uint64, gonvml.Return)
+}
+
 // reader is the part of an NVML device a Sampler reads.
 type reader interface {
+	energyReader
 	GetClockInfo(gonvml.ClockType) (uint32, gonvml.Return)
 	GetPowerUsage() (uint32, gonvml.Return)
 	GetTemperature(gonvml.TemperatureSensors) (uint32, gonvml.Return)
@@ -178,9 +188,36 @@ type reader interface {
 	GetMemoryInfo() (gonvml.Memory, gonvml.Return)
 }
 
+// EnergyCounter returns a function that reads GPU index's total-energy
+// counter (nvmlDeviceGetTotalEnergyConsumption: mJ since the driver was
+// loaded). The function is cheap (one NVML call, no sampling) and safe to
+// call from any goroutine; where the GPU has no counter it returns an error
+// wrapping ErrNoEnergyCounter.
+func (l *Lib) EnergyCounter(index int) (func() (int64, error), error) {
+	d, ret := l.lib.DeviceGetHandleByIndex(index)
+	if ret != gonvml.SUCCESS {
+		return nil, fmt.Errorf("nvml: device %d: %s", index, errorString(ret))
+	}
+	return func() (int64, error) { return readEnergy(d) }, nil
+}
+
+func readEnergy(d energyReader) (int64, error) {
+	v, ret := d.GetTotalEnergyConsumption()
+	switch ret {
+	case gonvml.SUCCESS:
+		return int64(v), nil
+	case gonvml.ERROR_NOT_SUPPORTED:
+		return 0, fmt.Errorf("nvml: total energy: %w", ErrNoEnergyCounter)
+	}
+	return 0, fmt.Errorf("nvml: total energy: %s", errorString(ret))
+}
+
 // read takes one sample of d; readings that fail are left out.
 func read(d reader, index int, now time.Time) batchdir.Sample {
 	s := batchdir.Sample{UnixNs: now.UnixNano(), GPU: index}
+	if v, err := readEnergy(d); err == nil {
+		s.EnergyMJ = &v
+	}
 	if v, ret := d.GetClockInfo(gonvml.CLOCK_SM); ret == gonvml.SUCCESS {
 		x := int(v)
 		s.SMClockMHz = &x
@@ -212,6 +249,7 @@ func read(d reader, index int, now time.Time) batchdir.Sample {
 type Sampler struct {
 	d     reader
 	index int
+	phase string
 	every time.Duration
 	w     *bufio.Writer
 	stop  chan struct{}
@@ -222,21 +260,25 @@ type Sampler struct {
 	now   func() time.Time
 }
 
-// StartSampler starts sampling GPU index every interval into w. The first
-// sample is taken at once, the last when Stop is called.
-func (l *Lib) StartSampler(index int, every time.Duration, w io.Writer) (*Sampler, error) {
+// DefaultEvery is the sampling interval when none is given: 20 Hz.
+const DefaultEvery = 50 * time.Millisecond
+
+// StartSampler starts sampling GPU index every interval into w, each
+// sample labelled with phase (clean or traced). The first sample is taken
+// at once, the last when Stop is called.
+func (l *Lib) StartSampler(index int, every time.Duration, phase string, w io.Writer) (*Sampler, error) {
 	d, ret := l.lib.DeviceGetHandleByIndex(index)
 	if ret != gonvml.SUCCESS {
 		return nil, fmt.Errorf("nvml: device %d: %s", index, errorString(ret))
 	}
-	return startSampler(d, index, every, w, time.Now), nil
+	return startSampler(d, index, every, phase, w, time.Now), nil
 }
 
-func startSampler(d reader, index int, every time.Duration, w io.Writer, now func() time.Time) *Sampler {
+func startSampler(d reader, index int, every time.Duration, phase string, w io.Writer, now func() time.Time) *Sampler {
 	if every <= 0 {
-		every = 100 * time.Millisecond
+		every = DefaultEvery
 	}
-	s := &Sampler{d: d, index: index, every: every, w: bufio.NewWriter(w),
+	s := &Sampler{d: d, index: index, phase: phase, every: every, w: bufio.NewWriter(w),
 		stop: make(chan struct{}), done: make(chan struct{}), now: now}
 	go s.loop()
 	return s
@@ -265,7 +307,9 @@ func (s *Sampler) write() {
 	if s.err != nil {
 		return
 	}
-	b, err := json.Marshal(read(s.d, s.index, s.now()))
+	smp := read(s.d, s.index, s.now())
+	smp.Phase = s.phase
+	b, err := json.Marshal(smp)
 	if err == nil {
 		b = append(b, '\n')
 		_, err = s.w.Write(b)

@@ -131,6 +131,10 @@ func (f *fakeReader) GetClockInfo(c gonvml.ClockType) (uint32, gonvml.Return) {
 	return 0, gonvml.ERROR_NOT_SUPPORTED
 }
 func (f *fakeReader) GetPowerUsage() (uint32, gonvml.Return) { return 312500, gonvml.SUCCESS }
+func (f *fakeReader) GetTotalEnergyConsumption() (uint64, gonvml.Return) {
+	f.calls++
+	return 1_000_000 + uint64(f.calls), gonvml.SUCCESS
+}
 func (f *fakeReader) GetTemperature(gonvml.TemperatureSensors) (uint32, gonvml.Return) {
 	return 0, gonvml.ERROR_NOT_SUPPORTED
 }
@@ -146,7 +150,7 @@ func TestSampler(t *testing.T) {
 	start := time.Unix(1700000000, 0)
 	tick := 0
 	now := func() time.Time { tick++; return start.Add(time.Duration(tick) * time.Millisecond) }
-	s := startSampler(&fakeReader{}, 3, 5*time.Millisecond, &buf, now)
+	s := startSampler(&fakeReader{}, 3, 5*time.Millisecond, "clean", &buf, now)
 	time.Sleep(40 * time.Millisecond)
 	n, err := s.Stop()
 	if err != nil {
@@ -165,12 +169,16 @@ func TestSampler(t *testing.T) {
 	first := samples[0]
 	if first.GPU != 3 || first.UnixNs != start.Add(time.Millisecond).UnixNano() ||
 		*first.SMClockMHz != 1980 || first.MemClockMHz != nil || *first.PowerW != 312.5 ||
-		first.TempC != nil || *first.UtilGPU != 97 || *first.UtilMem != 40 || *first.MemUsed != 12<<30 {
+		first.TempC != nil || *first.UtilGPU != 97 || *first.UtilMem != 40 || *first.MemUsed != 12<<30 ||
+		first.Phase != "clean" || first.EnergyMJ == nil || *first.EnergyMJ <= 1_000_000 {
 		t.Errorf("first sample %+v", first)
 	}
 	for i := 1; i < len(samples); i++ {
 		if samples[i].UnixNs <= samples[i-1].UnixNs {
 			t.Fatal("samples out of order")
+		}
+		if *samples[i].EnergyMJ <= *samples[i-1].EnergyMJ {
+			t.Fatal("energy counter does not grow")
 		}
 	}
 }
@@ -180,9 +188,43 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestSamplerWriteError(t *testing.T) {
-	s := startSampler(&fakeReader{}, 0, time.Millisecond, failWriter{}, time.Now)
+	s := startSampler(&fakeReader{}, 0, time.Millisecond, "traced", failWriter{}, time.Now)
 	time.Sleep(5 * time.Millisecond)
 	if _, err := s.Stop(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// noEnergy is a GPU without the energy counter (NVML: NOT_SUPPORTED).
+type noEnergy struct{ fakeReader }
+
+func (noEnergy) GetTotalEnergyConsumption() (uint64, gonvml.Return) {
+	return 0, gonvml.ERROR_NOT_SUPPORTED
+}
+
+func TestEnergyCounter(t *testing.T) {
+	if v, err := readEnergy(&fakeReader{}); err != nil || v != 1_000_001 {
+		t.Errorf("got %d %v", v, err)
+	}
+	if _, err := readEnergy(noEnergy{}); !errors.Is(err, ErrNoEnergyCounter) {
+		t.Errorf("unsupported: got %v", err)
+	}
+	s := read(&noEnergy{}, 0, time.Now())
+	if s.EnergyMJ != nil || s.PowerW == nil {
+		t.Errorf("a GPU without the counter: %+v", s)
+	}
+	// Through the library: go-nvml's mock DGX H100 answers the counter.
+	srv := dgxh100.New()
+	srv.Devices[2].(*server.Device).GetTotalEnergyConsumptionFunc = func() (uint64, gonvml.Return) { return 42_000, gonvml.SUCCESS }
+	l, err := open(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := l.EnergyCounter(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := read(); err != nil || v != 42_000 {
+		t.Errorf("EnergyCounter(2)() = %d %v", v, err)
 	}
 }

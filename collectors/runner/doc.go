@@ -18,7 +18,19 @@
 // first the clean phase (untraced; numactl only), then the traced phase
 // (numactl, then nsys, then the workload), both under one per-run timeout
 // that kills the whole process group (SIGTERM, then SIGKILL after a grace
-// period). NVML is sampled during the traced phase. run.json takes its
+// period). NVML is sampled in both phases (DefaultSampleEvery, 20 Hz; each
+// sample names its phase and carries the energy counter). The workload's
+// stdout is read line by line as it comes (and copied to stdout.log): on
+// each window marker "VITLAB_WINDOW begin|end <index> <unix_ns>" the GPU's
+// total-energy counter is read at once, and run.json's windows get the
+// workload's clean windows with energy_mj = end − begin reading
+// (traced_window likewise); where the counter is unsupported the run says
+// so in its warnings. run.json's cpus records the CPUs the run may use (its
+// NUMA node's when bound, else the collector's affinity) and what the
+// workload saw and used. Runs are named after the placement the host
+// really gives: nlocal/nremote when bound, nnone when unbound (a local
+// request where the GPU's node is unknown is unbound, and merges with a
+// none run), nunavailable when the host cannot give it. run.json takes its
 // effective settings from the workload's traced result and never from the
 // request; if the two phases report different effective settings the run
 // is failed with the difference, so it is never labelled with settings it

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"vitlab/collectors/batchdir"
@@ -61,14 +62,22 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 	runCtx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 
-	// Clean phase: untraced.
-	cleanRes, status, msg := r.phase(runCtx, ctx, PhaseClean, clean, dir, stdout, stderr, nil)
+	rec.CPUs = r.cpuBudget(b)
+	if r.cfg.ReadEnergy == nil {
+		rec.Warnings = append(rec.Warnings, "GPU energy counter unavailable (no NVML): windows have no energy_mj")
+	}
+
+	// Clean phase: untraced, its windows' edges marked on stdout.
+	var warn []string
+	cleanRes, cleanMarks, status, msg := r.phase(runCtx, ctx, PhaseClean, clean, dir, stdout, stderr, &warn)
+	r.recordWindows(rec, cleanRes, cleanMarks, &warn)
 	if msg != "" {
+		rec.Warnings = append(rec.Warnings, warn...)
 		return finish(status, withTail(msg, stderrPath))
 	}
-	// Traced phase: under nsys, with NVML sampling.
-	var warn []string
-	tracedRes, status, msg := r.phase(runCtx, ctx, PhaseTraced, traced, dir, stdout, stderr, &warn)
+	// Traced phase: under nsys.
+	tracedRes, tracedMarks, status, msg := r.phase(runCtx, ctx, PhaseTraced, traced, dir, stdout, stderr, &warn)
+	r.recordTracedWindow(rec, tracedRes, tracedMarks, &warn)
 	rec.Warnings = append(rec.Warnings, warn...)
 	rec.Timings = mergeTimings(cleanRes, tracedRes)
 	r.fillFromResults(rec, cleanRes, tracedRes)
@@ -86,6 +95,7 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 		return finish(batchdir.StatusFailed, fmt.Sprintf("the clean and traced phases ran different settings (clean→traced: %s); the run is not labelled with either", strings.Join(d, ", ")))
 	}
 	rec.Effective = &te
+	rec.CPUs.Workers, rec.CPUs.ThreadsPerWorker = te.CPUWorkers, te.CPUThreadsPerWorker
 	if d := settingsDiff(run.Settings, te, true); len(d) > 0 {
 		rec.Mismatch = fieldNames(d)
 		rec.Warnings = append(rec.Warnings, "effective settings differ from the request: "+strings.Join(d, ", "))
@@ -110,10 +120,12 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 	return finish(batchdir.StatusOK, "")
 }
 
-// phase runs one phase and reads its result. It returns the result (nil
-// when there is none) and, when the phase failed, the status and message.
-// runCtx carries the run's timeout, parent the batch's interrupt.
-func (r *runner) phase(runCtx, parent context.Context, phase string, argv []string, dir string, stdout, stderr *os.File, warn *[]string) (*Result, string, string) {
+// phase runs one phase, with NVML sampling and the child's stdout read
+// line by line for window markers, and reads its result. It returns the
+// result (nil when there is none), the markers seen and, when the phase
+// failed, the status and message. runCtx carries the run's timeout, parent
+// the batch's interrupt.
+func (r *runner) phase(runCtx, parent context.Context, phase string, argv []string, dir string, stdout, stderr *os.File, warn *[]string) (*Result, []Marker, string, string) {
 	header := fmt.Sprintf("==> vitlab %s phase: %s\n", phase, shellJoin(argv))
 	io.WriteString(stdout, header)
 	io.WriteString(stderr, header)
@@ -121,24 +133,36 @@ func (r *runner) phase(runCtx, parent context.Context, phase string, argv []stri
 	os.Remove(resPath)
 
 	var sampler Stopper
-	if phase == PhaseTraced && r.cfg.StartSampler != nil {
-		f, err := os.Create(filepath.Join(dir, batchdir.NVMLFile))
+	if r.cfg.StartSampler != nil {
+		// Both phases append to one nvml.jsonl; each sample names its phase.
+		f, err := os.OpenFile(filepath.Join(dir, batchdir.NVMLFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err == nil {
 			defer f.Close()
-			sampler, err = r.cfg.StartSampler(r.cfg.GPU, r.cfg.SampleEvery, f)
+			sampler, err = r.cfg.StartSampler(r.cfg.GPU, r.cfg.SampleEvery, phase, f)
 		}
 		if err != nil {
-			*warn = append(*warn, fmt.Sprintf("NVML sampling: %v", err))
+			*warn = append(*warn, fmt.Sprintf("NVML sampling (%s phase): %v", phase, err))
 		}
 	}
-	o := runGroup(runCtx, argv, r.env(phase == PhaseTraced), dir, stdout, stderr, r.cfg.KillGrace)
+	tee := &markerTee{out: stdout, energy: r.cfg.ReadEnergy}
+	o := runGroup(runCtx, argv, r.env(phase == PhaseTraced), dir, tee, stderr, r.cfg.KillGrace)
 	if sampler != nil {
 		if n, err := sampler.Stop(); err != nil {
-			*warn = append(*warn, fmt.Sprintf("NVML sampling: %v", err))
+			*warn = append(*warn, fmt.Sprintf("NVML sampling (%s phase): %v", phase, err))
 		} else if n == 0 {
-			*warn = append(*warn, "NVML sampling wrote no samples")
+			*warn = append(*warn, fmt.Sprintf("NVML sampling wrote no samples in the %s phase", phase))
 		}
 	}
+	marks, bad := tee.result()
+	for _, b := range bad {
+		*warn = append(*warn, fmt.Sprintf("%s phase: %s", phase, b))
+	}
+	res, status, msg := r.phaseOutcome(o, parent, phase, argv[0], resPath)
+	return res, marks, status, msg
+}
+
+// phaseOutcome judges how a phase ended and reads its result.
+func (r *runner) phaseOutcome(o outcome, parent context.Context, phase, argv0, resPath string) (*Result, string, string) {
 	res, rerr := readResult(resPath, phase)
 	switch {
 	case o.err != nil && errors.Is(o.err, context.DeadlineExceeded) && parent.Err() == nil:
@@ -146,7 +170,7 @@ func (r *runner) phase(runCtx, parent context.Context, phase string, argv []stri
 	case o.err != nil && parent.Err() != nil:
 		return res, batchdir.StatusFailed, fmt.Sprintf("interrupted in the %s phase", phase)
 	case o.err != nil:
-		return res, batchdir.StatusFailed, fmt.Sprintf("%s phase: cannot start %s: %v", phase, argv[0], o.err)
+		return res, batchdir.StatusFailed, fmt.Sprintf("%s phase: cannot start %s: %v", phase, argv0, o.err)
 	case o.exitCode != 0:
 		msg := fmt.Sprintf("%s phase: %s", phase, o.state)
 		if res != nil && res.Error != "" {
@@ -165,6 +189,93 @@ func (r *runner) phase(runCtx, parent context.Context, phase string, argv []stri
 		return res, batchdir.StatusFailed, msg
 	}
 	return res, "", ""
+}
+
+// cpuBudget says which CPUs a run may use: its NUMA node's when bound,
+// else the collector's own affinity (which the workload inherits).
+func (r *runner) cpuBudget(b numa.Binding) *batchdir.CPUBudget {
+	if b.Node >= 0 {
+		for _, n := range r.topo.Nodes {
+			if n.ID == b.Node {
+				cpus, _ := numa.ParseCPUList(n.CPUs)
+				return &batchdir.CPUBudget{Allowed: n.CPUs, Count: len(cpus), Source: fmt.Sprintf("numa node %d", n.ID)}
+			}
+		}
+	}
+	if list, err := ownAffinity(); err == nil {
+		if cpus, err := numa.ParseCPUList(list); err == nil && len(cpus) > 0 {
+			return &batchdir.CPUBudget{Allowed: list, Count: len(cpus), Source: "affinity"}
+		}
+	}
+	n := runtime.NumCPU()
+	return &batchdir.CPUBudget{Allowed: numa.FormatCPUList(seq(n)), Count: n, Source: "runtime.NumCPU"}
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// ownAffinity is the collector's CPU affinity as a cpulist, from
+// /proc/self/status (Cpus_allowed_list).
+func ownAffinity() (string, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", errors.New("no Cpus_allowed_list in /proc/self/status")
+}
+
+// recordWindows puts the clean windows, with the energy read at their
+// markers, into rec.Windows, and says where energy is missing.
+func (r *runner) recordWindows(rec *batchdir.Run, res *Result, marks []Marker, warn *[]string) {
+	var reported []batchdir.Window
+	if res != nil {
+		reported = res.Windows
+		if res.Details.CPUsAllowed != nil && rec.CPUs != nil {
+			rec.CPUs.WorkloadAllowed = res.Details.CPUsAllowed
+		}
+	}
+	if len(reported) == 0 && len(marks) == 0 {
+		return
+	}
+	ws, w := mergeWindows(reported, marks)
+	rec.Windows = ws
+	for _, x := range w {
+		*warn = append(*warn, "clean phase: "+x)
+	}
+	if p := energyProblem(marks); p != "" {
+		*warn = append(*warn, p)
+	}
+}
+
+// recordTracedWindow puts the traced phase's timed window, with its
+// energy when it was marked, into rec.TracedWindow.
+func (r *runner) recordTracedWindow(rec *batchdir.Run, res *Result, marks []Marker, warn *[]string) {
+	var reported []batchdir.Window
+	if res != nil {
+		reported = res.Details.TracedWindow
+	}
+	if len(reported) == 0 && len(marks) == 0 {
+		return
+	}
+	ws, w := mergeWindows(reported, marks)
+	if len(marks) > 0 { // an unmarked traced window is no problem: it is for structure
+		for _, x := range w {
+			*warn = append(*warn, "traced phase: "+x)
+		}
+	}
+	if len(ws) > 0 {
+		rec.TracedWindow = &ws[0]
+	}
 }
 
 // fillFromResults copies versions and the GPU the workload saw into rec.

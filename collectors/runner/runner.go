@@ -22,8 +22,10 @@ import (
 
 // Defaults of a Config.
 const (
-	DefaultTimeout     = 30 * time.Minute
-	DefaultSampleEvery = 100 * time.Millisecond
+	DefaultTimeout = 30 * time.Minute
+	// DefaultSampleEvery is the NVML sampling interval: 20 Hz, in both
+	// phases.
+	DefaultSampleEvery = 50 * time.Millisecond
 	DefaultKillGrace   = 15 * time.Second
 	// exportTimeout bounds nsys export, which runs after the run's own
 	// timeout and is not counted in it.
@@ -84,9 +86,14 @@ type Config struct {
 	Env []string
 	// GPUs lists the host's GPUs (NVML); nil when NVML is unavailable.
 	GPUs func() ([]batchdir.GPU, error)
-	// StartSampler starts NVML sampling of GPU index into w; nil when
-	// NVML is unavailable.
-	StartSampler func(index int, every time.Duration, w io.Writer) (Stopper, error)
+	// StartSampler starts NVML sampling of GPU index into w, each sample
+	// labelled with the phase (clean or traced); nil when NVML is
+	// unavailable.
+	StartSampler func(index int, every time.Duration, phase string, w io.Writer) (Stopper, error)
+	// ReadEnergy reads the GPU's total-energy counter (mJ) when the
+	// workload marks a window edge; nil when NVML is unavailable. Its
+	// error (e.g. no counter on this GPU) goes to the run's warnings.
+	ReadEnergy func() (int64, error)
 	// SampleEvery is the NVML sampling interval.
 	SampleEvery time.Duration
 	// Warnings are problems found while setting up (e.g. NVML
@@ -125,18 +132,22 @@ type runner struct {
 	runs     []plan.Run
 	binds    []numa.Binding
 	bindErrs []error
-	timeout  time.Duration
-	host     string
-	gpus     []batchdir.GPU
-	gpu      batchdir.GPU
-	gpuNode  *int
-	topo     batchdir.NUMA
-	warnings []string
-	nsysVer  string
-	numactl  string
-	batchID  string
-	dir      string
-	software batchdir.Software
+	// allBinds and allBindErrs are the placements of every run of the
+	// expansion (x.Runs), binds and bindErrs those of the selected runs.
+	allBinds    []numa.Binding
+	allBindErrs []error
+	timeout     time.Duration
+	host        string
+	gpus        []batchdir.GPU
+	gpu         batchdir.GPU
+	gpuNode     *int
+	topo        batchdir.NUMA
+	warnings    []string
+	nsysVer     string
+	numactl     string
+	batchID     string
+	dir         string
+	software    batchdir.Software
 }
 
 // Run expands the plan, then either prints it (DryRun) or runs it into
@@ -151,9 +162,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	r.x = x
-	if err := r.selectRuns(); err != nil {
-		return nil, err
-	}
 	r.timeout = cfg.Timeout
 	if r.timeout == 0 {
 		r.timeout = x.Timeout
@@ -162,6 +170,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		r.timeout = DefaultTimeout
 	}
 	if err := r.hostFacts(ctx); err != nil {
+		return nil, err
+	}
+	// Runs are named after the placement this host really gives, before
+	// --only chooses among them.
+	r.placeRuns()
+	if err := r.selectRuns(); err != nil {
 		return nil, err
 	}
 	r.batchID = cfg.BatchID
@@ -176,7 +190,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	r.dir = filepath.Join(out, r.batchID)
-	r.resolvePlacements()
 	script := filepath.Join(r.cfg.WorkloadDir, WorkloadScript)
 	if st, err := os.Stat(script); err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("runner: workload %s not found (give --workload DIR)", script)
@@ -220,17 +233,18 @@ func (r *runner) defaults() {
 }
 
 func (r *runner) selectRuns() error {
-	if r.cfg.Only == "" {
-		r.runs = r.x.Runs
-		return nil
-	}
-	if _, err := path.Match(r.cfg.Only, ""); err != nil {
-		return fmt.Errorf("runner: --only %q: %w", r.cfg.Only, err)
-	}
-	for _, run := range r.x.Runs {
-		if ok, _ := path.Match(r.cfg.Only, run.ID); ok {
-			r.runs = append(r.runs, run)
+	for i, run := range r.x.Runs {
+		if r.cfg.Only != "" {
+			if _, err := path.Match(r.cfg.Only, ""); err != nil {
+				return fmt.Errorf("runner: --only %q: %w", r.cfg.Only, err)
+			}
+			if ok, _ := path.Match(r.cfg.Only, run.ID); !ok {
+				continue
+			}
 		}
+		r.runs = append(r.runs, run)
+		r.binds = append(r.binds, r.allBinds[i])
+		r.bindErrs = append(r.bindErrs, r.allBindErrs[i])
 	}
 	if len(r.runs) == 0 {
 		return fmt.Errorf("runner: --only %q matches none of the %d runs of plan %s profile %s", r.cfg.Only, len(r.x.Runs), r.x.Plan, r.x.Profile)
@@ -326,12 +340,43 @@ func sanitize(s string) string {
 	return b.String()
 }
 
-func (r *runner) resolvePlacements() {
-	r.binds = make([]numa.Binding, len(r.runs))
-	r.bindErrs = make([]error, len(r.runs))
-	for i, run := range r.runs {
-		r.binds[i], r.bindErrs[i] = numa.Resolve(r.topo, r.gpuNode, run.NUMA)
+// placeRuns resolves every run's NUMA placement on this host and names the
+// run after it: the ID's numa token says what really happened — nlocal or
+// nremote when bound, nnone when unbound (asked for none, or for local
+// where the GPU's node is unknown), nunavailable when the host cannot give
+// the placement (the run is recorded, not run). Two runs that become the
+// same run on this host (none and an unbindable local) are merged, with a
+// batch warning.
+func (r *runner) placeRuns() {
+	var runs []plan.Run
+	seen := map[string]string{}
+	for _, run := range r.x.Runs {
+		b, err := numa.Resolve(r.topo, r.gpuNode, run.NUMA)
+		b.Placement.Requested = run.NUMA
+		named := run.WithPlacement(placementWord(b, err))
+		if first, dup := seen[named.ID]; dup {
+			if named.Repeat == 1 {
+				r.warnings = append(r.warnings, fmt.Sprintf("run %s (numa %s) is the same as %s on this host: not run twice", run.ID, run.NUMA, first))
+			}
+			continue
+		}
+		seen[named.ID] = run.ID
+		runs = append(runs, named)
+		r.allBinds = append(r.allBinds, b)
+		r.allBindErrs = append(r.allBindErrs, err)
 	}
+	r.x.Runs = runs
+}
+
+// placementWord is the run-ID word of a resolved placement.
+func placementWord(b numa.Binding, err error) string {
+	switch {
+	case err != nil:
+		return "unavailable"
+	case b.Node >= 0:
+		return b.Placement.Placement
+	}
+	return "none"
 }
 
 // preflight checks, before anything is written, that every tool the runs

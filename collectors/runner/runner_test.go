@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -67,13 +68,14 @@ func sysfs(t *testing.T, nodes int) string {
 
 // fakeSampler writes one sample when started and one when stopped.
 type fakeSampler struct {
-	w io.Writer
-	n int
+	w     io.Writer
+	n     int
+	phase string
 }
 
 func (s *fakeSampler) line() {
 	w := 300.0
-	b, _ := json.Marshal(batchdir.Sample{UnixNs: time.Now().UnixNano(), PowerW: &w})
+	b, _ := json.Marshal(batchdir.Sample{UnixNs: time.Now().UnixNano(), PowerW: &w, Phase: s.phase})
 	s.w.Write(append(b, '\n'))
 	s.n++
 }
@@ -81,6 +83,7 @@ func (s *fakeSampler) line() {
 func (s *fakeSampler) Stop() (int, error) { s.line(); return s.n, nil }
 
 type harness struct {
+	energy   atomic.Int64
 	cfg      Config
 	out      string
 	progress *bytes.Buffer
@@ -121,16 +124,18 @@ func newHarness(t *testing.T, planYAML string, nodes int) *harness {
 		GPUs: func() ([]batchdir.GPU, error) {
 			return []batchdir.GPU{{Index: 0, Name: "Fake GPU", UUID: "GPU-fake-0", BusID: "0000:17:00.0", Driver: "999.1"}}, nil
 		},
-		StartSampler: func(index int, every time.Duration, w io.Writer) (Stopper, error) {
-			s := &fakeSampler{w: w}
+		StartSampler: func(index int, every time.Duration, phase string, w io.Writer) (Stopper, error) {
+			s := &fakeSampler{w: w, phase: phase}
 			s.line()
 			return s, nil
 		},
-		Progress:  h.progress,
-		Stdout:    io.Discard,
-		KillGrace: 300 * time.Millisecond,
-		Timeout:   harnessTimeout,
-		Now:       func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) },
+		// The energy counter grows by 1 J at each reading.
+		ReadEnergy: func() (int64, error) { return h.energy.Add(1000), nil },
+		Progress:   h.progress,
+		Stdout:     io.Discard,
+		KillGrace:  300 * time.Millisecond,
+		Timeout:    harnessTimeout,
+		Now:        func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) },
 	}
 	return h
 }
@@ -240,8 +245,31 @@ func TestFailuresTimeoutAndResume(t *testing.T) {
 		t.Errorf("clean phase got nsys's environment: %v", env)
 	}
 	samples, err := os.ReadFile(filepath.Join(rd(1, "eager"), "nvml.jsonl"))
-	if err != nil || strings.Count(string(samples), "\n") != 2 {
-		t.Errorf("nvml.jsonl: %q %v", samples, err)
+	if err != nil || strings.Count(string(samples), "\n") != 4 || strings.Count(string(samples), `"phase":"clean"`) != 2 ||
+		strings.Count(string(samples), `"phase":"traced"`) != 2 {
+		t.Errorf("nvml.jsonl: both phases sampled, each sample with its phase: %q %v", samples, err)
+	}
+	// Windows: the workload's three clean windows with the energy read at
+	// their markers (1 J between two readings), the traced window too;
+	// stdout.log still has every line, markers included.
+	if len(ok.Windows) != 3 || ok.TracedWindow == nil {
+		t.Fatalf("run 1 windows %+v traced %+v", ok.Windows, ok.TracedWindow)
+	}
+	for i, w := range ok.Windows {
+		if w.Index != i || w.EnergyMJ == nil || *w.EnergyMJ != 1000 || w.EnergySource != batchdir.EnergyNVML ||
+			w.Throughput == nil || w.Batches == nil || *w.Batches != 2 || w.EndUnixNs <= w.StartUnixNs || *w.LatencyP99Ms != 3 {
+			t.Errorf("run 1 window %d: %+v", i, w)
+		}
+	}
+	if tw := ok.TracedWindow; tw.EnergyMJ == nil || *tw.EnergyMJ != 1000 {
+		t.Errorf("traced window %+v", tw)
+	}
+	if log, _ := os.ReadFile(filepath.Join(rd(1, "eager"), "stdout.log")); strings.Count(string(log), "VITLAB_WINDOW ") != 8 ||
+		!strings.Contains(string(log), "fake workload") {
+		t.Errorf("stdout.log: %s", log)
+	}
+	if c := ok.CPUs; c == nil || c.Count < 1 || c.Source != "affinity" || c.WorkloadAllowed == nil || *c.WorkloadAllowed != c.Count {
+		t.Errorf("run 1 cpus %+v", c)
 	}
 
 	// 2: the clean phase fails; the error quotes the workload and stderr,
@@ -399,27 +427,33 @@ func TestNUMATwoNodes(t *testing.T) {
 	}
 }
 
+// TestNUMAOneNodeRemoteUnavailable: on a one-node host where nothing is
+// known about the GPU's node, local cannot be bound: the run says nnone
+// (what happened) and merges with the numa-none run; remote is recorded
+// as nunavailable, not run.
 func TestNUMAOneNodeRemoteUnavailable(t *testing.T) {
 	h := newHarness(t, numaPlan, 1)
 	h.cfg.GPUs = nil // no NVML: nothing known about the GPU
 	h.cfg.StartSampler = nil
+	h.cfg.ReadEnergy = nil
 	h.cfg.Warnings = []string{"NVML unavailable: libnvidia-ml.so.1 not found"}
 	sum, err := h.run(t)
-	if err != nil || sum.OK != 2 || sum.Unavailable != 1 || sum.Failures() != 0 {
+	if err != nil || sum.Total != 2 || sum.OK != 1 || sum.Unavailable != 1 || sum.Failures() != 0 {
 		t.Fatalf("%+v %v\n%s", sum, err, h.progress)
 	}
 	dir := filepath.Join(sum.Dir, "runs")
-	r := readRun(t, filepath.Join(dir, "rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nremote-r1"))
+	r := readRun(t, filepath.Join(dir, "rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nunavailable-r1"))
 	if r.Status != batchdir.StatusUnavailable || !strings.Contains(r.Error, "the host has one NUMA node") ||
-		r.Effective != nil || r.Export != "" || len(r.Command) != 0 {
+		r.Effective != nil || r.Export != "" || len(r.Command) != 0 || r.NUMA.Requested != "remote" {
 		t.Errorf("remote: %+v", r)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, r.ID)); len(ents) != 1 {
 		t.Errorf("an unavailable run left %d files; want only run.json", len(ents))
 	}
-	l := readRun(t, filepath.Join(dir, "rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1"))
-	if l.Status != batchdir.StatusOK || l.NUMA.Placement != "unknown" || l.NUMA.CPUNodes != "" || l.CleanCommand[0] != "python3" {
-		t.Errorf("local: %+v", l)
+	l := readRun(t, filepath.Join(dir, "rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nnone-r1"))
+	if l.Status != batchdir.StatusOK || l.NUMA.Placement != "unknown" || l.NUMA.CPUNodes != "" || l.CleanCommand[0] != "python3" ||
+		l.NUMA.Requested != "none" {
+		t.Errorf("none: %+v", l)
 	}
 	if l.GPU.UUID != "0" || l.GPU.Name != "Fake GPU" {
 		t.Errorf("GPU from the workload when NVML is missing: %+v", l.GPU)
@@ -427,14 +461,36 @@ func TestNUMAOneNodeRemoteUnavailable(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, l.ID, "nvml.jsonl")); err == nil {
 		t.Error("nvml.jsonl written without NVML")
 	}
+	if !slices.ContainsFunc(l.Warnings, func(w string) bool { return strings.Contains(w, "energy counter unavailable") }) ||
+		len(l.Windows) != 3 || l.Windows[0].EnergyMJ != nil {
+		t.Errorf("without NVML: windows without energy and a warning: %q %+v", l.Warnings, l.Windows)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("%d run directories, want 2", len(ents))
+	}
 	b, _ := batchdir.ReadBatch(sum.Dir)
-	if len(b.Warnings) == 0 || !strings.Contains(b.Warnings[0], "NVML unavailable") || b.GPUs == nil {
+	if len(b.Warnings) != 2 || !strings.Contains(b.Warnings[0], "NVML unavailable") || b.GPUs == nil ||
+		!strings.Contains(b.Warnings[1], "-nlocal-r1 (numa local) is the same as rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nnone-r1 on this host") {
 		t.Errorf("batch warnings %q gpus %v", b.Warnings, b.GPUs)
+	}
+
+	// The RQ4 plan's own shape (local and remote only): the IDs say nnone
+	// and nunavailable, never nlocal, and the request is recorded.
+	h = newHarness(t, strings.Replace(numaPlan, "[none, local, remote]", "[local, remote]", 1), 1)
+	h.cfg.GPUs = nil
+	var out bytes.Buffer
+	h.cfg.DryRun, h.cfg.Stdout = true, &out
+	if _, err := h.run(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); strings.Contains(got, "nlocal") || !strings.Contains(got, "-nnone-r1  model=- numa=local ") ||
+		!strings.Contains(got, "-nunavailable-r1  model=- numa=remote ") || !strings.Contains(got, "placement: unknown, unbound") {
+		t.Errorf("dry run:\n%s", got)
 	}
 }
 
 func TestDryRun(t *testing.T) {
-	h := newHarness(t, numaPlan, 1)
+	h := newHarness(t, numaPlan, 2)
 	var out bytes.Buffer
 	h.cfg.DryRun = true
 	h.cfg.Stdout = &out
@@ -453,8 +509,9 @@ func TestDryRun(t *testing.T) {
 	for _, want := range []string{
 		"batch rq4-full-testhost-20261126T120000: plan rq4, profile full, 1 of 3 runs (3 configurations × 1 repeats)",
 		"rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1  model=- numa=local patch=16",
-		"  clean:  python3 " + h.cfg.WorkloadDir + "/vit_workload.py --request " + sum.Dir + "/runs/rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1/request.json",
-		"  traced: " + h.cfg.Nsys.Path + " profile -t cuda,nvtx --sample=none --cpuctxsw=none --force-overwrite=true -o " + sum.Dir + "/runs/rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1/trace -- python3",
+		"  placement: local, cpus and memory on node 1",
+		"  clean:  " + h.cfg.Numactl + " --cpunodebind=1 --membind=1 python3 " + h.cfg.WorkloadDir + "/vit_workload.py --request " + sum.Dir + "/runs/rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1/request.json",
+		"  traced: " + h.cfg.Numactl + " --cpunodebind=1 --membind=1 " + h.cfg.Nsys.Path + " profile -t cuda,nvtx --sample=none --cpuctxsw=none --force-overwrite=true -o " + sum.Dir + "/runs/rq4-p16-d2-h64-r32-b1-eager-sync-q1-cpu-nlocal-r1/trace -- python3",
 		"env: FAKE_NUMACTL_LOG=",
 		"CUDA_VISIBLE_DEVICES=GPU-fake-0 CUDA_DEVICE_ORDER=PCI_BUS_ID PYTHONUNBUFFERED=1",
 	} {

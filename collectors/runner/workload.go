@@ -44,6 +44,18 @@ type Result struct {
 	Timings   batchdir.Timings   `json:"timings"`
 	Software  ResultSoftware     `json:"software"`
 	GPU       ResultGPU          `json:"gpu"`
+	// Windows are the clean phase's measurement windows (contract §2).
+	Windows []batchdir.Window `json:"windows,omitempty"`
+	Details ResultDetails     `json:"details"`
+}
+
+// ResultDetails are the parts of the workload's free-form details the
+// runner records.
+type ResultDetails struct {
+	// CPUsAllowed is len(os.sched_getaffinity(0)) in the workload.
+	CPUsAllowed *int `json:"cpus_allowed"`
+	// TracedWindow is the traced phase's timed window (one entry).
+	TracedWindow []batchdir.Window `json:"traced_window"`
 }
 
 // ResultSoftware are the versions the workload saw.

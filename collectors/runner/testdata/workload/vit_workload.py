@@ -12,6 +12,11 @@ failure. What it does is chosen by the requested batch_size:
   5  ok, but reports compile_mode eager whatever was requested
   6  the traced phase exits 0 with ok false
   7  the clean phase exits 0 without writing a result
+
+In the runs that succeed it marks its windows on stdout as the real one
+does (VITLAB_WINDOW begin|end <index> <unix_ns>; one marker is written in
+two pieces), three clean windows and the traced phase's timed window, and
+reports them in "windows" / details.traced_window.
 """
 import argparse
 import json
@@ -83,4 +88,28 @@ if b == 6 and a.phase == "traced":
     sys.exit(0)
 if b == 7 and a.phase == "clean":
     sys.exit(0)
+
+
+def marked_window(index):
+    begin = time.time_ns()
+    sys.stdout.write("VITLAB_WIN")
+    sys.stdout.flush()
+    time.sleep(0.01)
+    sys.stdout.write("DOW begin %d %d\n" % (index, begin))
+    sys.stdout.flush()
+    time.sleep(0.02)
+    end = time.time_ns()
+    print("VITLAB_WINDOW end %d %d" % (index, end), flush=True)
+    secs = (end - begin) / 1e9
+    imgs = b * s["timed_batches"]
+    return {"index": index, "start_unix_ns": begin, "end_unix_ns": end, "batches": s["timed_batches"],
+            "images": imgs, "seconds": secs, "throughput": imgs / secs,
+            "latency_p50_ms": 1.5, "latency_p90_ms": 2.0, "latency_p99_ms": 3.0}
+
+
+res["details"] = {"cpus_allowed": len(os.sched_getaffinity(0))}
+if a.phase == "clean":
+    res["windows"] = [marked_window(i) for i in range(3)]
+else:
+    res["details"]["traced_window"] = [marked_window(0)]
 write(res)
