@@ -120,6 +120,10 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "vitlab ingest: recovered %s: removed %d unlisted files and %d staging directories left by interrupted ingests\n",
 			*wh, len(r.RemovedFiles), len(r.RemovedStaging))
 	}
+	if r := sum.Recovered; len(r.Migrated) > 0 {
+		fmt.Fprintf(e.stderr, "vitlab ingest: migrated %s to batch_id=<id> partition directories (%d batches: %s)\n",
+			*wh, len(r.Migrated), strings.Join(r.Migrated, ", "))
+	}
 	if sum.Unchanged {
 		fmt.Fprintf(e.stdout, "batch %s: already ingested with identical content; nothing to do\n", sum.BatchID)
 		return nil
