@@ -57,6 +57,13 @@ type Batch struct {
 	// Warnings are problems the collector worked around (e.g. NVML
 	// unavailable: no GPU inventory and no samples).
 	Warnings []string `json:"warnings,omitempty"`
+	// Hosts are the hosts that ran runs of the batch, sorted: one for a
+	// batch collected on one host, several when shards ran elsewhere
+	// (Slurm array tasks). Host is the one that created the batch.
+	Hosts []string `json:"hosts,omitempty"`
+	// Shards is the number of shards the runs were split into (vitlab
+	// collect --slurm or --gpus); 0 when one process ran them all.
+	Shards int `json:"shards,omitempty"`
 }
 
 // GPU describes one GPU of the host as NVML (or the workload) saw it.
@@ -162,6 +169,9 @@ type Run struct {
 	TracedWindow *Window `json:"traced_window,omitempty"`
 	// CPUs is the CPU budget of the run.
 	CPUs *CPUBudget `json:"cpus,omitempty"`
+	// Host is the host that ran the run (a batch split into shards runs
+	// on several); "" in batches written before it was recorded.
+	Host string `json:"host,omitempty"`
 }
 
 // EnergyNVML is Window.EnergySource for NVML's total-energy counter.

@@ -46,8 +46,17 @@
 //
 // CUDA_VISIBLE_DEVICES is the chosen GPU's UUID when NVML gives one, else
 // its index with CUDA_DEVICE_ORDER=PCI_BUS_ID, so CUDA and NVML name the
-// same card. Interrupting (ctx cancelled) stops the current run's process
-// group, records it as failed, and leaves batch.json without finished.
+// same card. Interrupting (ctx cancelled: Ctrl-C, or Slurm's SIGTERM to a
+// cancelled or preempted task) stops the current run's process group and
+// leaves that run unfinished (its folder without run.json, so --resume
+// redoes it) and batch.json without finished.
+//
+// Shards: Prepare writes a batch directory without running anything (a
+// login node can); Run with Join and Shard/Shards runs runs i with
+// i % Shards == Shard into it (resume semantics: ok runs are kept), on any
+// host, several at once. Each run records its host; batch.json is merged
+// under the batch's flock (batchdir.Update: this host joins hosts), and
+// batchdir.Finalize marks the batch finished once every run has run.json.
 //
 // The commands are run with os/exec in their own process group; the
 // package spells no nsys or numactl flags itself.

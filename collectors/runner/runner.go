@@ -106,6 +106,15 @@ type Config struct {
 	KillGrace time.Duration
 	// Now is the clock (tests fix it).
 	Now func() time.Time
+	// Shards > 0 runs only shard Shard (0 ≤ Shard < Shards) of the
+	// selected runs: those whose index i has i % Shards == Shard.
+	Shard, Shards int
+	// Join runs into a batch directory that Prepare (or another host)
+	// created: batch.json is merged under the batch's lock (this host
+	// joins hosts), runs already ok are kept (resume semantics), and the
+	// batch is never marked finished (batchdir.Finalize does that once
+	// every shard is done).
+	Join bool
 }
 
 // Summary is what a collection did.
@@ -178,18 +187,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := r.selectRuns(); err != nil {
 		return nil, err
 	}
-	r.batchID = cfg.BatchID
-	if r.batchID == "" {
-		r.batchID = fmt.Sprintf("%s-%s-%s-%s", x.Plan, x.Profile, r.host, r.cfg.Now().UTC().Format("20060102T150405"))
+	if err := r.selectShard(); err != nil {
+		return nil, err
 	}
-	if !safeName.MatchString(r.batchID) {
-		return nil, fmt.Errorf("runner: batch id %q is not a safe directory name (letters, digits, . _ -)", r.batchID)
+	if err := r.name(); err != nil {
+		return nil, err
 	}
-	out, err := filepath.Abs(cfg.OutDir)
-	if err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
-	}
-	r.dir = filepath.Join(out, r.batchID)
 	script := filepath.Join(r.cfg.WorkloadDir, WorkloadScript)
 	if st, err := os.Stat(script); err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("runner: workload %s not found (give --workload DIR)", script)
@@ -201,6 +204,78 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	return r.collect(ctx)
+}
+
+// Prepare creates the batch directory of a collection that shards will
+// run (Join): batch.json without finished, runs/ and the plan's copy. It
+// runs nothing and needs neither nsys nor a GPU, so a cluster's login node
+// can call it. The Summary names the batch and counts its runs.
+func Prepare(ctx context.Context, cfg Config) (*Summary, error) {
+	r := &runner{cfg: cfg}
+	r.defaults()
+	x, err := cfg.Plan.Expand(cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
+	r.x = x
+	if err := r.hostFacts(ctx); err != nil {
+		return nil, err
+	}
+	r.placeRuns()
+	if err := r.selectRuns(); err != nil {
+		return nil, err
+	}
+	if err := r.name(); err != nil {
+		return nil, err
+	}
+	s := &Summary{BatchID: r.batchID, Dir: r.dir, Total: len(r.runs)}
+	if cfg.DryRun {
+		return s, nil
+	}
+	if _, err := r.openBatch(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// selectShard keeps this shard's runs.
+func (r *runner) selectShard() error {
+	n := r.cfg.Shards
+	if n == 0 {
+		return nil
+	}
+	if r.cfg.Shard < 0 || r.cfg.Shard >= n {
+		return fmt.Errorf("runner: shard %d of %d: want 0 ≤ shard < %d", r.cfg.Shard, n, n)
+	}
+	var runs []plan.Run
+	var binds []numa.Binding
+	var errs []error
+	for i := r.cfg.Shard; i < len(r.runs); i += n {
+		runs = append(runs, r.runs[i])
+		binds = append(binds, r.binds[i])
+		errs = append(errs, r.bindErrs[i])
+	}
+	r.runs, r.binds, r.bindErrs = runs, binds, errs
+	return nil
+}
+
+// name sets the batch id and directory.
+func (r *runner) name() error {
+	cfg := r.cfg
+	x := r.x
+	r.batchID = cfg.BatchID
+	if r.batchID == "" {
+		r.batchID = fmt.Sprintf("%s-%s-%s-%s", x.Plan, x.Profile, r.host, r.cfg.Now().UTC().Format("20060102T150405"))
+	}
+	if !safeName.MatchString(r.batchID) {
+		return fmt.Errorf("runner: batch id %q is not a safe directory name (letters, digits, . _ -)", r.batchID)
+	}
+	out, err := filepath.Abs(cfg.OutDir)
+	if err != nil {
+		return fmt.Errorf("runner: %w", err)
+	}
+	r.dir = filepath.Join(out, r.batchID)
+	return nil
 }
 
 func (r *runner) defaults() {
@@ -631,6 +706,11 @@ func (r *runner) openBatch() (*batchdir.Batch, error) {
 		Labels:        r.x.Labels,
 		Filter:        r.cfg.Only,
 		Warnings:      r.warnings,
+		Shards:        r.cfg.Shards,
+	}
+	if r.cfg.Shards == 0 {
+		// One process runs them all here; shards add their own hosts.
+		b.AddHost(r.host)
 	}
 	if b.GPUs == nil {
 		b.GPUs = []batchdir.GPU{}
@@ -665,6 +745,10 @@ func (r *runner) openBatch() (*batchdir.Batch, error) {
 		}
 		b.StartedAt = old.StartedAt
 		b.Software = mergeSoftware(b.Software, old.Software)
+		b.Shards = old.Shards
+		for _, h := range old.Hosts {
+			b.AddHost(h)
+		}
 		for _, w := range old.Warnings {
 			if !contains(b.Warnings, w) {
 				b.Warnings = append(b.Warnings, w)
@@ -718,18 +802,72 @@ func osText(root string) string {
 	return "linux " + strings.TrimSpace(string(rel))
 }
 
+// joinBatch opens a batch directory that Prepare created, for a shard: it
+// checks that the plan and profile are the batch's and adds this host to
+// batch.json's hosts (and its GPUs and warnings where batch.json has none),
+// under the batch's lock.
+func (r *runner) joinBatch() (*batchdir.Batch, error) {
+	planBytes, err := os.ReadFile(r.cfg.PlanFile)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	if prev, err := os.ReadFile(filepath.Join(r.dir, PlanCopy)); err != nil || !bytes.Equal(prev, planBytes) {
+		return nil, fmt.Errorf("runner: shard of %s: the plan file differs from the batch's copy %s", r.dir, filepath.Join(r.dir, PlanCopy))
+	}
+	var out *batchdir.Batch
+	err = batchdir.Update(r.dir, func(b *batchdir.Batch) error {
+		if b.Plan != r.x.Plan || b.Profile != r.x.Profile {
+			return fmt.Errorf("runner: shard of %s: it is plan %s profile %s, not plan %s profile %s", r.dir, b.Plan, b.Profile, r.x.Plan, r.x.Profile)
+		}
+		if b.Filter != r.cfg.Only {
+			return fmt.Errorf("runner: shard of %s: it was made with --only %q, not %q", r.dir, b.Filter, r.cfg.Only)
+		}
+		b.AddHost(r.host)
+		if len(b.GPUs) == 0 && len(r.gpus) > 0 {
+			b.GPUs = r.gpus
+		}
+		if len(b.NUMA.Nodes) == 0 {
+			b.NUMA = r.topo
+		}
+		for _, w := range r.warnings {
+			if w = r.host + ": " + w; !contains(b.Warnings, w) {
+				b.Warnings = append(b.Warnings, w)
+			}
+		}
+		b.Software = mergeSoftware(b.Software, batchdir.Software{Nsys: r.nsysVer, Driver: r.gpu.Driver, OS: osText(r.cfg.SysRoot)})
+		out = b
+		return nil
+	})
+	return out, err
+}
+
 // collect runs the batch.
 func (r *runner) collect(ctx context.Context) (*Summary, error) {
-	b, err := r.openBatch()
+	open := r.openBatch
+	if r.cfg.Join {
+		open = r.joinBatch
+	}
+	b, err := open()
 	if err != nil {
 		return nil, err
+	}
+	// save writes batch.json: the whole of it for a batch of its own, only
+	// what this shard learnt (software versions) when joined.
+	save := func() error {
+		if !r.cfg.Join {
+			return writeJSON(filepath.Join(r.dir, batchdir.BatchFile), b)
+		}
+		return batchdir.Update(r.dir, func(nb *batchdir.Batch) error {
+			nb.Software = mergeSoftware(nb.Software, r.software)
+			return nil
+		})
 	}
 	s := &Summary{BatchID: r.batchID, Dir: r.dir, Total: len(r.runs)}
 	p := &progress{w: r.cfg.Progress, total: len(r.runs)}
 	todo := 0
 	kept := map[string]bool{}
 	for i, run := range r.runs {
-		if r.cfg.Resume {
+		if r.cfg.Resume || r.cfg.Join {
 			if prev, err := batchdir.ReadRun(r.runDir(run)); err == nil && prev.Status == batchdir.StatusOK {
 				kept[run.ID] = true
 				r.software = mergeSoftware(r.software, prev.Software)
@@ -771,6 +909,13 @@ func (r *runner) collect(ctx context.Context) (*Summary, error) {
 			p.starting(run.ID)
 			rec, fatal = r.execRun(ctx, run, r.binds[i])
 		}
+		if ctx.Err() != nil && rec.Status != batchdir.StatusOK {
+			// Interrupted (or the task preempted): the run stays
+			// unfinished, without run.json, so --resume redoes it.
+			fmt.Fprintf(r.cfg.Progress, "%s interrupted: %s left unfinished (no %s); --resume redoes it\n", run.ID, dir, batchdir.RunFile)
+			break
+		}
+		rec.Host = r.host
 		if err := writeJSON(filepath.Join(dir, batchdir.RunFile), rec); err != nil {
 			return s, err
 		}
@@ -790,7 +935,7 @@ func (r *runner) collect(ctx context.Context) (*Summary, error) {
 			// Every later run would fail the same way: stop, leave the batch
 			// unfinished, and let --resume continue once nsys is fixed.
 			b.Software = mergeSoftware(b.Software, r.software)
-			if err := writeJSON(filepath.Join(r.dir, batchdir.BatchFile), b); err != nil {
+			if err := save(); err != nil {
 				return s, err
 			}
 			return s, fmt.Errorf("runner: stopping the batch: %w; fix it and continue with --resume --batch %s", fatal, r.batchID)
@@ -799,10 +944,13 @@ func (r *runner) collect(ctx context.Context) (*Summary, error) {
 	b.Software = mergeSoftware(b.Software, r.software)
 	if ctx.Err() != nil {
 		// Interrupted: batch.json stays without finished.
-		if err := writeJSON(filepath.Join(r.dir, batchdir.BatchFile), b); err != nil {
+		if err := save(); err != nil {
 			return s, err
 		}
 		return s, ctx.Err()
+	}
+	if r.cfg.Join {
+		return s, save()
 	}
 	fin := r.cfg.Now().UTC()
 	b.Finished = &fin

@@ -557,9 +557,17 @@ func TestInterrupt(t *testing.T) {
 	if time.Since(start) > 20*time.Second {
 		t.Error("the interrupt did not stop the hanging run promptly")
 	}
-	r := readRun(t, filepath.Join(sum.Dir, "runs", runID(3, "eager")))
-	if r.Status != batchdir.StatusFailed || !strings.Contains(r.Error, "interrupted in the traced phase") {
-		t.Errorf("run: %+v", r)
+	// The interrupted run is left unfinished (its folder, no run.json), so
+	// --resume redoes it.
+	rdir := filepath.Join(sum.Dir, "runs", runID(3, "eager"))
+	if _, err := os.Stat(rdir); err != nil {
+		t.Errorf("interrupted run's folder: %v", err)
+	}
+	if _, err := batchdir.ReadRun(rdir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("interrupted run has a run.json: %v", err)
+	}
+	if !strings.Contains(h.progress.String(), "left unfinished") {
+		t.Errorf("progress does not say the run is left unfinished:\n%s", h.progress)
 	}
 	b, _ := batchdir.ReadBatch(sum.Dir)
 	if b.Finished != nil {
@@ -646,3 +654,73 @@ func TestImporterFailureStopsBatch(t *testing.T) {
 // Python start on a loaded 2-core machine (≈2.5 s), short enough for the
 // hanging run.
 const harnessTimeout = 10 * time.Second
+
+// okPlan has six runs that all succeed with the stand-in workload.
+const okPlan = `name: okp
+rq: rq0
+repeats: 2
+allow_few_repeats: true
+defaults: {patch: 16, depth: 2, hidden: 64, resolution: 32, warmup_batches: 1, timed_batches: 2, batch_size: 1}
+matrix:
+  depth: [2, 4, 6]
+`
+
+// TestShards prepares a batch, runs it as three shards (two at once, the
+// third after), and finishes it: every run once, hosts merged, and the
+// batch finished only when every shard is done.
+func TestShards(t *testing.T) {
+	h := newHarness(t, okPlan, 1)
+	h.cfg.BatchID = "sharded"
+	h.cfg.Shards = 3
+	prep, err := Prepare(context.Background(), h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prep.Total != 6 {
+		t.Fatalf("prepared %+v", prep)
+	}
+	shard := func(i int, host string) error {
+		c := h.cfg
+		c.Shard, c.Join, c.Host = i, true, host
+		s, err := Run(context.Background(), c)
+		if err == nil && (s.Total != 2 || s.OK != 2) {
+			err = fmt.Errorf("shard %d: %+v", i, s)
+		}
+		return err
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- shard(0, "node-a") }()
+	go func() { errs <- shard(1, "node-b") }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("%v\n%s", err, h.progress)
+		}
+	}
+	if _, err := batchdir.Finalize(prep.Dir, time.Now()); !errors.Is(err, batchdir.ErrRunsLeft) {
+		t.Fatalf("finalize with a shard left: %v", err)
+	}
+	if err := shard(2, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := batchdir.Finalize(prep.Dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ByStatus[batchdir.StatusOK] != 6 || st.Recorded != 6 || st.Hosts["node-a"] != 4 || st.Hosts["node-b"] != 2 {
+		t.Errorf("state %+v", st)
+	}
+	b, err := batchdir.ReadBatch(prep.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Finished == nil || !slices.Equal(b.Hosts, []string{"node-a", "node-b"}) || b.Shards != 3 || b.Runs != 6 || b.Software.Torch == "" {
+		t.Errorf("batch.json %+v", b)
+	}
+	// A shard run again keeps its ok runs.
+	c := h.cfg
+	c.Shard, c.Join, c.Host = 1, true, "node-c"
+	s, err := Run(context.Background(), c)
+	if err != nil || s.Kept != 2 || s.OK != 0 {
+		t.Errorf("rerun of a done shard: %+v %v", s, err)
+	}
+}

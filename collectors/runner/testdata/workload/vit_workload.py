@@ -13,6 +13,9 @@ failure. What it does is chosen by the requested batch_size:
   6  the traced phase exits 0 with ok false
   7  the clean phase exits 0 without writing a result
 
+FAKE_SLEEP="<batch_size>:<seconds>" makes the clean phase of runs with that
+batch size sleep first (a long run to kill mid-way in the Slurm test).
+
 In the runs that succeed it marks its windows on stdout as the real one
 does (VITLAB_WINDOW begin|end <index> <unix_ns>; one marker is written in
 two pieces), three clean windows and the traced phase's timed window, and
@@ -43,6 +46,10 @@ with open(os.path.join(run_dir, "env.%s" % a.phase), "w") as f:
     json.dump({k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
                                              "PYTHONUNBUFFERED", "LD_LIBRARY_PATH", "FAKE_EXTRA")}
               | {"compile_cache": a.compile_cache}, f)
+
+slow = os.environ.get("FAKE_SLEEP", "")
+if slow and a.phase == "clean" and int(slow.split(":")[0]) == b:
+    time.sleep(float(slow.split(":")[1]))
 
 eff = dict(s)
 eff["model"] = "fake_vit"
