@@ -1,0 +1,102 @@
+-- name: config_summary
+-- description: One row per configuration: its settings and, for each headline metric m, the median m, its 95 % interval m_lo..m_hi and the number of repeats m_n (from config_stats).
+-- inputs: config_stats, run_config, runs_flagged
+--
+-- Metrics: clean_throughput, gpu_busy, seed_compute_utilisation, tflops,
+-- peak_mem_bytes, h2d_link_gbps, energy_per_image_j, latency_p50_ms,
+-- latency_p99_ms, compile_s. Settings are those of the configuration's
+-- runs (equal by construction of config_id); runs counts its ok runs not
+-- flagged by runs_flagged. Intervals and method: config_stats.
+create or replace view config_summary as
+with
+    stats as (
+        select * from config_stats
+    ),
+    flagged as (
+        select distinct batch_id, run_id from runs_flagged
+    ),
+    config as (
+        select c.*
+        from run_config as c
+        anti join flagged as f
+            on f.batch_id = c.batch_id and f.run_id = c.run_id
+        where c.status = 'ok'
+    ),
+    settings as (
+        select
+            config_id,
+            any_value(rq) as rq,
+            any_value(gpu_name) as gpu_name,
+            any_value(patch) as patch,
+            any_value(depth) as depth,
+            any_value(hidden) as hidden,
+            any_value(heads) as heads,
+            any_value(mlp) as mlp,
+            any_value(resolution) as resolution,
+            any_value(tokens) as tokens,
+            any_value(batch_size) as batch_size,
+            any_value(dtype) as dtype,
+            any_value(compile_mode) as compile_mode,
+            any_value(pipeline) as pipeline,
+            any_value(queue_depth) as queue_depth,
+            any_value(preprocess) as preprocess,
+            any_value(decoder) as decoder,
+            any_value(patch_embed) as patch_embed,
+            any_value(numa_placement) as numa_placement,
+            count(*) as runs
+        from config
+        group by config_id
+    ),
+    pivoted as (
+        select
+            config_id,
+            max(median) filter (where metric = 'clean_throughput') as clean_throughput,
+            max(ci_low) filter (where metric = 'clean_throughput') as clean_throughput_lo,
+            max(ci_high) filter (where metric = 'clean_throughput') as clean_throughput_hi,
+            max(n) filter (where metric = 'clean_throughput') as clean_throughput_n,
+            max(median) filter (where metric = 'gpu_busy') as gpu_busy,
+            max(ci_low) filter (where metric = 'gpu_busy') as gpu_busy_lo,
+            max(ci_high) filter (where metric = 'gpu_busy') as gpu_busy_hi,
+            max(n) filter (where metric = 'gpu_busy') as gpu_busy_n,
+            max(median) filter (where metric = 'seed_compute_utilisation') as seed_compute_utilisation,
+            max(ci_low) filter (where metric = 'seed_compute_utilisation') as seed_compute_utilisation_lo,
+            max(ci_high) filter (where metric = 'seed_compute_utilisation') as seed_compute_utilisation_hi,
+            max(n) filter (where metric = 'seed_compute_utilisation') as seed_compute_utilisation_n,
+            max(median) filter (where metric = 'tflops') as tflops,
+            max(ci_low) filter (where metric = 'tflops') as tflops_lo,
+            max(ci_high) filter (where metric = 'tflops') as tflops_hi,
+            max(n) filter (where metric = 'tflops') as tflops_n,
+            max(median) filter (where metric = 'peak_mem_bytes') as peak_mem_bytes,
+            max(ci_low) filter (where metric = 'peak_mem_bytes') as peak_mem_bytes_lo,
+            max(ci_high) filter (where metric = 'peak_mem_bytes') as peak_mem_bytes_hi,
+            max(n) filter (where metric = 'peak_mem_bytes') as peak_mem_bytes_n,
+            max(median) filter (where metric = 'h2d_link_gbps') as h2d_link_gbps,
+            max(ci_low) filter (where metric = 'h2d_link_gbps') as h2d_link_gbps_lo,
+            max(ci_high) filter (where metric = 'h2d_link_gbps') as h2d_link_gbps_hi,
+            max(n) filter (where metric = 'h2d_link_gbps') as h2d_link_gbps_n,
+            max(median) filter (where metric = 'energy_per_image_j') as energy_per_image_j,
+            max(ci_low) filter (where metric = 'energy_per_image_j') as energy_per_image_j_lo,
+            max(ci_high) filter (where metric = 'energy_per_image_j') as energy_per_image_j_hi,
+            max(n) filter (where metric = 'energy_per_image_j') as energy_per_image_j_n,
+            max(median) filter (where metric = 'latency_p50_ms') as latency_p50_ms,
+            max(ci_low) filter (where metric = 'latency_p50_ms') as latency_p50_ms_lo,
+            max(ci_high) filter (where metric = 'latency_p50_ms') as latency_p50_ms_hi,
+            max(n) filter (where metric = 'latency_p50_ms') as latency_p50_ms_n,
+            max(median) filter (where metric = 'latency_p99_ms') as latency_p99_ms,
+            max(ci_low) filter (where metric = 'latency_p99_ms') as latency_p99_ms_lo,
+            max(ci_high) filter (where metric = 'latency_p99_ms') as latency_p99_ms_hi,
+            max(n) filter (where metric = 'latency_p99_ms') as latency_p99_ms_n,
+            max(median) filter (where metric = 'compile_s') as compile_s,
+            max(ci_low) filter (where metric = 'compile_s') as compile_s_lo,
+            max(ci_high) filter (where metric = 'compile_s') as compile_s_hi,
+            max(n) filter (where metric = 'compile_s') as compile_s_n
+        from stats
+        group by config_id
+    ),
+    final as (
+        select s.*, p.* exclude (config_id)
+        from settings as s
+        left join pivoted as p
+            on p.config_id = s.config_id
+    )
+select * from final;
