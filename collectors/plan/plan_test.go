@@ -156,7 +156,30 @@ func TestShippedPlans(t *testing.T) {
 				if !safeID.MatchString(r.ID) || len(r.ID) > 200 {
 					t.Errorf("%s: unsafe run id %q", file, r.ID)
 				}
+				// Every profile measures ≥ 3 clean windows of ≥ 2 s each.
+				s := r.Settings
+				if s.CleanRepeats == nil || *s.CleanRepeats < 3 || s.MinWindowS == nil || *s.MinWindowS < 2 {
+					t.Errorf("%s %s: clean windows %v of %v s", file, r.ID, s.CleanRepeats, s.MinWindowS)
+				}
+				// RQ5 is about preprocessing: it must decode and resize.
+				if r.RQ == "rq5" && (s.SourceResolution == nil || *s.SourceResolution == *s.Resolution) {
+					t.Errorf("%s %s: source_resolution must differ from resolution", file, r.ID)
+				}
 			}
+		}
+	}
+}
+
+// TestReadmeListsSettings checks that collectors/plans/README.md has a row
+// for every setting a plan may set (the registry grows; the README must too).
+func TestReadmeListsSettings(t *testing.T) {
+	b, err := os.ReadFile("../plans/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range settingKeys {
+		if !strings.Contains(string(b), "| `"+k+"` |") {
+			t.Errorf("collectors/plans/README.md has no row for setting %s", k)
 		}
 	}
 }
