@@ -33,7 +33,8 @@ func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runCollect(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "collect", "--plan FILE [--profile quick] [--out DIR] [--gpu N] [--only GLOB] [--resume --batch ID] [--dry-run] [flags]")
+	fs := newFlagSet(e, "collect", "--plan FILE [--profile quick] [--out DIR] [--gpu N | --gpus 0,1,… | --slurm [slurm flags]] [--only GLOB] [--resume --batch ID] [--dry-run] [flags]\n"+
+		"       vitlab collect --status DIR | --finalize DIR | --batch-dir DIR (--shard I --of N | --resume) [flags]")
 	planFile := fs.String("plan", "", "plan YAML file (required; see collectors/plans/README.md)")
 	profile := fs.String("profile", "quick", "profile of the plan to run: quick, full, or another the plan defines")
 	out := fs.String("out", "batches", "directory that holds batch directories")
@@ -57,12 +58,40 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	useNVML := fs.Bool("nvml", true, "use NVML for the GPU inventory and samples (false: neither)")
 	compileCache := fs.String("compile-cache", "", "folder for the per-run torch.compile caches, removed after each run (default <TMPDIR>/vitlab-compile-cache)")
 	sysRoot := fs.String("sysfs-root", "/", "root under which sys/devices/system/node and sys/bus/pci are read")
+	var sh shardFlags
+	fs.StringVar(&sh.gpus, "gpus", "", "run the batch as shards side by side on these GPUs of this host, one shard per GPU (NVML indices, e.g. 0,1,2,3)")
+	fs.BoolVar(&sh.slurm, "slurm", false, "submit the batch to Slurm: one job array (a shard per task) and a finalising job; the batch directory under --out must be on storage every node sees")
+	fs.StringVar(&sh.partition, "partition", "", "Slurm partition of the jobs (--slurm)")
+	fs.StringVar(&sh.account, "account", "", "Slurm account of the jobs (--slurm)")
+	fs.IntVar(&sh.gpusPerTask, "gpus-per-task", 1, "GPUs each array task asks for (--slurm; 0 for CPU-only nodes, e.g. with a stand-in workload)")
+	fs.StringVar(&sh.time, "time", "", "time limit of each array task, as sbatch --time (--slurm)")
+	fs.IntVar(&sh.maxParallel, "max-parallel", 0, "array tasks running at once, at most (--slurm; 0: as many as Slurm gives)")
+	fs.IntVar(&sh.runsPerTask, "runs-per-task", 1, "runs each array task does (--slurm)")
+	fs.StringVar(&sh.status, "status", "", "show a batch directory's runs: done, failed, unfinished, not started, and its Slurm jobs")
+	fs.StringVar(&sh.finalize, "finalize", "", "mark a sharded batch directory finished once every run has run.json (the finalising job runs this)")
+	fs.StringVar(&sh.batchDir, "batch-dir", "", "an existing batch directory to run runs into: a shard (--shard I --of N), or every run not ok (--resume; with --slurm, resubmitted)")
+	fs.IntVar(&sh.shard, "shard", -1, "with --batch-dir: run shard I (runs j with j mod N = I)")
+	fs.IntVar(&sh.of, "of", 0, "with --shard: the number of shards N")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return usagef("unexpected argument %q", fs.Arg(0))
+	case sh.status != "":
+		return collectStatus(ctx, e, sh.status)
+	case sh.finalize != "":
+		return collectFinalize(e, sh.finalize)
+	}
+	if sh.batchDir != "" {
+		if err := sh.fromBatchDir(fs, planFile, profile, out, batchID, resume); err != nil {
+			return err
+		}
+	}
+	if err := sh.check(*gpu); err != nil {
+		return err
+	}
+	switch {
 	case *planFile == "":
 		return usagef("--plan is required")
 	case *resume && *batchID == "":
@@ -108,6 +137,8 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	switch {
 	case err == nil:
 		cfg.Nsys = &nsys.Tool{Path: nsysExe, Env: nsysEnv}
+	case sh.slurm:
+		cfg.Nsys = &nsys.Tool{Path: "nsys", Env: nsysEnv} // each task finds its node's nsys
 	case *dryRun:
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%v; the commands below say plain nsys", err))
 		cfg.Nsys = &nsys.Tool{Path: "nsys", Env: nsysEnv}
@@ -130,6 +161,12 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
+	if sh.slurm {
+		// The submitting host (a login node) runs nothing: each task
+		// finds nsys, NVML and the GPU on its own node.
+		return collectSlurm(ctx, e, fs, cfg, sh)
+	}
+	var energy func(gpu int) (func() (int64, error), error)
 	if *useNVML {
 		lib, err := nvml.Open()
 		if err != nil {
@@ -140,6 +177,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 			cfg.StartSampler = func(index int, every time.Duration, phase string, w io.Writer) (runner.Stopper, error) {
 				return lib.StartSampler(index, every, phase, w)
 			}
+			energy = lib.EnergyCounter
 			if read, err := lib.EnergyCounter(*gpu); err != nil {
 				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("GPU energy counter: %v", err))
 			} else {
@@ -150,6 +188,12 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		cfg.Warnings = append(cfg.Warnings, "NVML not used (--nvml=false): no GPU inventory and no NVML samples")
 	}
 
+	switch {
+	case sh.gpus != "":
+		return collectGPUs(ctx, e, cfg, sh, energy)
+	case sh.batchDir != "":
+		return collectShard(ctx, e, cfg, sh)
+	}
 	sum, err := runner.Run(ctx, cfg)
 	if err != nil {
 		if sum != nil && errors.Is(err, context.Canceled) {

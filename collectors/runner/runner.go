@@ -830,6 +830,9 @@ func (r *runner) joinBatch() (*batchdir.Batch, error) {
 			b.NUMA = r.topo
 		}
 		for _, w := range r.warnings {
+			if contains(b.Warnings, w) {
+				continue // the batch's creator said it already
+			}
 			if w = r.host + ": " + w; !contains(b.Warnings, w) {
 				b.Warnings = append(b.Warnings, w)
 			}
