@@ -1,0 +1,126 @@
+-- name: rq5_pipeline
+-- description: RQ5: sync against async pipelines, queue depth and CPU against GPU preprocessing: untraced throughput with its interval, per-batch latency p50/p90/p99, copy/compute overlap and GPU busy.
+-- inputs: run_config, config_summary, config_stats
+-- rq: rq5
+-- chart: line x=queue_depth y=clean_throughput series=variant title=Untraced throughput (img/s) by queue depth (sync drawn at depth 1)
+-- chart: line x=queue_depth y=latency_p99_ms series=variant logy title=Per-batch latency p99 (ms) by queue depth
+-- chart: bar x=label y=copy_compute_overlap title=Share of copy time hidden under kernels (traced)
+--
+-- One row per configuration of the rq5 plan (run_config rows with
+-- rq = 'rq5'), ordered by GPU, model, batch size, preprocessing, pipeline
+-- (sync first), queue depth.
+-- Columns:
+--   config_id, gpu_name, model ('p<patch> d<depth> h<hidden>'), batch_size,
+--   pipeline (sync | async), queue_depth, preprocess (cpu | gpu), variant
+--   ('<pipeline> <preprocess>': the chart series), label ('sync gpu',
+--   'async q4 cpu', ...);
+--   clean_throughput, clean_throughput_lo, clean_throughput_hi,
+--   clean_throughput_n   untraced img/s (median, 95 % interval of the
+--     clean windows; null interval when n < 3);
+--   vs_sync   clean_throughput / the sync configuration's with the same
+--     model, batch size and preprocessing (1 for sync itself);
+--   latency_p50_ms, latency_p90_ms, latency_p99_ms   per-batch latency in
+--     the traced window, admission -> GPU end of the batch's D2H
+--     (metrics/run_latency.sql; median over the runs; p50 and p99 also
+--     with their interval: _lo, _hi);
+--   gpu_busy, copy_compute_overlap (|U kernels n U copies| / |U copies|),
+--     h2d_busy   traced-window fractions, median over the runs;
+--   traced_throughput   img/s under nsys (median over runs), for reading
+--     the trace metrics.
+-- Runs: status ok and not in runs_flagged (config_stats).
+-- The forward-only bound (input already on the GPU, no pipeline) is not in
+-- the warehouse; it is measured apart by collectors/workload/forward_bound.py.
+
+with
+
+configs as (
+    select distinct config_id from run_config
+    where rq = 'rq5'
+),
+
+summary as (
+    select * from config_summary
+    where config_id in (select config_id from configs)
+),
+
+stats as (
+    select * from config_stats
+),
+
+per_config as (
+    select
+        config_id,
+        max(median) filter (where metric = 'latency_p90_ms') as latency_p90_ms,
+        max(median) filter (where metric = 'gpu_busy') as gpu_busy,
+        max(median) filter (where metric = 'copy_compute_overlap') as copy_compute_overlap,
+        max(median) filter (where metric = 'h2d_busy') as h2d_busy,
+        max(median) filter (where metric = 'traced_throughput') as traced_throughput
+    from stats
+    group by config_id
+),
+
+sync as (
+    select * from summary
+    where pipeline = 'sync'
+),
+
+joined as (
+    select
+        s.*,
+        p.latency_p90_ms,
+        p.gpu_busy as trace_gpu_busy,
+        p.copy_compute_overlap,
+        p.h2d_busy,
+        p.traced_throughput,
+        y.clean_throughput as sync_throughput
+    from summary as s
+    left join per_config as p
+        on p.config_id = s.config_id
+    left join sync as y
+        on  y.gpu_name is not distinct from s.gpu_name
+        and y.patch is not distinct from s.patch
+        and y.depth is not distinct from s.depth
+        and y.hidden is not distinct from s.hidden
+        and y.resolution is not distinct from s.resolution
+        and y.batch_size is not distinct from s.batch_size
+        and y.compile_mode is not distinct from s.compile_mode
+        and y.preprocess is not distinct from s.preprocess
+    qualify row_number() over (partition by s.config_id order by y.config_id) = 1
+),
+
+final as (
+    select
+        config_id,
+        gpu_name,
+        'p' || patch || ' d' || depth || ' h' || hidden as model,
+        batch_size,
+        pipeline,
+        queue_depth,
+        preprocess,
+        pipeline || ' ' || preprocess as variant,
+        case pipeline
+            when 'async' then 'async q' || queue_depth || ' ' || preprocess
+            else pipeline || ' ' || preprocess
+        end as label,
+        round(clean_throughput, 1) as clean_throughput,
+        round(clean_throughput_lo, 1) as clean_throughput_lo,
+        round(clean_throughput_hi, 1) as clean_throughput_hi,
+        clean_throughput_n,
+        round(clean_throughput / nullif(sync_throughput, 0), 3) as vs_sync,
+        round(latency_p50_ms, 3) as latency_p50_ms,
+        round(latency_p50_ms_lo, 3) as latency_p50_lo,
+        round(latency_p50_ms_hi, 3) as latency_p50_hi,
+        round(latency_p90_ms, 3) as latency_p90_ms,
+        round(latency_p99_ms, 3) as latency_p99_ms,
+        round(latency_p99_ms_lo, 3) as latency_p99_lo,
+        round(latency_p99_ms_hi, 3) as latency_p99_hi,
+        round(trace_gpu_busy, 4) as gpu_busy,
+        round(copy_compute_overlap, 4) as copy_compute_overlap,
+        round(h2d_busy, 4) as h2d_busy,
+        round(traced_throughput, 1) as traced_throughput
+    from joined
+    order by gpu_name, patch, depth, hidden, resolution, batch_size, preprocess,
+        case pipeline when 'sync' then 0 else 1 end, queue_depth, config_id
+)
+
+select * from final
