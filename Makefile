@@ -29,6 +29,7 @@ deps: ## install what the build and tests need (Go modules for this platform; py
 	@command -v python3 >/dev/null || { echo "installing python3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq python3) >/dev/null; }
 	@/usr/bin/python3 -c 'import nbformat' 2>/dev/null || python3 -c 'import nbformat' 2>/dev/null || { echo "installing python3-nbformat for the notebook check (apt-get; best effort)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-nbformat) >/dev/null 2>&1 || echo "python3-nbformat not installed: notebooks are checked against the format-4 shape only"; }
 	@command -v chromium >/dev/null || { echo "installing chromium for the report browser test (apt-get; best effort)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium not installed: the browser test will skip"; }
+	@{ command -v slurmctld >/dev/null || test -x /usr/sbin/slurmctld; } && test -x /usr/sbin/munged || { echo "installing slurm-wlm and munge for the real-Slurm test (apt-get; best effort)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge) >/dev/null 2>&1 || echo "slurm-wlm not installed: the real-Slurm test will skip"; }
 	$(GO) build ./... >/dev/null
 
 .PHONY: build
@@ -48,6 +49,12 @@ test: deps ## run every test (Go, Python workload, a short fuzz run)
 	python3 -m unittest discover -s collectors/workload -p 'test_*.py'
 	python3 -m py_compile collectors/workload/*.py
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+	$(MAKE) --no-print-directory test-slurm
+
+.PHONY: test-slurm
+test-slurm: ## start a one-node Slurm cluster on loopback (root; slurm-wlm + munge) and run a batch through it: job array, afterany finaliser, a cancelled task, resubmit, ingest (~1 min)
+	VITLAB_SLURM=1 $(GO) test -count=1 -timeout 5m -run '^TestRealSlurm$$' -v ./collectors/slurm
+
 
 .PHONY: notebooks
 notebooks: ## execute every notebook against the sample (make run first if there is no report); needs pandas, pyarrow, matplotlib
