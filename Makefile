@@ -55,7 +55,6 @@ test: deps ## run every test (Go, Python workload, a short fuzz run)
 test-slurm: ## start a one-node Slurm cluster on loopback (root; slurm-wlm + munge) and run a batch through it: job array, afterany finaliser, a cancelled task, resubmit, ingest (~1 min)
 	VITLAB_SLURM=1 $(GO) test -count=1 -timeout 5m -run '^TestRealSlurm$$' -v ./collectors/slurm
 
-
 .PHONY: notebooks
 notebooks: ## execute every notebook against the sample (make run first if there is no report); needs pandas, pyarrow, matplotlib
 	@python3 notebooks/run_cells.py --check
