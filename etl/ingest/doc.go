@@ -8,8 +8,11 @@
 // a collector run its settings), hashes every input file into the batch's
 // content hash, stops at once when the warehouse already holds that content
 // (or refuses a changed batch without Replace), loads the exports in
-// parallel through normalize.Export, builds the runs, batches and
-// gpu_samples (nvml.jsonl) rows itself, compacts each table to few part
+// parallel through normalize.Export, builds the runs (one column per
+// setting of schemas.Settings(), from run.json's effective settings: null
+// when absent, a zero kept), batches, clean_windows (run.json windows,
+// energy in J; none for batches before schema version 3) and gpu_samples
+// (nvml.jsonl) rows itself, compacts each table to few part
 // files and commits through package warehouse. Out comes a Summary, and
 // failures and progress through callbacks as they happen.
 //
