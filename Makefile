@@ -67,7 +67,24 @@ fuzz: ## fuzz the export reader (FUZZTIME=10s; longer by hand, e.g. FUZZTIME=10m
 	$(GO) test -run '^$$' -fuzz '^FuzzExport$$' -fuzztime $(FUZZTIME) ./etl/normalize
 
 .PHONY: bench
-bench: build ## ingest benchmark vs the sqlite3 CLI scan (events/s, peak RSS, ratios)
+bench: build bench-ingest bench-queries ## ingest benchmark (vs sqlite3, pandas) and query benchmark
+
+# Query bench: every saved query's median time in one process on the sample
+# warehouse (target 100 ms) and on the sample ingested REPLICATE times under
+# distinct batch ids (target 2 s).
+REPLICATE ?= 100
+BENCH_DIR ?= /tmp/vitlab-bench-queries
+
+.PHONY: bench-queries
+bench-queries: build ## query benchmark: each saved query's median time on the sample and on the sample ×REPLICATE (a table)
+	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
+	@set -e; for b in $(SAMPLE)/*/batch.json; do $(BIN) ingest --warehouse $(BENCH_DIR)/x1 "$$(dirname "$$b")" >/dev/null; done
+	$(GO) run ./cmd/querybench --warehouse $(BENCH_DIR)/x1 --runs 5 --target 100ms
+	$(GO) run ./cmd/querybench --warehouse $(BENCH_DIR)/x$(REPLICATE) --replicate $(REPLICATE) --sample $(SAMPLE) --vitlab $(BIN) --runs 3 --target 2s
+	rm -rf $(BENCH_DIR)
+
+.PHONY: bench-ingest
+bench-ingest: build ## ingest benchmark vs the sqlite3 CLI scan (events/s, peak RSS, ratios)
 	@command -v sqlite3 >/dev/null || { echo "installing sqlite3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq sqlite3) >/dev/null; }
 	@/usr/bin/python3 -c 'import pandas' 2>/dev/null || python3 -c 'import pandas' 2>/dev/null || { echo "installing python3-pandas for the pandas reference (apt-get; best effort)"; (apt-get update -qq && apt-get install -y -qq python3-pandas) >/dev/null 2>&1 || true; }
 	$(GO) run ./cmd/ingestbench --vitlab $(BIN) --exports $(BENCH_EXPORTS)

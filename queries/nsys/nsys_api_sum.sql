@@ -18,8 +18,7 @@ calls as (
 selected as (
     select batch_id, run_id, name, function_name, duration_ns
     from calls
-    where (getvariable('batch') is null or batch_id = getvariable('batch'))
-      and (getvariable('run') is null or run_id = getvariable('run'))
+    where run_selected(batch_id, run_id)
 ),
 
 summary as (
@@ -28,13 +27,7 @@ summary as (
         run_id,
         name,
         any_value(function_name) as function_name,
-        sum(duration_ns) as total_ns,
-        count(*) as calls,
-        avg(duration_ns) as avg_ns,
-        median(duration_ns) as med_ns,
-        min(duration_ns) as min_ns,
-        max(duration_ns) as max_ns,
-        coalesce(stddev_samp(duration_ns), 0) as stddev_ns
+        group_stats(duration_ns) as s
     from selected
     group by batch_id, run_id, name
 ),
@@ -43,17 +36,17 @@ final as (
     select
         batch_id,
         run_id,
-        nsys_round(100.0 * total_ns::double / sum(total_ns) over (partition by batch_id, run_id), 1)::decimal(4, 1) as "Time (%)",
-        total_ns::bigint as "Total Time (ns)",
-        calls as "Num Calls",
-        nsys_round(avg_ns, 1)::decimal(20, 1) as "Avg (ns)",
-        nsys_round(med_ns, 1)::decimal(20, 1) as "Med (ns)",
-        min_ns as "Min (ns)",
-        max_ns as "Max (ns)",
-        nsys_round(stddev_ns, 1)::decimal(20, 1) as "StdDev (ns)",
+        nsys_pct(s.total, sum(s.total) over (partition by batch_id, run_id)) as "Time (%)",
+        s.total::bigint as "Total Time (ns)",
+        s.n as "Num Calls",
+        nsys_1dp(s.avg) as "Avg (ns)",
+        nsys_1dp(s.med) as "Med (ns)",
+        s.min as "Min (ns)",
+        s.max as "Max (ns)",
+        nsys_1dp(s.stddev) as "StdDev (ns)",
         function_name as "Name"
     from summary
-    order by batch_id, run_id, total_ns desc, name
+    order by batch_id, run_id, s.total desc, name
 )
 
 select * from final

@@ -22,15 +22,9 @@ selected as (
         batch_id,
         run_id,
         duration_ns,
-        case getvariable('kernel_name')
-            when 'demangled' then demangled_name
-            when 'short' then short_name
-            when 'mangled' then coalesce(mangled_name, demangled_name)
-            else error('param kernel_name must be demangled, short or mangled, not ' || getvariable('kernel_name'))
-        end as name
+        kernel_name_of(demangled_name, short_name, mangled_name) as name
     from kernels
-    where (getvariable('batch') is null or batch_id = getvariable('batch'))
-      and (getvariable('run') is null or run_id = getvariable('run'))
+    where run_selected(batch_id, run_id)
 ),
 
 summary as (
@@ -38,13 +32,7 @@ summary as (
         batch_id,
         run_id,
         name,
-        sum(duration_ns) as total_ns,
-        count(*) as instances,
-        avg(duration_ns) as avg_ns,
-        median(duration_ns) as med_ns,
-        min(duration_ns) as min_ns,
-        max(duration_ns) as max_ns,
-        coalesce(stddev_samp(duration_ns), 0) as stddev_ns
+        group_stats(duration_ns) as s
     from selected
     group by batch_id, run_id, name
 ),
@@ -53,17 +41,17 @@ final as (
     select
         batch_id,
         run_id,
-        nsys_round(100.0 * total_ns::double / sum(total_ns) over (partition by batch_id, run_id), 1)::decimal(4, 1) as "Time (%)",
-        total_ns::bigint as "Total Time (ns)",
-        instances as "Instances",
-        nsys_round(avg_ns, 1)::decimal(20, 1) as "Avg (ns)",
-        nsys_round(med_ns, 1)::decimal(20, 1) as "Med (ns)",
-        min_ns as "Min (ns)",
-        max_ns as "Max (ns)",
-        nsys_round(stddev_ns, 1)::decimal(20, 1) as "StdDev (ns)",
+        nsys_pct(s.total, sum(s.total) over (partition by batch_id, run_id)) as "Time (%)",
+        s.total::bigint as "Total Time (ns)",
+        s.n as "Instances",
+        nsys_1dp(s.avg) as "Avg (ns)",
+        nsys_1dp(s.med) as "Med (ns)",
+        s.min as "Min (ns)",
+        s.max as "Max (ns)",
+        nsys_1dp(s.stddev) as "StdDev (ns)",
         name as "Name"
     from summary
-    order by batch_id, run_id, total_ns desc, instances, name
+    order by batch_id, run_id, s.total desc, s.n, name
 )
 
 select * from final

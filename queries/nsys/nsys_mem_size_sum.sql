@@ -27,8 +27,7 @@ memops as (
 
 selected as (
     select * from memops
-    where (getvariable('batch') is null or batch_id = getvariable('batch'))
-      and (getvariable('run') is null or run_id = getvariable('run'))
+    where run_selected(batch_id, run_id)
 ),
 
 summary as (
@@ -36,13 +35,7 @@ summary as (
         batch_id,
         run_id,
         operation,
-        sum(bytes) as total_b,
-        count(*) as ops,
-        avg(bytes) as avg_b,
-        median(bytes) as med_b,
-        min(bytes) as min_b,
-        max(bytes) as max_b,
-        coalesce(stddev_samp(bytes), 0) as stddev_b
+        group_stats(bytes) as s
     from selected
     group by batch_id, run_id, operation
 ),
@@ -51,16 +44,16 @@ final as (
     select
         batch_id,
         run_id,
-        nsys_mb(total_b)::decimal(20, 3) as "Total (MB)",
-        ops as "Count",
-        nsys_mb(avg_b)::decimal(20, 3) as "Avg (MB)",
-        nsys_mb(med_b)::decimal(20, 3) as "Med (MB)",
-        nsys_mb(min_b)::decimal(20, 3) as "Min (MB)",
-        nsys_mb(max_b)::decimal(20, 3) as "Max (MB)",
-        nsys_mb(stddev_b)::decimal(20, 3) as "StdDev (MB)",
+        nsys_mb3(s.total) as "Total (MB)",
+        s.n as "Count",
+        nsys_mb3(s.avg) as "Avg (MB)",
+        nsys_mb3(s.med) as "Med (MB)",
+        nsys_mb3(s.min) as "Min (MB)",
+        nsys_mb3(s.max) as "Max (MB)",
+        nsys_mb3(s.stddev) as "StdDev (MB)",
         operation as "Operation"
     from summary
-    order by batch_id, run_id, total_b desc, operation
+    order by batch_id, run_id, s.total desc, operation
 )
 
 select * from final

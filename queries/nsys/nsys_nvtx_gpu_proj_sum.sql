@@ -20,8 +20,7 @@ projected as (
 
 selected as (
     select * from projected
-    where (getvariable('batch') is null or batch_id = getvariable('batch'))
-      and (getvariable('run') is null or run_id = getvariable('run'))
+    where run_selected(batch_id, run_id)
 ),
 
 summary as (
@@ -30,14 +29,8 @@ summary as (
         run_id,
         full_name,
         style,
-        sum(proj_ns) as total_proj_ns,
+        group_stats(proj_ns) as s,
         sum(range_ns) as total_range_ns,
-        count(*) as instances,
-        avg(proj_ns) as avg_ns,
-        median(proj_ns) as med_ns,
-        min(proj_ns) as min_ns,
-        max(proj_ns) as max_ns,
-        coalesce(stddev_samp(proj_ns), 0) as stddev_ns,
         sum(gpu_ops) as total_ops,
         avg(gpu_ops) as avg_ops,
         avg(depth) as avg_depth,
@@ -52,20 +45,20 @@ final as (
         run_id,
         full_name as "Range",
         style as "Style",
-        total_proj_ns::bigint as "Total Proj Time (ns)",
+        s.total::bigint as "Total Proj Time (ns)",
         total_range_ns::bigint as "Total Range Time (ns)",
-        instances as "Range Instances",
-        nsys_round(avg_ns, 1)::decimal(20, 1) as "Proj Avg (ns)",
-        nsys_round(med_ns, 1)::decimal(20, 1) as "Proj Med (ns)",
-        min_ns as "Proj Min (ns)",
-        max_ns as "Proj Max (ns)",
-        nsys_round(stddev_ns, 1)::decimal(20, 1) as "Proj StdDev (ns)",
+        s.n as "Range Instances",
+        nsys_1dp(s.avg) as "Proj Avg (ns)",
+        nsys_1dp(s.med) as "Proj Med (ns)",
+        s.min as "Proj Min (ns)",
+        s.max as "Proj Max (ns)",
+        nsys_1dp(s.stddev) as "Proj StdDev (ns)",
         total_ops::bigint as "Total GPU Ops",
-        nsys_round(avg_ops, 1)::decimal(20, 1) as "Avg GPU Ops",
-        nsys_round(avg_depth, 1)::decimal(20, 1) as "Avg Range Lvl",
-        nsys_round(avg_children, 1)::decimal(20, 1) as "Avg Num Child"
+        nsys_1dp(avg_ops) as "Avg GPU Ops",
+        nsys_1dp(avg_depth) as "Avg Range Lvl",
+        nsys_1dp(avg_children) as "Avg Num Child"
     from summary
-    order by batch_id, run_id, total_proj_ns desc, full_name, style
+    order by batch_id, run_id, s.total desc, full_name, style
 )
 
 select * from final

@@ -28,13 +28,20 @@ api_runs as (
     select distinct batch_id, run_id from api_calls
 ),
 
+-- the runs with both NVTX and API rows: a few rows, joined (not semi
+-- joined) to the launches so the small side is the build side
+traced_runs as (
+    select n.batch_id, n.run_id
+    from nvtx_runs as n
+    join api_runs as a
+        on a.batch_id = n.batch_id and a.run_id = n.run_id
+),
+
 traced as (
     select l.*
     from launches as l
-    semi join nvtx_runs as n
-        on n.batch_id = l.batch_id and n.run_id = l.run_id
-    semi join api_runs as a
-        on a.batch_id = l.batch_id and a.run_id = l.run_id
+    join traced_runs as t
+        on t.batch_id = l.batch_id and t.run_id = l.run_id
 ),
 
 selected as (
@@ -46,18 +53,14 @@ selected as (
         range_style,
         api_pid,
         api_tid,
-        -- a kernel execution: one per stream and start time
-        (device_id, stream_id, start, "end", correlation_id) as kernel_key,
+        -- a kernel execution: one per stream and start time, hashed to one
+        -- BIGINT (counting distinct structs is several times slower; a
+        -- collision among a group's kernels has odds of about 1e-11)
+        hash(device_id, stream_id, start, "end", correlation_id) as kernel_key,
         duration_ns,
-        case getvariable('kernel_name')
-            when 'demangled' then demangled_name
-            when 'short' then short_name
-            when 'mangled' then coalesce(mangled_name, demangled_name)
-            else error('param kernel_name must be demangled, short or mangled, not ' || getvariable('kernel_name'))
-        end as kernel
+        kernel_name_of(demangled_name, short_name, mangled_name) as kernel
     from traced
-    where (getvariable('batch') is null or batch_id = getvariable('batch'))
-      and (getvariable('run') is null or run_id = getvariable('run'))
+    where run_selected(batch_id, run_id)
 ),
 
 summary as (
@@ -71,12 +74,7 @@ summary as (
         kernel,
         count(distinct range_id) as range_instances,
         count(distinct kernel_key) as kernel_instances,
-        sum(duration_ns) as total_ns,
-        avg(duration_ns) as avg_ns,
-        median(duration_ns) as med_ns,
-        min(duration_ns) as min_ns,
-        max(duration_ns) as max_ns,
-        coalesce(stddev_samp(duration_ns), 0) as stddev_ns
+        group_stats(duration_ns) as s
     from selected
     group by batch_id, run_id, range_name, range_style, api_pid, api_tid, kernel
 ),
@@ -91,15 +89,15 @@ final as (
         api_tid as "TID",
         range_instances as "NVTX Inst",
         kernel_instances as "Kern Inst",
-        total_ns::bigint as "Total Time (ns)",
-        nsys_round(avg_ns, 1)::decimal(20, 1) as "Avg (ns)",
-        nsys_round(med_ns, 1)::decimal(20, 1) as "Med (ns)",
-        min_ns as "Min (ns)",
-        max_ns as "Max (ns)",
-        nsys_round(stddev_ns, 1)::decimal(20, 1) as "StdDev (ns)",
+        s.total::bigint as "Total Time (ns)",
+        nsys_1dp(s.avg) as "Avg (ns)",
+        nsys_1dp(s.med) as "Med (ns)",
+        s.min as "Min (ns)",
+        s.max as "Max (ns)",
+        nsys_1dp(s.stddev) as "StdDev (ns)",
         kernel as "Kernel Name"
     from summary
-    order by batch_id, run_id, range_name nulls first, api_pid nulls first, api_tid nulls first, total_ns desc, kernel
+    order by batch_id, run_id, range_name nulls first, api_pid nulls first, api_tid nulls first, s.total desc, kernel
 )
 
 select * from final

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"vitlab/queries"
+)
+
+func main() {
+	dir := flag.String("warehouse", "", "warehouse to query (built from --sample when --replicate > 0)")
+	runs := flag.Int("runs", 5, "timed runs of each query (the median is reported), after one warm-up run")
+	target := flag.Duration("target", 100*time.Millisecond, "time each query should stay under")
+	replicate := flag.Int("replicate", 0, "build the warehouse from --sample ingested this many times under distinct batch ids")
+	sample := flag.String("sample", "data/sample", "folder of sample batch directories (with --replicate)")
+	vitlab := flag.String("vitlab", "bin/vitlab", "vitlab binary that ingests the replicas (with --replicate)")
+	jobs := flag.Int("jobs", runtime.NumCPU(), "ingest --jobs (with --replicate)")
+	only := flag.String("only", "", "comma-separated query names to time (default every saved query and check)")
+	flag.Parse()
+	if *dir == "" {
+		fail(fmt.Errorf("--warehouse is required"))
+	}
+	if *replicate > 0 {
+		if err := build(*dir, *sample, *vitlab, *replicate, *jobs); err != nil {
+			fail(err)
+		}
+	}
+	if err := bench(*dir, *runs, *target, *only); err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "querybench:", err)
+	os.Exit(1)
+}
+
+// build ingests every batch directory of sample k times into dir, batch ids
+// suffixed -x001 … -xK. Each replica is a folder holding a rewritten
+// batch.json and a symlink to the original runs/ folder.
+func build(dir, sample, vitlab string, k, jobs int) error {
+	metas, err := filepath.Glob(filepath.Join(sample, "*", "batch.json"))
+	if err != nil || len(metas) == 0 {
+		return fmt.Errorf("no batch directories in %s", sample)
+	}
+	tmp, err := os.MkdirTemp("", "querybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var paths []string
+	for _, meta := range metas {
+		src, _ := filepath.Abs(filepath.Dir(meta))
+		b, err := os.ReadFile(meta)
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("%s: %w", meta, err)
+		}
+		id, _ := doc["id"].(string)
+		for i := 1; i <= k; i++ {
+			doc["id"] = fmt.Sprintf("%s-x%03d", id, i)
+			rep := filepath.Join(tmp, doc["id"].(string))
+			if err := os.MkdirAll(rep, 0o755); err != nil {
+				return err
+			}
+			out, _ := json.MarshalIndent(doc, "", "  ")
+			if err := os.WriteFile(filepath.Join(rep, "batch.json"), out, 0o644); err != nil {
+				return err
+			}
+			entries, _ := os.ReadDir(src)
+			for _, e := range entries {
+				if e.Name() != "batch.json" {
+					if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(rep, e.Name())); err != nil {
+						return err
+					}
+				}
+			}
+			paths = append(paths, rep)
+		}
+	}
+	start := time.Now()
+	// One ingest per chunk of replicas keeps the command line short.
+	for len(paths) > 0 {
+		n := min(len(paths), 50)
+		args := append([]string{"ingest", "--warehouse", dir, "--jobs", strconv.Itoa(jobs)}, paths[:n]...)
+		cmd := exec.Command(vitlab, args...)
+		cmd.Stderr = os.Stderr
+		if out, err := cmd.Output(); err != nil {
+			return fmt.Errorf("%s ingest: %w\n%s", vitlab, err, out)
+		}
+		paths = paths[n:]
+	}
+	fmt.Printf("built %s: %d sample batches × %d in %s\n\n", dir, len(metas), k, time.Since(start).Round(time.Second))
+	return nil
+}
+
+func bench(dir string, runs int, target time.Duration, only string) error {
+	ctx := context.Background()
+	t0 := time.Now()
+	w, err := queries.Open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	open := time.Since(t0)
+	res, err := w.SQL(ctx, "select count(*), count(distinct batch_id) from runs")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("warehouse %s: %v runs in %v batches; open (base views, views/, metrics/) %s; %d CPUs\n\n",
+		dir, res.Rows[0][0], res.Rows[0][1], open.Round(time.Millisecond), runtime.NumCPU())
+	cat := w.Catalog()
+	qs := append(slices.Clone(cat.Queries), cat.Checks...)
+	fmt.Printf("| query | layer | rows | median ms | min ms | × %s target |\n|---|---|---|---|---|---|\n", target)
+	var total time.Duration
+	for _, q := range qs {
+		if only != "" && !slices.Contains(strings.Split(only, ","), q.Name) {
+			continue
+		}
+		var times []time.Duration
+		rows := 0
+		for i := 0; i <= runs; i++ {
+			t := time.Now()
+			r, err := w.Run(ctx, q, nil)
+			d := time.Since(t)
+			if err != nil {
+				return fmt.Errorf("%s: %w", q.Name, err)
+			}
+			rows = len(r.Rows)
+			if i > 0 { // the first run warms the Parquet metadata cache
+				times = append(times, d)
+			}
+		}
+		slices.Sort(times)
+		med := times[len(times)/2]
+		total += med
+		fmt.Printf("| %s | %s | %d | %.1f | %.1f | %.2f |\n", q.Name, q.Layer, rows,
+			ms(med), ms(times[0]), float64(med)/float64(target))
+	}
+	fmt.Printf("\nall queries: %.0f ms (sum of medians)\n", ms(total))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
