@@ -40,7 +40,7 @@ build: ## build bin/vitlab
 run: build ## ingest the shipped sample batch, run every saved query, write the report
 	@set -e; for b in $(SAMPLE)/*/batch.json; do $(BIN) ingest --warehouse $(WAREHOUSE) "$$(dirname "$$b")"; done
 	$(BIN) report --warehouse $(WAREHOUSE) --out $(REPORT)
-	@echo "report written to $(REPORT)/report.html and $(REPORT)/report.md"
+	@echo "open $(abspath $(REPORT))/index.html (also report.md, queries/*.csv, findings/*.parquet beside it)"
 
 .PHONY: test
 test: deps ## run every test (Go, Python workload, a short fuzz run)

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"vitlab/queries"
 	"vitlab/queries/report"
@@ -13,23 +14,29 @@ import (
 func init() {
 	register(command{
 		name:    "report",
-		summary: "run every saved query and check, write report.md, report.html and CSVs",
+		summary: "run every saved query and check, write report/index.html, report.md, CSVs and Parquet",
 		run:     runReport,
 	})
 }
 
-const reportUsage = `[--warehouse DIR] [--out DIR] [--rows N]
+const reportUsage = `[--warehouse DIR] [--out DIR] [--rows N] [--timeline-run RUN]
 
-Runs every saved query (queries/*.sql) and every check (queries/checks/*.sql)
-over the committed batches of the warehouse and writes DIR/report.md,
-DIR/report.html (self-contained) and DIR/queries/<name>.csv with every row.
-Exits 1 when a check finds rows (the report is still written).`
+Runs every saved query and check over the committed batches of the warehouse
+and writes DIR/index.html (self-contained: inline CSS and SVG charts, no
+script): the claims and their verdicts, one section per research question
+with its findings and charts, the timeline of one run, provenance, checks,
+and the runs overview and nsys summaries as an appendix. Beside it:
+DIR/report.md, DIR/charts/*.svg, DIR/queries/<name>.csv with every row of
+every saved query, and DIR/findings/<name>.parquet for every finding and the
+claims. Exits 1 when a check finds rows or a query fails (the report is
+still written, the failure shown in its place).`
 
 func runReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "report", reportUsage)
 	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
 	out := fs.String("out", "report", "output `DIR`ectory")
-	rows := fs.Int("rows", 40, "rows of each query shown in the report (the CSVs hold all)")
+	rows := fs.Int("rows", 40, "rows of each table shown in the report (the CSV and Parquet files hold all)")
+	timelineRun := fs.String("timeline-run", "", "draw the timeline of this `RUN` id (default: a representative async run)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,13 +51,30 @@ func runReport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer w.Close()
-	sum, err := report.Write(ctx, w, *out, report.Options{MaxRows: *rows, Version: version()})
+	sum, err := report.Write(ctx, w, *out, report.Options{MaxRows: *rows, Version: version(), TimelineRun: *timelineRun})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "report: %d saved queries (%d rows), %d files in %s\n", sum.Queries, sum.Rows, len(sum.Files), *out)
+	claims := "no claims query"
+	if sum.Claims >= 0 {
+		claims = fmt.Sprintf("%d claims", sum.Claims)
+	}
+	fmt.Fprintf(e.stdout, "report: %d saved queries (%d rows), %d findings, %d charts, %s, %d files in %.1f s\n",
+		sum.Queries, sum.Rows, sum.Findings, sum.Charts, claims, len(sum.Files), sum.Elapsed.Seconds())
+	fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(*out, "index.html"))
+	for _, c := range sum.ChartErrors {
+		fmt.Fprintf(e.stderr, "vitlab report: chart not drawn: %s\n", c)
+	}
+	failed := false
+	for _, q := range sum.QueriesFailed {
+		fmt.Fprintf(e.stderr, "vitlab report: %s\n", q)
+		failed = true
+	}
 	if len(sum.ChecksFailed) > 0 {
-		fmt.Fprintf(e.stderr, "vitlab report: checks found problems: %v (see the report's Checks section)\n", sum.ChecksFailed)
+		fmt.Fprintf(e.stderr, "vitlab report: checks found problems: %v (see the report's Checks section, or vitlab verify)\n", sum.ChecksFailed)
+		failed = true
+	}
+	if failed {
 		return errPartial
 	}
 	return nil

@@ -3,9 +3,9 @@ package report
 import (
 	"context"
 	"fmt"
-	"html"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,10 +15,10 @@ import (
 
 // Options tune the report.
 type Options struct {
-	// MaxRows is the number of rows of each query shown in the report
-	// (the CSV beside it holds all of them). Default 40.
+	// MaxRows is the number of rows of each table shown in the report (the
+	// CSV and Parquet files beside it hold all of them). Default 40.
 	MaxRows int
-	// MaxCell cuts longer cells in the report (not in the CSVs). Default 90.
+	// MaxCell cuts longer cells in the report (not in the files). Default 90.
 	MaxCell int
 	// Title of the report.
 	Title string
@@ -26,26 +26,50 @@ type Options struct {
 	Version string
 	// Now stamps the report (default time.Now).
 	Now func() time.Time
-}
-
-// Section is one query's (or check's) result in the report.
-type Section struct {
-	Query  *queries.Query
-	Result *duck.Result
-	CSV    string // file name of the full result, relative to the output dir
-	Check  bool
+	// TimelineRun is the run_id whose timeline the report draws; empty
+	// picks a representative async run.
+	TimelineRun string
 }
 
 // Summary says what the report holds.
 type Summary struct {
-	Queries      int
-	Rows         int
-	ChecksFailed []string // checks that returned rows
-	Files        []string // files written, relative to the output dir
+	Queries      int      // saved queries run
+	Rows         int      // rows they returned
+	Findings     int      // saved queries of findings/
+	Charts       int      // charts drawn (the timeline included)
+	ChartErrors  []string // charts declared but not drawn, and why
+	Claims       int      // rows of the claims query; -1 when there is none
+	ChecksFailed []string // checks that returned rows (or failed to run)
+	// QueriesFailed are the saved queries and checks that could not run,
+	// with DuckDB's error; the report shows the error in their place.
+	QueriesFailed []string
+	Files         []string // files written, relative to the output dir
+	// Timings is how long each saved query and check took, slowest first.
+	Timings []Timing
+	Elapsed time.Duration
 }
 
-// Write runs the catalog over w and writes the report into dir.
+// Timing is one query's run time.
+type Timing struct {
+	Name     string
+	Duration time.Duration
+}
+
+// The research questions of DESIGN.md, in the report's order.
+var researchQuestions = []struct{ ID, Title, Question string }{
+	{"rq1", "Architecture", "How patch, depth and hidden change throughput, GPU busy time and achieved TFLOP/s; where runs turn from launch-bound to compute-bound."},
+	{"rq2", "Resolution", "Throughput, latency and memory against resolution and token count."},
+	{"rq3", "Compilation", "Speedup of each torch.compile mode over eager, compile time, break-even image count."},
+	{"rq4", "NUMA", "Throughput ratio local/remote, by model and batch size."},
+	{"rq5", "Pipeline", "Sync vs async, queue depth, CPU vs GPU preprocessing: throughput and latency percentiles."},
+}
+
+// Write runs every saved query and check of w's catalog once and writes the
+// report into dir: index.html (self-contained: inline CSS and SVG, no
+// script), report.md, charts/*.svg, queries/<name>.csv for every saved
+// query, and findings/<name>.parquet for every finding and the claims.
 func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (Summary, error) {
+	start := time.Now()
 	if opt.MaxRows <= 0 {
 		opt.MaxRows = 40
 	}
@@ -58,49 +82,297 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	var sum Summary
-	if err := os.MkdirAll(filepath.Join(dir, "queries"), 0o755); err != nil {
-		return sum, fmt.Errorf("report: %w", err)
+	sum := Summary{Claims: -1}
+	for _, sub := range []string{"queries", "findings", "charts"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return sum, fmt.Errorf("report: %w", err)
+		}
 	}
+	r := &run{ctx: ctx, w: w, dir: dir, opt: opt, sum: &sum}
+	pg := &page{Title: opt.Title, Version: opt.Version, Generated: opt.Now().UTC().Format(time.RFC3339)}
+
 	cat := w.Catalog()
-	var sections []Section
+	var findings []*queries.Query
+	var claims *queries.Query
+	var appendix []*queries.Query
 	for _, q := range cat.Queries {
-		res, err := w.Run(ctx, q, nil)
-		if err != nil {
-			return sum, fmt.Errorf("report: query %s: %w", q.Name, err)
+		switch q.Layer {
+		case queries.LayerClaims:
+			claims = q
+		case queries.LayerFinding:
+			findings = append(findings, q)
+		default:
+			appendix = append(appendix, q)
 		}
-		csvName := "queries/" + q.Name + ".csv"
-		if err := writeCSV(filepath.Join(dir, csvName), res); err != nil {
-			return sum, err
-		}
-		sum.Files = append(sum.Files, csvName)
-		sum.Queries++
-		sum.Rows += len(res.Rows)
-		sections = append(sections, Section{Query: q, Result: res, CSV: csvName})
 	}
-	for _, q := range cat.Checks {
-		res, err := w.Run(ctx, q, nil)
+
+	// Claims first: the RQ sections list their own.
+	var claimRows []claimRow
+	if claims == nil {
+		pg.ClaimsNote = "No claims query: queries/claims.sql is not in this build of vitlab, so no claim has a verdict yet."
+	} else {
+		res, err := r.query(claims, true)
 		if err != nil {
-			return sum, fmt.Errorf("report: check %s: %w", q.Name, err)
+			pg.ClaimsError = err.Error()
+			res = &duck.Result{}
 		}
-		if len(res.Rows) > 0 {
-			sum.ChecksFailed = append(sum.ChecksFailed, q.Name)
+		sum.Claims = len(res.Rows)
+		claimRows = claimsOf(res)
+		pg.Claims = claimRows
+		pg.ClaimsFiles = []string{"queries/" + claims.Name + ".csv", "findings/" + claims.Name + ".parquet"}
+		if len(res.Rows) == 0 && err == nil {
+			pg.ClaimsNote = "The claims query returned no rows."
 		}
-		sections = append(sections, Section{Query: q, Result: res, Check: true})
+		pg.VerdictCounts = verdictCounts(claimRows)
 	}
-	batches, err := w.SQL(ctx, `select batch_id, source, plan, profile, host, runs, failed_inputs,
-		strftime(ingested_at, '%Y-%m-%d %H:%M:%SZ') as ingested_at from batches order by batch_id`)
+
+	// One section per research question, then the cross-cutting findings.
+	sections := map[string]*rqSection{}
+	for _, q := range researchQuestions {
+		s := &rqSection{ID: q.ID, Title: strings.ToUpper(q.ID) + " · " + q.Title, Question: q.Question}
+		pg.RQs = append(pg.RQs, s)
+		sections[q.ID] = s
+	}
+	cross := &rqSection{ID: "cross", Title: "Cross-cutting", Question: "Findings and claims that span the research questions (e.g. host↔device bandwidth)."}
+	for _, q := range findings {
+		sum.Findings++
+		f := findingView{Name: q.Name, Description: q.Description, File: q.File,
+			CSV: "queries/" + q.Name + ".csv", Parquet: "findings/" + q.Name + ".parquet"}
+		if res, err := r.query(q, true); err != nil {
+			f.Err = err.Error()
+		} else {
+			f.Table = r.table(res, "q-"+q.Name)
+			for i, c := range q.Charts {
+				f.Charts = append(f.Charts, r.chart(q.Name, i, c, res))
+			}
+		}
+		s := cross
+		if id := normRQ(q.RQ); sections[id] != nil {
+			s = sections[id]
+		}
+		s.Findings = append(s.Findings, f)
+	}
+	for _, c := range claimRows {
+		s := cross
+		if sections[normRQ(c.RQ)] != nil {
+			s = sections[normRQ(c.RQ)]
+		}
+		s.Claims = append(s.Claims, c)
+	}
+	if len(cross.Findings) > 0 || len(cross.Claims) > 0 {
+		pg.RQs = append(pg.RQs, cross)
+	}
+	pg.NoFindings = len(findings) == 0
+
+	// The timeline of one run.
+	tv, err := r.timeline()
 	if err != nil {
-		return sum, fmt.Errorf("report: batches: %w", err)
+		return sum, err
 	}
-	doc := &document{opt: opt, batches: batches, sections: sections, summary: &sum}
-	for name, render := range map[string]func() string{"report.md": doc.markdown, "report.html": doc.html} {
-		if err := writeFile(filepath.Join(dir, name), render()); err != nil {
-			return sum, err
+	pg.Timeline = tv
+
+	// Provenance.
+	if pg.Batches, err = r.sqlTable(provenanceSQL, "provenance-batches"); err != nil {
+		return sum, err
+	}
+	if pg.Repeats, err = r.sqlTable(repeatsSQL, "provenance-repeats"); err != nil {
+		return sum, err
+	}
+	if pg.FewRepeats, err = r.sqlTable(fewRepeatsSQL, "provenance-few-repeats"); err != nil {
+		return sum, err
+	}
+
+	// Checks.
+	for _, q := range cat.Checks {
+		cv := checkView{Name: q.Name, Description: q.Description}
+		res, err := r.timed(q)
+		if err != nil {
+			cv.Err = err.Error()
+			sum.ChecksFailed = append(sum.ChecksFailed, q.Name)
+			sum.QueriesFailed = append(sum.QueriesFailed, "check "+q.Name+": "+err.Error())
+		} else if cv.Rows = len(res.Rows); cv.Rows > 0 {
+			sum.ChecksFailed = append(sum.ChecksFailed, q.Name)
+			t := r.table(res, "check-"+q.Name)
+			cv.Table = &t
 		}
-		sum.Files = append(sum.Files, name)
+		pg.Checks = append(pg.Checks, cv)
 	}
+	pg.ChecksFailed = sum.ChecksFailed
+
+	// Appendix: the runs overview first, then the other saved queries, the
+	// nsys summaries last.
+	slices.SortStableFunc(appendix, func(a, b *queries.Query) int { return appendixRank(a) - appendixRank(b) })
+	for _, q := range appendix {
+		ts := tableSection{Name: q.Name, Description: q.Description, File: q.File, CSV: "queries/" + q.Name + ".csv"}
+		if res, err := r.query(q, false); err != nil {
+			ts.Err = err.Error()
+		} else {
+			ts.Table = r.table(res, "q-"+q.Name)
+		}
+		pg.Appendix = append(pg.Appendix, ts)
+	}
+
+	if err := r.render(pg); err != nil {
+		return sum, err
+	}
+	slices.SortStableFunc(sum.Timings, func(a, b Timing) int { return int(b.Duration - a.Duration) })
+	sum.Elapsed = time.Since(start)
 	return sum, nil
+}
+
+// run is the state of one Write.
+type run struct {
+	ctx    context.Context
+	w      *queries.Warehouse
+	dir    string
+	opt    Options
+	sum    *Summary
+	tables int // temp tables created
+}
+
+func (r *run) timed(q *queries.Query) (*duck.Result, error) {
+	t0 := time.Now()
+	res, err := r.w.Run(r.ctx, q, nil)
+	r.sum.Timings = append(r.sum.Timings, Timing{q.Name, time.Since(t0)})
+	return res, err
+}
+
+// query runs q once with its defaults and writes its CSV; with parquet, it
+// also writes findings/<name>.parquet from the same result (the query runs
+// into a temporary table that both read).
+func (r *run) query(q *queries.Query, parquet bool) (*duck.Result, error) {
+	res, err := r.query1(q, parquet)
+	if err != nil {
+		r.sum.QueriesFailed = append(r.sum.QueriesFailed, err.Error())
+	}
+	return res, err
+}
+
+func (r *run) query1(q *queries.Query, parquet bool) (*duck.Result, error) {
+	var res *duck.Result
+	if !parquet {
+		var err error
+		if res, err = r.timed(q); err != nil {
+			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
+		}
+	} else {
+		r.tables++
+		tmp := fmt.Sprintf("_report_result_%d", r.tables)
+		into := *q
+		into.SQL = "create or replace temp table " + tmp + " as\n" + q.SQL
+		t0 := time.Now()
+		if _, err := r.w.Run(r.ctx, &into, nil); err != nil {
+			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
+		}
+		r.sum.Timings = append(r.sum.Timings, Timing{q.Name, time.Since(t0)})
+		var err error
+		if res, err = r.w.SQL(r.ctx, "select * from "+tmp); err != nil {
+			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
+		}
+		rel := "findings/" + q.Name + ".parquet"
+		read := &queries.Query{Name: q.Name, File: q.File, SQL: "select * from " + tmp}
+		if err := r.w.WriteParquet(r.ctx, read, nil, filepath.Join(r.dir, filepath.FromSlash(rel))); err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		if _, err := r.w.SQL(r.ctx, "drop table "+tmp); err != nil {
+			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
+		}
+		r.sum.Files = append(r.sum.Files, rel)
+	}
+	rel := "queries/" + q.Name + ".csv"
+	if err := writeCSV(filepath.Join(r.dir, filepath.FromSlash(rel)), res); err != nil {
+		return nil, err
+	}
+	r.sum.Files = append(r.sum.Files, rel)
+	r.sum.Queries++
+	r.sum.Rows += len(res.Rows)
+	return res, nil
+}
+
+// sqlTable runs ad-hoc SQL over the views (provenance) into a table.
+func (r *run) sqlTable(sql, id string) (tableView, error) {
+	res, err := r.w.SQL(r.ctx, sql)
+	if err != nil {
+		return tableView{}, fmt.Errorf("report: %s: %w", id, err)
+	}
+	return r.table(res, id), nil
+}
+
+// chart draws the i-th chart line of a finding; a chart that cannot be drawn
+// is reported in its place (and in the summary), not fatal.
+func (r *run) chart(finding string, i int, spec queries.Chart, res *duck.Result) chartView {
+	cv := chartView{Spec: chartLine(spec), Title: chartTitle(spec)}
+	svg, err := RenderChart(spec, res)
+	{
+		if err == nil {
+			rel := fmt.Sprintf("charts/%s-%d.svg", finding, i+1)
+			if err = writeFile(filepath.Join(r.dir, filepath.FromSlash(rel)), string(svg)); err != nil {
+				return cv
+			}
+			r.sum.Files = append(r.sum.Files, rel)
+			r.sum.Charts++
+			cv.File, cv.SVG = rel, inlineSVG(svg, fmt.Sprintf("chart-%s-%d", finding, i+1), cv.Title)
+			return cv
+		}
+	}
+	cv.Err = err.Error()
+	r.sum.ChartErrors = append(r.sum.ChartErrors, finding+": "+cv.Err)
+	return cv
+}
+
+func (r *run) timeline() (*timelineView, error) {
+	batch, runID, name, why, err := chooseTimelineRun(r.ctx, r.w, r.opt.TimelineRun)
+	if err != nil {
+		return nil, err
+	}
+	if runID == "" {
+		return &timelineView{Note: "No run with GPU work in the warehouse: nothing to draw."}, nil
+	}
+	tl, err := loadTimeline(r.ctx, r.w, batch, runID)
+	if err != nil {
+		return nil, err
+	}
+	tv := &timelineView{BatchID: batch, RunID: runID, Name: name, Why: why}
+	if tl == nil {
+		tv.Note = "The run has no timed window and no GPU operation."
+		return tv, nil
+	}
+	tv.WindowMs = float64(tl.WindowNs) / 1e6
+	tv.WindowFrom, tv.Ops, tv.Lanes = tl.WindowFrom, tl.Ops, len(tl.Lanes)
+	svg, err := RenderTimeline(tl)
+	if err != nil {
+		tv.Note = err.Error()
+		r.sum.ChartErrors = append(r.sum.ChartErrors, "timeline: "+err.Error())
+		return tv, nil
+	}
+	rel := "charts/timeline.svg"
+	if err := writeFile(filepath.Join(r.dir, rel), string(svg)); err != nil {
+		return nil, err
+	}
+	r.sum.Files = append(r.sum.Files, rel)
+	r.sum.Charts++
+	tv.File, tv.SVG = rel, inlineSVG(svg, "timeline", "timeline of run "+runID)
+	return tv, nil
+}
+
+func appendixRank(q *queries.Query) int {
+	switch {
+	case q.Name == "runs_overview":
+		return 0
+	case q.Layer == queries.LayerNsys:
+		return 2
+	}
+	return 1
+}
+
+// normRQ maps "rq1", "RQ1", "1" to "rq1"; anything else ("-", "—", "") to "".
+func normRQ(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "rq")
+	if len(s) == 1 && s[0] >= '1' && s[0] <= '5' {
+		return "rq" + s
+	}
+	return ""
 }
 
 func writeCSV(path string, res *duck.Result) error {
@@ -112,7 +384,10 @@ func writeCSV(path string, res *duck.Result) error {
 		f.Close()
 		return fmt.Errorf("report: %s: %w", path, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
 }
 
 func writeFile(path, text string) error {
@@ -122,201 +397,67 @@ func writeFile(path, text string) error {
 	return nil
 }
 
-type document struct {
-	opt      Options
-	batches  *duck.Result
-	sections []Section
-	summary  *Summary
-}
+// provenanceSQL: one row per batch, with the GPUs and software versions its
+// runs recorded (the batch's own record where runs say nothing).
+const provenanceSQL = `
+with per_batch as (
+    select
+        batch_id,
+        count(*) as runs,
+        count(*) filter (where status = 'ok') as ok_runs,
+        string_agg(distinct gpu_name, ', ' order by gpu_name) as gpus,
+        string_agg(distinct driver, ', ' order by driver) as driver,
+        string_agg(distinct cuda, ', ' order by cuda) as cuda,
+        string_agg(distinct torch, ', ' order by torch) as torch,
+        string_agg(distinct nsys_version, ', ' order by nsys_version) as nsys
+    from runs
+    group by batch_id
+)
+select
+    b.batch_id,
+    b.plan,
+    b.profile,
+    b.host,
+    strftime(b.started_at, '%Y-%m-%d %H:%M') as started,
+    coalesce(r.runs, 0) as runs,
+    coalesce(r.ok_runs, 0) as ok_runs,
+    b.failed_inputs,
+    r.gpus,
+    coalesce(r.driver, json_extract_string(b.software, '$.driver')) as driver,
+    coalesce(r.cuda, json_extract_string(b.software, '$.cuda')) as cuda,
+    coalesce(r.torch, json_extract_string(b.software, '$.torch')) as torch,
+    coalesce(r.nsys, json_extract_string(b.software, '$.nsys')) as nsys,
+    b.numa_nodes
+from batches as b
+left join per_batch as r using (batch_id)
+order by b.batch_id`
 
-func (d *document) cells(res *duck.Result, max int) (head []string, rows [][]string, more int) {
-	for _, c := range res.Columns {
-		head = append(head, c.Name)
-	}
-	for i, r := range res.Rows {
-		if i == max {
-			more = len(res.Rows) - max
-			break
-		}
-		row := make([]string, len(r))
-		for j, v := range r {
-			s := queries.FormatValue(v)
-			if rs := []rune(s); len(rs) > d.opt.MaxCell {
-				s = string(rs[:d.opt.MaxCell-1]) + "…"
-			}
-			row[j] = s
-		}
-		rows = append(rows, row)
-	}
-	return head, rows, more
-}
+// repeatsSQL: repeats per configuration (runs of the same configuration
+// name, over every batch), summarised per research question.
+const repeatsSQL = `
+with configs as (
+    select coalesce(rq, '-') as rq, coalesce(name, run_id) as config,
+        count(*) as runs, count(*) filter (where status = 'ok') as ok_runs
+    from runs
+    group by all
+)
+select
+    rq,
+    count(*) as configurations,
+    sum(runs) as runs,
+    min(ok_runs) as min_ok_repeats,
+    max(ok_runs) as max_ok_repeats,
+    count(*) filter (where ok_runs < 3) as configs_under_3_repeats
+from configs
+group by rq
+order by rq`
 
-func (d *document) checkLine() string {
-	if len(d.summary.ChecksFailed) == 0 {
-		return fmt.Sprintf("every check passed (%d checks returned no rows)", countChecks(d.sections))
-	}
-	return fmt.Sprintf("CHECKS FAILED: %s", strings.Join(d.summary.ChecksFailed, ", "))
-}
-
-func countChecks(ss []Section) int {
-	n := 0
-	for _, s := range ss {
-		if s.Check {
-			n++
-		}
-	}
-	return n
-}
-
-func (d *document) markdown() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# %s\n\n", d.opt.Title)
-	fmt.Fprintf(&b, "Generated %s by vitlab %s from the committed batches of the warehouse. "+
-		"Every table below is a saved query (`queries/<name>.sql`) as `vitlab query <name>` prints it; "+
-		"the full results are in `queries/<name>.csv`.\n\n", d.opt.Now().UTC().Format(time.RFC3339), d.opt.Version)
-	fmt.Fprintf(&b, "**Checks:** %s.\n\n## Batches\n\n", d.checkLine())
-	mdTable(&b, d, d.batches)
-	b.WriteString("\n## Saved queries\n\n")
-	for _, s := range d.sections {
-		if !s.Check {
-			fmt.Fprintf(&b, "- [%s](#%s) — %d rows\n", s.Query.Name, s.Query.Name, len(s.Result.Rows))
-		}
-	}
-	for _, s := range d.sections {
-		if s.Check {
-			continue
-		}
-		fmt.Fprintf(&b, "\n### %s\n\n%s\n\n", s.Query.Name, s.Query.Description)
-		fmt.Fprintf(&b, "%d rows; all of them in [`%s`](%s).\n\n", len(s.Result.Rows), s.CSV, s.CSV)
-		mdTable(&b, d, s.Result)
-	}
-	b.WriteString("\n## Checks\n\nEach check returns no rows on a healthy warehouse.\n\n| check | rows | what it looks for |\n|---|---|---|\n")
-	for _, s := range d.sections {
-		if s.Check {
-			fmt.Fprintf(&b, "| %s | %d | %s |\n", s.Query.Name, len(s.Result.Rows), mdEscape(s.Query.Description))
-		}
-	}
-	for _, s := range d.sections {
-		if s.Check && len(s.Result.Rows) > 0 {
-			fmt.Fprintf(&b, "\n### check %s\n\n", s.Query.Name)
-			mdTable(&b, d, s.Result)
-		}
-	}
-	return b.String()
-}
-
-func mdEscape(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;").Replace(s)
-}
-
-func mdTable(b *strings.Builder, d *document, res *duck.Result) {
-	head, rows, more := d.cells(res, d.opt.MaxRows)
-	if len(rows) == 0 {
-		b.WriteString("(no rows)\n")
-		return
-	}
-	b.WriteString("|")
-	for _, h := range head {
-		b.WriteString(" " + mdEscape(h) + " |")
-	}
-	b.WriteString("\n|")
-	for range head {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
-	for _, r := range rows {
-		b.WriteString("|")
-		for _, c := range r {
-			b.WriteString(" " + mdEscape(c) + " |")
-		}
-		b.WriteString("\n")
-	}
-	if more > 0 {
-		fmt.Fprintf(b, "\n… %d more rows in the CSV.\n", more)
-	}
-}
-
-const css = `body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:12px}th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
-th{background:#f0f0f0;position:sticky;top:0}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#176317}.bad{color:#a40000;font-weight:bold}code{background:#f4f4f4;padding:0 3px}.wrap{overflow-x:auto}`
-
-func (d *document) html() string {
-	var b strings.Builder
-	e := html.EscapeString
-	fmt.Fprintf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title><style>%s</style></head><body>\n", e(d.opt.Title), css)
-	fmt.Fprintf(&b, "<h1>%s</h1>\n<p>Generated %s by vitlab %s from the committed batches of the warehouse. "+
-		"Every table is a saved query (<code>queries/&lt;name&gt;.sql</code>) as <code>vitlab query &lt;name&gt;</code> prints it; "+
-		"the full results are in <code>queries/&lt;name&gt;.csv</code>.</p>\n",
-		e(d.opt.Title), e(d.opt.Now().UTC().Format(time.RFC3339)), e(d.opt.Version))
-	class := "ok"
-	if len(d.summary.ChecksFailed) > 0 {
-		class = "bad"
-	}
-	fmt.Fprintf(&b, "<p id=\"checks-summary\" class=\"%s\">Checks: %s.</p>\n<h2>Batches</h2>\n", class, e(d.checkLine()))
-	htmlTable(&b, d, d.batches, "batches")
-	b.WriteString("<h2>Saved queries</h2>\n<ul>\n")
-	for _, s := range d.sections {
-		if !s.Check {
-			fmt.Fprintf(&b, "<li><a href=\"#%s\">%s</a> — %d rows</li>\n", e(s.Query.Name), e(s.Query.Name), len(s.Result.Rows))
-		}
-	}
-	b.WriteString("</ul>\n")
-	for _, s := range d.sections {
-		if s.Check {
-			continue
-		}
-		fmt.Fprintf(&b, "<h3 id=\"%s\">%s</h3>\n<p>%s</p>\n<p>%d rows; all of them in <a href=\"%s\">%s</a>.</p>\n",
-			e(s.Query.Name), e(s.Query.Name), e(s.Query.Description), len(s.Result.Rows), e(s.CSV), e(s.CSV))
-		htmlTable(&b, d, s.Result, "q-"+s.Query.Name)
-	}
-	b.WriteString("<h2>Checks</h2>\n<p>Each check returns no rows on a healthy warehouse.</p>\n<table id=\"checks\"><tr><th>check</th><th>rows</th><th>what it looks for</th></tr>\n")
-	for _, s := range d.sections {
-		if s.Check {
-			cl := "ok"
-			if len(s.Result.Rows) > 0 {
-				cl = "bad"
-			}
-			fmt.Fprintf(&b, "<tr><td>%s</td><td class=\"n %s\">%d</td><td>%s</td></tr>\n", e(s.Query.Name), cl, len(s.Result.Rows), e(s.Query.Description))
-		}
-	}
-	b.WriteString("</table>\n")
-	for _, s := range d.sections {
-		if s.Check && len(s.Result.Rows) > 0 {
-			fmt.Fprintf(&b, "<h3>check %s</h3>\n", e(s.Query.Name))
-			htmlTable(&b, d, s.Result, "check-"+s.Query.Name)
-		}
-	}
-	b.WriteString("</body></html>\n")
-	return b.String()
-}
-
-func htmlTable(b *strings.Builder, d *document, res *duck.Result, id string) {
-	head, rows, more := d.cells(res, d.opt.MaxRows)
-	if len(rows) == 0 {
-		b.WriteString("<p>(no rows)</p>\n")
-		return
-	}
-	e := html.EscapeString
-	fmt.Fprintf(b, "<div class=\"wrap\"><table id=\"%s\"><tr>", e(id))
-	for _, h := range head {
-		fmt.Fprintf(b, "<th>%s</th>", e(h))
-	}
-	b.WriteString("</tr>\n")
-	for i, r := range rows {
-		b.WriteString("<tr>")
-		for j, c := range r {
-			cl := ""
-			switch res.Rows[i][j].(type) {
-			case int64, float64, duck.Decimal:
-				cl = ` class="n"`
-			}
-			fmt.Fprintf(b, "<td%s>%s</td>", cl, e(c))
-		}
-		b.WriteString("</tr>\n")
-	}
-	b.WriteString("</table></div>\n")
-	if more > 0 {
-		fmt.Fprintf(b, "<p>… %d more rows in the CSV.</p>\n", more)
-	}
-}
+// fewRepeatsSQL: the configurations with fewer than 3 successful runs.
+const fewRepeatsSQL = `
+select coalesce(rq, '-') as rq, coalesce(name, run_id) as config,
+    count(*) as runs, count(*) filter (where status = 'ok') as ok_runs,
+    string_agg(distinct status, ', ' order by status) as statuses
+from runs
+group by all
+having count(*) filter (where status = 'ok') < 3
+order by rq, config`
