@@ -16,5 +16,6 @@
 //	1        tables batches, runs, devices, kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples
 //	2        batches.filter, batches.warnings (from batch.json)
 //	3        settings registry settings.json (the runs setting columns derive from it); runs: the new
-//	         settings and cpus_allowed; gpu_samples.phase, gpu_samples.energy_mj; table clean_windows
+//	         settings and cpus_allowed; gpu_samples.phase, gpu_samples.energy_mj; table clean_windows;
+//	         batches.hosts (hosts of a batch collected in shards)
 package schemas

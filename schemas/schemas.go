@@ -162,6 +162,7 @@ var Batches = newTable("batches",
 	req("failed_inputs", i64, "", "Inputs that were set aside because they could not be read."),
 	opt("filter", str, "", "Run-id glob that chose the runs of the plan (vitlab collect --only); null when every run was chosen.").since(2),
 	opt("warnings", str, "", "What the collector worked around (e.g. NVML unavailable), one per line.").since(2),
+	opt("hosts", str, "", "Hosts that ran the batch's runs, as a sorted JSON array of names: one for a batch collected on one host, several when its shards ran on several (vitlab collect --slurm); null for bare exports and batches from before it was recorded.").since(3),
 )
 
 // Runs has one row per run (per nsys export).
