@@ -4,7 +4,7 @@
 -- rq: rq1
 -- chart: line x=hidden y=clean_throughput series=arch logy title=Untraced throughput (img/s) by hidden size, one line per patch and depth
 -- chart: line x=hidden y=gpu_busy series=arch title=GPU busy (interval union of kernels over the timed window) by hidden size
--- chart: line x=hidden y=tflops series=arch title=Achieved TFLOP/s (analytic FLOPs x traced throughput) by hidden size
+-- chart: line x=hidden y=tflops series=arch title=Achieved TFLOP/s (analytic FLOPs x untraced throughput) by hidden size
 -- chart: scatter x=gflops_per_image y=peak_fraction series=arch logx title=Fraction of the card's dense bf16 peak against work per image
 --
 -- One row per configuration of the rq1 plan (a run_config row with rq = 'rq1'),

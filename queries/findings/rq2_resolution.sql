@@ -5,7 +5,7 @@
 -- chart: line x=tokens y=clean_throughput series=model logx logy title=Untraced throughput (img/s) against tokens per image
 -- chart: line x=tokens y=token_rate_m series=model logx title=Token rate (million tokens/s) against tokens per image: flat means cost grows linearly in tokens
 -- chart: line x=tokens y=latency_p99_ms series=model logx logy title=Per-batch latency p99 (ms) against tokens per image
--- chart: line x=tokens y=peak_mem_mib series=model logx title=Peak GPU memory (MiB) against tokens per image
+-- chart: line x=tokens y=peak_mem_mib series=model logx title=Peak GPU memory of a run (MiB) against tokens per image (see tokens_per_batch)
 --
 -- One row per configuration of the rq2 plan (a run_config row with
 -- rq = 'rq2'), ordered by GPU, model, resolution, batch size.
@@ -20,8 +20,8 @@
 --   token_rate_m   clean_throughput x tokens / 1e6 (and _lo, _hi): the
 --     claim C6 quantity;
 --   latency_p50_ms, latency_p50_lo, latency_p50_hi, latency_p99_ms,
---     latency_p99_lo, latency_p99_hi   per-batch latency (a batch, not an
---     image: batch sizes differ between rows);
+--     latency_p99_lo, latency_p99_hi   per-batch latency in the traced
+--     window (a batch, not an image: batch sizes differ between rows);
 --   peak_mem_mib, peak_mem_mib_lo, peak_mem_mib_hi   peak GPU memory
 --     allocated by PyTorch (MiB = 2^20 B), weights included;
 --   peak_mem_per_image_mib   peak_mem_mib / batch_size.

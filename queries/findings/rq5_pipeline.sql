@@ -28,8 +28,12 @@
 --   traced_throughput   img/s under nsys (median over runs), for reading
 --     the trace metrics.
 -- Runs: status ok and not in runs_flagged (config_stats).
--- The forward-only bound (input already on the GPU, no pipeline) is not in
--- the warehouse; it is measured apart by collectors/workload/forward_bound.py.
+-- The latencies are those of the traced window: the profiler slows the
+-- host, so they are longer than untraced ones (the workload's untraced
+-- percentiles, runs.clean_latency_* and clean_windows.latency_*, are not in
+-- config_stats). The forward-only bound (input already on the GPU, no
+-- pipeline) is not in the warehouse; collectors/workload/forward_bound.py
+-- measures it apart.
 
 with
 
