@@ -27,9 +27,10 @@ func init() {
 
 const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--load-budget MB] [--allow-incomplete] PATH...
 
-Loads one batch into the warehouse. PATH is either one batch directory (it
+Loads batches into the warehouse. PATH is either batch directories (each
 has batch.json; the batch id is batch.json's, and each run's settings come
-from its run.json) or nsys exports (.sqlite, .sqlite.zst) and directories
+from its run.json; several are loaded one after the other, each its own
+batch, e.g. batches collected on several hosts) or nsys exports (.sqlite, .sqlite.zst) and directories
 of them. The run id of a bare export is its file name without .sqlite or
 .sqlite.zst; its batch id is --batch, or else exports-<12 hex digits of the
 content hash>. --label k=v sets runs column k (patch, depth, hidden,
@@ -86,9 +87,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return asUsage(err)
 	}
 
-	out := newIngestOutput(e)
-	defer out.stop()
-	sum, err := ingest.Run(ctx, ingest.Request{
+	req := ingest.Request{
 		Warehouse:       *wh,
 		Paths:           paths,
 		BatchID:         *batchID,
@@ -98,10 +97,48 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		LoadBudget:      *budgetMB << 20,
 		AllowIncomplete: *allowIncomplete,
 		IngestVersion:   version(),
-		OnFailure:       out.failure,
-		OnProgress:      out.progress,
-		OnWait:          out.wait(*wh),
-	})
+	}
+	if len(paths) > 1 && allBatchDirs(paths) {
+		if *batchID != "" {
+			return usagef("--batch with several batch directories: each keeps the id in its batch.json")
+		}
+		failed := 0
+		for _, p := range paths {
+			r := req
+			r.Paths = []string{p}
+			if err := ingestOne(ctx, e, r); err != nil {
+				failed++
+				if !errors.Is(err, errPartial) {
+					fmt.Fprintf(e.stderr, "vitlab ingest: %s: %v\n", p, err)
+				}
+			}
+		}
+		if failed > 0 {
+			fmt.Fprintf(e.stderr, "vitlab ingest: %d of %d batch directories did not land whole (see above); the others did\n", failed, len(paths))
+			return errPartial
+		}
+		return nil
+	}
+	return ingestOne(ctx, e, req)
+}
+
+// allBatchDirs says every path is a batch directory (has batch.json).
+func allBatchDirs(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(filepath.Join(p, batchdir.BatchFile)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// ingestOne runs one ingest (one batch) and reports it.
+func ingestOne(ctx context.Context, e *env, req ingest.Request) error {
+	wh := &req.Warehouse
+	out := newIngestOutput(e)
+	defer out.stop()
+	req.OnFailure, req.OnProgress, req.OnWait = out.failure, out.progress, out.wait(*wh)
+	sum, err := ingest.Run(ctx, req)
 	out.stop()
 	switch {
 	case err == nil:

@@ -383,6 +383,7 @@ func batchRow(batchID, source, contentSHA, ingestVersion string, b *batchdir.Bat
 		if len(b.Warnings) > 0 {
 			r["warnings"] = strings.Join(b.Warnings, "\n")
 		}
+		r["hosts"] = jsonOrNull(b.Hosts)
 		batchLabels = b.Labels
 	} else {
 		r["vitlab_version"] = ingestVersion
