@@ -174,6 +174,9 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		} else {
 			defer lib.Close()
 			cfg.GPUs = lib.Devices
+			if g, ok := slurmGPU(fs, sh, e.getenv("SLURM_JOB_GPUS"), lib.Devices); ok {
+				*gpu, cfg.GPU = g, g
+			}
 			cfg.StartSampler = func(index int, every time.Duration, phase string, w io.Writer) (runner.Stopper, error) {
 				return lib.StartSampler(index, every, phase, w)
 			}

@@ -402,3 +402,28 @@ func collectSlurm(ctx context.Context, e *env, fs *flag.FlagSet, cfg runner.Conf
 	fmt.Fprintf(e.stdout, "follow it with: vitlab collect --status %s\n", dir)
 	return nil
 }
+
+// slurmGPU is the GPU of a Slurm array task that was not given --gpu: the
+// first of SLURM_JOB_GPUS (the node's GPU indices Slurm allocated) when
+// NVML sees several GPUs (a node whose cgroups do not hide the others);
+// where NVML sees one GPU, it is the allocated one, at index 0.
+func slurmGPU(fs *flag.FlagSet, sh shardFlags, jobGPUs string, devices func() ([]batchdir.GPU, error)) (int, bool) {
+	if sh.batchDir == "" || jobGPUs == "" {
+		return 0, false
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "gpu" })
+	if given {
+		return 0, false
+	}
+	first, _, _ := strings.Cut(jobGPUs, ",")
+	g, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || g < 0 {
+		return 0, false
+	}
+	devs, err := devices()
+	if err != nil || len(devs) < 2 || g >= len(devs) {
+		return 0, false
+	}
+	return g, true
+}
