@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"vitlab/queries"
 	"vitlab/queries/report"
@@ -61,6 +62,13 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "report: %d saved queries (%d rows), %d findings, %d charts, %s, %d files in %.1f s\n",
 		sum.Queries, sum.Rows, sum.Findings, sum.Charts, claims, len(sum.Files), sum.Elapsed.Seconds())
+	if len(sum.Timings) > 0 {
+		var slow []string
+		for _, t := range sum.Timings[:min(3, len(sum.Timings))] {
+			slow = append(slow, fmt.Sprintf("%s %.2f s", t.Name, t.Duration.Seconds()))
+		}
+		fmt.Fprintf(e.stdout, "report: slowest queries: %s\n", strings.Join(slow, ", "))
+	}
 	fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(*out, "index.html"))
 	for _, c := range sum.ChartErrors {
 		fmt.Fprintf(e.stderr, "vitlab report: chart not drawn: %s\n", c)

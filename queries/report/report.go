@@ -92,6 +92,9 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 	pg := &page{Title: opt.Title, Version: opt.Version, Generated: opt.Now().UTC().Format(time.RFC3339)}
 
 	cat := w.Catalog()
+	if err := r.materialize(cat); err != nil {
+		return sum, err
+	}
 	var findings []*queries.Query
 	var claims *queries.Query
 	var appendix []*queries.Query
@@ -287,6 +290,30 @@ func (r *run) query1(q *queries.Query, parquet bool) (*duck.Result, error) {
 	r.sum.Queries++
 	r.sum.Rows += len(res.Rows)
 	return res, nil
+}
+
+// materialize computes each run- and configuration-level metric view once
+// into a temporary table of the same name, which the findings, the claims
+// and the checks then read instead of recomputing the view (a view is
+// re-evaluated by every query that reads it). Views of one row per GPU
+// operation or batch stay views: they are big, and read through the
+// per-run views.
+func (r *run) materialize(cat *queries.Catalog) error {
+	t0 := time.Now()
+	for _, vf := range cat.ViewFiles {
+		if vf.Layer != queries.LayerMetric || !perRunView(vf.Name) {
+			continue
+		}
+		if _, err := r.w.SQL(r.ctx, "create temp table "+duck.Ident(vf.Name)+" as select * from main."+duck.Ident(vf.Name)); err != nil {
+			return fmt.Errorf("report: metric view %s: %w", vf.Name, err)
+		}
+	}
+	r.sum.Timings = append(r.sum.Timings, Timing{"(metric views, once)", time.Since(t0)})
+	return nil
+}
+
+func perRunView(name string) bool {
+	return strings.HasPrefix(name, "run_") || strings.HasPrefix(name, "config_") || name == "runs_flagged" || name == "gpu_cards"
 }
 
 // sqlTable runs ad-hoc SQL over the views (provenance) into a table.
