@@ -343,6 +343,9 @@ func collectSlurm(ctx context.Context, e *env, fs *flag.FlagSet, cfg runner.Conf
 		// Resubmit: the same shards; each keeps its ok runs.
 		dir, id = sh.batchDir, sh.resumeBatch.ID
 		tasks = max(sh.resumeBatch.Shards, 1)
+		if err := notRunning(ctx, dir); err != nil {
+			return err
+		}
 	} else {
 		dry := cfg
 		dry.DryRun = true
@@ -426,4 +429,25 @@ func slurmGPU(fs *flag.FlagSet, sh shardFlags, jobGPUs string, devices func() ([
 		return 0, false
 	}
 	return g, true
+}
+
+// notRunning refuses to resubmit a batch whose last submission Slurm still
+// has queued or running: two tasks would run the same run into one folder.
+func notRunning(ctx context.Context, dir string) error {
+	jobs, err := slurm.ReadJobs(dir)
+	if err != nil || len(jobs.Submissions) == 0 {
+		return nil
+	}
+	last := jobs.Submissions[len(jobs.Submissions)-1]
+	js, err := slurm.Client{}.Status(ctx, last.ArrayJob, last.FinalizeJob)
+	if err != nil {
+		return nil // Slurm cannot say; the user asked
+	}
+	for _, j := range js {
+		switch j.State {
+		case "PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING":
+			return fmt.Errorf("batch %s: job %s is still %s; wait for it (vitlab collect --status %s) or scancel %s %s first", dir, j.ID, strings.ToLower(j.State), dir, last.ArrayJob, last.FinalizeJob)
+		}
+	}
+	return nil
 }
