@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image/color"
 	"math"
@@ -35,6 +36,11 @@ func chartTitle(c queries.Chart) string {
 	}
 	return t
 }
+
+// errNoPoints says a chart has nothing to draw: every row's x or y is NULL
+// (or not positive on a log axis). That is the data's state (e.g. no remote
+// NUMA runs on a one-node host), not a mistake of the chart.
+var errNoPoints = errors.New("no data")
 
 // chartLine is the chart as its header line writes it.
 func chartLine(c queries.Chart) string {
@@ -231,7 +237,7 @@ func addPoints(f *figure, spec queries.Chart, res *duck.Result, xi, yi, si int) 
 		}
 	}
 	if kept == 0 {
-		return fmt.Errorf("chart %q: none of the %d rows has a plottable %s and %s", chartTitle(spec), total, spec.X, spec.Y)
+		return fmt.Errorf("chart %q: %w: none of the %d rows has a plottable %s and %s", chartTitle(spec), errNoPoints, total, spec.X, spec.Y)
 	}
 	if categorical {
 		ticks := make(plot.ConstantTicks, len(cats))
@@ -294,7 +300,7 @@ func addBars(f *figure, spec queries.Chart, res *duck.Result, xi, yi, si int) er
 		}
 	}
 	if kept == 0 {
-		return fmt.Errorf("chart %q: none of the %d rows has a plottable %s and %s", chartTitle(spec), len(res.Rows), spec.X, spec.Y)
+		return fmt.Errorf("chart %q: %w: none of the %d rows has a plottable %s and %s", chartTitle(spec), errNoPoints, len(res.Rows), spec.X, spec.Y)
 	}
 	for i, b := range sets {
 		b.slot, b.slots = i, len(sets)

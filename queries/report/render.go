@@ -90,7 +90,8 @@ type chartView struct {
 	Spec, Title string
 	File        string
 	SVG         template.HTML
-	Err         string
+	Err         string // the chart could not be drawn
+	NoData      string // the rows hold nothing to draw
 }
 
 type timelineView struct {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -341,6 +342,10 @@ func (r *run) chart(finding string, i int, spec queries.Chart, res *duck.Result)
 			cv.File, cv.SVG = rel, inlineSVG(svg, fmt.Sprintf("chart-%s-%d", finding, i+1), cv.Title)
 			return cv
 		}
+	}
+	if errors.Is(err, errNoPoints) {
+		cv.NoData = err.Error()
+		return cv
 	}
 	cv.Err = err.Error()
 	r.sum.ChartErrors = append(r.sum.ChartErrors, finding+": "+cv.Err)
