@@ -34,7 +34,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runCollect(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "collect", "--plan FILE [--profile quick] [--out DIR] [--gpu N | --gpus 0,1,… | --slurm [slurm flags]] [--only GLOB] [--resume --batch ID] [--dry-run] [flags]\n"+
-		"       vitlab collect --status DIR | --finalize DIR | --batch-dir DIR (--shard I --of N | --resume) [flags]")
+		"       vitlab collect --status DIR | --finalize DIR | --refinish DIR | --batch-dir DIR (--shard I --of N | --resume) [flags]")
 	planFile := fs.String("plan", "", "plan YAML file (required; see collectors/plans/README.md)")
 	profile := fs.String("profile", "quick", "profile of the plan to run: quick, full, or another the plan defines")
 	out := fs.String("out", "batches", "directory that holds batch directories")
@@ -69,6 +69,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&sh.runsPerTask, "runs-per-task", 1, "runs each array task does (--slurm)")
 	fs.StringVar(&sh.status, "status", "", "show a batch directory's runs: done, failed, unfinished, not started, and its Slurm jobs")
 	fs.StringVar(&sh.finalize, "finalize", "", "mark a sharded batch directory finished once every run has run.json (the finalising job runs this)")
+	refinish := fs.String("refinish", "", "settle again the runs of batch `DIR` whose two phases completed but that the collector's bookkeeping marked failed (a since-fixed check); needs trace.sqlite (nsys export) in each; measures nothing")
 	fs.StringVar(&sh.batchDir, "batch-dir", "", "an existing batch directory to run runs into: a shard (--shard I --of N), or every run not ok (--resume; with --slurm, resubmitted)")
 	fs.IntVar(&sh.shard, "shard", -1, "with --batch-dir: run shard I (runs j with j mod N = I)")
 	fs.IntVar(&sh.of, "of", 0, "with --shard: the number of shards N")
@@ -82,6 +83,8 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		return collectStatus(ctx, e, sh.status)
 	case sh.finalize != "":
 		return collectFinalize(e, sh.finalize)
+	case *refinish != "":
+		return collectRefinish(e, *refinish)
 	}
 	if sh.batchDir != "" {
 		if err := sh.fromBatchDir(fs, planFile, profile, out, batchID, resume); err != nil {
@@ -215,5 +218,23 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 			sum.Failures(), sum.BatchID)
 		return errPartial
 	}
+	return nil
+}
+
+// collectRefinish runs runner.Refinish over a batch directory and says what
+// became of each failed run.
+func collectRefinish(e *env, dir string) error {
+	done, err := runner.Refinish(dir, version(), time.Now())
+	for _, r := range done {
+		if r.OK {
+			fmt.Fprintf(e.stdout, "%s: ok (re-finished)\n", r.RunID)
+		} else {
+			fmt.Fprintf(e.stdout, "%s: left failed: %s\n", r.RunID, r.Why)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "batch %s: %d failed run(s) looked at\n", dir, len(done))
 	return nil
 }

@@ -86,19 +86,8 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 		return finish(status, withTail(msg, stderrPath))
 	}
 
-	// The two phases must have run the same thing; the traced phase has no
-	// clean repeats to report.
-	ce, te := *cleanRes.Effective, *tracedRes.Effective
-	te.CleanRepeats = ce.CleanRepeats
-	if d := settingsDiff(ce, te, false); len(d) > 0 {
-		rec.Effective = nil
-		return finish(batchdir.StatusFailed, fmt.Sprintf("the clean and traced phases ran different settings (clean→traced: %s); the run is not labelled with either", strings.Join(d, ", ")))
-	}
-	rec.Effective = &te
-	rec.CPUs.Workers, rec.CPUs.ThreadsPerWorker = te.CPUWorkers, te.CPUThreadsPerWorker
-	if d := settingsDiff(run.Settings, te, true); len(d) > 0 {
-		rec.Mismatch = fieldNames(d)
-		rec.Warnings = append(rec.Warnings, "effective settings differ from the request: "+strings.Join(d, ", "))
+	if msg := settle(rec, run.Settings, cleanRes, tracedRes); msg != "" {
+		return finish(batchdir.StatusFailed, msg)
 	}
 
 	// Export and compress, outside the run's timeout.
@@ -342,4 +331,32 @@ func fileTail(path string, n int64) string {
 		s = "…" + s
 	}
 	return s
+}
+
+// settle decides what a run whose two phases both completed ran: the two
+// phases must have run the same settings, except those only the clean phase
+// uses (its windows: clean_repeats, min_window_s), which the traced phase
+// does not report. On agreement it records the effective settings, the CPU
+// numbers and any mismatch with the request and returns ""; otherwise it
+// clears rec.Effective and returns why the run failed.
+func settle(rec *batchdir.Run, requested batchdir.Settings, cleanRes, tracedRes *Result) string {
+	ce, te := *cleanRes.Effective, *tracedRes.Effective
+	te.CleanRepeats, te.MinWindowS = ce.CleanRepeats, ce.MinWindowS
+	if d := settingsDiff(ce, te, false); len(d) > 0 {
+		rec.Effective = nil
+		return fmt.Sprintf("the clean and traced phases ran different settings (clean→traced: %s); the run is not labelled with either", strings.Join(d, ", "))
+	}
+	rec.Effective = &te
+	if rec.CPUs != nil {
+		rec.CPUs.Workers, rec.CPUs.ThreadsPerWorker = te.CPUWorkers, te.CPUThreadsPerWorker
+	}
+	rec.Mismatch = nil
+	if d := settingsDiff(requested, te, true); len(d) > 0 {
+		rec.Mismatch = fieldNames(d)
+		w := "effective settings differ from the request: " + strings.Join(d, ", ")
+		if !contains(rec.Warnings, w) {
+			rec.Warnings = append(rec.Warnings, w)
+		}
+	}
+	return ""
 }
