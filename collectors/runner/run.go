@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"vitlab/collectors/batchdir"
 	"vitlab/collectors/nsys"
@@ -160,6 +161,10 @@ func (r *runner) phaseOutcome(o outcome, parent context.Context, phase, argv0, r
 		return res, batchdir.StatusFailed, fmt.Sprintf("interrupted in the %s phase", phase)
 	case o.err != nil:
 		return res, batchdir.StatusFailed, fmt.Sprintf("%s phase: cannot start %s: %v", phase, argv0, o.err)
+	case o.exitCode != 0 && signalled(o) && interruptFollows(parent):
+		// A scheduler cancelling or preempting a task signals every process
+		// of it at once: the child may die before the collector hears.
+		return res, batchdir.StatusFailed, fmt.Sprintf("interrupted in the %s phase", phase)
 	case o.exitCode != 0:
 		msg := fmt.Sprintf("%s phase: %s", phase, o.state)
 		if res != nil && res.Error != "" {
@@ -359,4 +364,31 @@ func settle(rec *batchdir.Run, requested batchdir.Settings, cleanRes, tracedRes 
 		}
 	}
 	return ""
+}
+
+// signalled says the process died of SIGTERM, SIGINT or SIGKILL (or a
+// shell in front of it exited with 128+that signal).
+func signalled(o outcome) bool {
+	switch o.state {
+	case "signal: terminated", "signal: interrupt", "signal: killed", "exit status 143", "exit status 130", "exit status 137":
+		return true
+	}
+	return false
+}
+
+// interruptWait is how long a run whose process was signalled from
+// outside waits for the collector's own interrupt before it is judged a
+// failure.
+const interruptWait = 3 * time.Second
+
+// interruptFollows waits up to interruptWait for ctx to end.
+func interruptFollows(ctx context.Context) bool {
+	t := time.NewTimer(interruptWait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true
+	case <-t.C:
+		return false
+	}
 }
