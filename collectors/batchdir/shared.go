@@ -104,8 +104,8 @@ func Scan(dir string) (*Batch, *State, error) {
 var ErrRunsLeft = errors.New("runs left to do")
 
 // Finalize marks the batch finished (batch.json finished = now) when every
-// run has its run.json, under the batch's lock, adding the hosts the runs
-// name. Otherwise batch.json stays without finished and the error wraps
+// run has its run.json, under the batch's lock, and sets hosts to those
+// the runs' run.json name. Otherwise batch.json stays without finished and the error wraps
 // ErrRunsLeft. Finishing a finished batch keeps its time.
 func Finalize(dir string, now time.Time) (*State, error) {
 	var st *State
@@ -115,6 +115,9 @@ func Finalize(dir string, now time.Time) (*State, error) {
 			return err
 		}
 		st = s
+		// hosts: those that ran the runs on record (a task that only kept
+		// runs, or whose run was redone elsewhere, is not one).
+		b.Hosts = nil
 		for h := range s.Hosts {
 			b.AddHost(h)
 		}
