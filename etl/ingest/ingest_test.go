@@ -305,11 +305,11 @@ func TestReingest(t *testing.T) {
 		t.Fatalf("replace: %+v", sum)
 	}
 	m, _ := warehouse.ReadManifest(wh)
-	if got := m.Batches["b"].Tables["kernels"].Files; !slices.Equal(got, []string{"kernels/batch=b/part-0002.parquet"}) {
+	if got := m.Batches["b"].Tables["kernels"].Files; !slices.Equal(got, []string{"kernels/" + schemas.PartitionDir + "b/part-0002.parquet"}) {
 		t.Fatalf("replaced kernels files %v", got)
 	}
 	for _, f := range oldFiles {
-		if strings.Contains(f, "batch=b/") {
+		if strings.Contains(f, schemas.PartitionDir+"b/") {
 			if _, err := os.Stat(filepath.Join(wh, f)); !os.IsNotExist(err) {
 				t.Errorf("old generation file %s still there", f)
 			}
