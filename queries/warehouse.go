@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -359,4 +360,33 @@ func Script(dir string) (string, error) {
 		fmt.Fprintf(&b, "set variable %s = cast(%s as %s); -- %s\n", p.Key, lit, p.Type, p.Doc)
 	}
 	return b.String(), nil
+}
+
+// MaterializeMetrics computes each run- and configuration-level metric view
+// (metrics/ files named run_*, config_*, runs_flagged, gpu_cards) once into
+// a temporary table of the same name, which shadows the view for the rest
+// of this connection: the findings, the claims and the checks then read the
+// table instead of re-evaluating the view from the event tables (DuckDB
+// re-evaluates a view in every query that reads it). Views of one row per
+// GPU operation or batch stay views: they are big, and read through the
+// per-run ones. It returns how long it took. Results are the same as
+// without it; call it before running several queries in one process.
+func (w *Warehouse) MaterializeMetrics(ctx context.Context) (time.Duration, error) {
+	t0 := time.Now()
+	for _, vf := range w.cat.ViewFiles {
+		if vf.Layer != LayerMetric || !perRunView(vf.Name) {
+			continue
+		}
+		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(vf.Name)+" as select * from main."+duck.Ident(vf.Name)); err != nil {
+			return time.Since(t0), fmt.Errorf("queries: metric view %s: %w", vf.Name, err)
+		}
+	}
+	return time.Since(t0), nil
+}
+
+// perRunView says whether a metric view has one row per run or
+// configuration (few rows, costly to compute): those MaterializeMetrics
+// stores.
+func perRunView(name string) bool {
+	return strings.HasPrefix(name, "run_") || strings.HasPrefix(name, "config_") || name == "runs_flagged" || name == "gpu_cards"
 }

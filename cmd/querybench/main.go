@@ -122,6 +122,13 @@ func bench(dir string, runs int, target time.Duration, only string) error {
 	}
 	fmt.Printf("warehouse %s: %v runs in %v batches; open (base views, views/, metrics/) %s; %d CPUs\n\n",
 		dir, res.Rows[0][0], res.Rows[0][1], open.Round(time.Millisecond), runtime.NumCPU())
+	// As vitlab report does: the per-run and per-configuration metric views
+	// computed once in this process, then every query timed over them.
+	mat, err := w.MaterializeMetrics(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("metric views computed once (MaterializeMetrics): %s\n\n", mat.Round(time.Millisecond))
 	cat := w.Catalog()
 	qs := append(slices.Clone(cat.Queries), cat.Checks...)
 	fmt.Printf("| query | layer | rows | median ms | min ms | × %s target |\n|---|---|---|---|---|---|\n", target)
@@ -150,7 +157,7 @@ func bench(dir string, runs int, target time.Duration, only string) error {
 		fmt.Printf("| %s | %s | %d | %.1f | %.1f | %.2f |\n", q.Name, q.Layer, rows,
 			ms(med), ms(times[0]), float64(med)/float64(target))
 	}
-	fmt.Printf("\nall queries: %.0f ms (sum of medians)\n", ms(total))
+	fmt.Printf("\nall queries: %.0f ms (sum of medians), plus %.0f ms computing the metric views once\n", ms(total), ms(mat))
 	return nil
 }
 

@@ -293,28 +293,15 @@ func (r *run) query1(q *queries.Query, parquet bool) (*duck.Result, error) {
 	return res, nil
 }
 
-// materialize computes each run- and configuration-level metric view once
-// into a temporary table of the same name, which the findings, the claims
-// and the checks then read instead of recomputing the view (a view is
-// re-evaluated by every query that reads it). Views of one row per GPU
-// operation or batch stay views: they are big, and read through the
-// per-run views.
+// materialize computes the per-run and per-configuration metric views once
+// (Warehouse.MaterializeMetrics) and records how long it took.
 func (r *run) materialize(cat *queries.Catalog) error {
-	t0 := time.Now()
-	for _, vf := range cat.ViewFiles {
-		if vf.Layer != queries.LayerMetric || !perRunView(vf.Name) {
-			continue
-		}
-		if _, err := r.w.SQL(r.ctx, "create temp table "+duck.Ident(vf.Name)+" as select * from main."+duck.Ident(vf.Name)); err != nil {
-			return fmt.Errorf("report: metric view %s: %w", vf.Name, err)
-		}
+	d, err := r.w.MaterializeMetrics(r.ctx)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
 	}
-	r.sum.Timings = append(r.sum.Timings, Timing{"(metric views, once)", time.Since(t0)})
+	r.sum.Timings = append(r.sum.Timings, Timing{"(metric views, once)", d})
 	return nil
-}
-
-func perRunView(name string) bool {
-	return strings.HasPrefix(name, "run_") || strings.HasPrefix(name, "config_") || name == "runs_flagged" || name == "gpu_cards"
 }
 
 // sqlTable runs ad-hoc SQL over the views (provenance) into a table.
