@@ -234,6 +234,7 @@ var Runs = newTable("runs",
 		req("nvtx", i64, "", "NVTX event rows loaded."),
 		req("gpu_samples", i64, "", "NVML sample rows loaded."),
 		opt("cpus_allowed", i32, "", "CPUs the workload process could run on (os.sched_getaffinity: its NUMA node's CPUs when bound); workers × threads per worker + the launching thread stay within it.").since(3),
+		opt("host", str, "", "Host that ran the run (run.json host: with shards, each task's own node); null where run.json does not record it (batches collected before 2026-12-02, bare exports).").since(3),
 	})...,
 )
 

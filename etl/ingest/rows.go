@@ -248,6 +248,7 @@ func collectorRun(r row, b *batchdir.Batch, run *batchdir.Run) {
 			r["cpus_allowed"] = c.Count
 		}
 	}
+	r["host"] = nonEmpty(run.Host)
 	r["requested"] = jsonOrNull(run.Requested)
 	r["numa_cpu"] = nonEmpty(run.NUMA.CPUNodes)
 	r["numa_mem"] = nonEmpty(run.NUMA.MemNodes)
