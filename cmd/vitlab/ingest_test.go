@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rogpeppe/go-internal/testscript"
-
 	"vitlab/etl/ingest"
 	"vitlab/etl/parquetout"
 	"vitlab/etl/warehouse"
@@ -61,43 +59,10 @@ var edgeDir, _ = filepath.Abs("../../queries/testdata/nsys_edge")
 // checks its exit status; $FIXTURES is the fixture exports' directory,
 // $EDGE that of the edge-case exports.
 func TestIngestScripts(t *testing.T) {
-	files, err := filepath.Glob("testdata/ingest_*.txtar")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/ingest_*.txtar: %v", err)
-	}
-	testscript.Run(t, testscript.Params{
-		Files: files,
-		Setup: func(e *testscript.Env) error {
-			e.Setenv("FIXTURES", fixtureDir)
-			e.Setenv("EDGE", edgeDir)
-			e.Setenv(asVitlab, "1")
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"vitlab": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := ts.Exec(testBinary, args...)
-				code := 0
-				var ee *exec.ExitError
-				switch {
-				case errors.As(err, &ee):
-					code = ee.ExitCode()
-				case err != nil:
-					ts.Fatalf("vitlab: %v", err)
-				}
-				ts.Setenv("VITLAB_EXIT", strconv.Itoa(code))
-				if neg != (code != 0) {
-					ts.Fatalf("vitlab %s: exit status %d", strings.Join(args, " "), code)
-				}
-			},
-			"status": func(ts *testscript.TestScript, neg bool, args []string) {
-				if len(args) != 1 {
-					ts.Fatalf("usage: status N")
-				}
-				if got := ts.Getenv("VITLAB_EXIT"); (got == args[0]) == neg {
-					ts.Fatalf("last vitlab exited %s, want %s", got, args[0])
-				}
-			},
-		},
+	runScripts(t, scripts{
+		Prefix: "ingest",
+		Env:    map[string]string{"FIXTURES": fixtureDir, "EDGE": edgeDir, asVitlab: "1"},
+		Run:    asProcess,
 	})
 }
 

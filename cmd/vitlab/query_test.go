@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -25,44 +23,22 @@ import (
 // the fixtures folder (nsys exports and nsys's own stats CSVs; package
 // testfixtures).
 func TestQueryScripts(t *testing.T) {
-	files, err := filepath.Glob("testdata/query_*.txtar")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/query_*.txtar: %v", err)
-	}
-	fixtures := testfixtures.Root()
-	testscript.Run(t, testscript.Params{
-		Files: files,
-		Setup: func(e *testscript.Env) error {
-			e.Setenv("FIXTURES", fixtures)
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"vitlab": func(ts *testscript.TestScript, neg bool, args []string) {
-				e := &env{stdout: ts.Stdout(), stderr: ts.Stderr(), getenv: ts.Getenv}
-				code := runMain(context.Background(), e, args)
-				ts.Setenv("VITLAB_EXIT", strconv.Itoa(code))
-				if neg != (code != 0) {
-					ts.Fatalf("vitlab %s: exit status %d", strings.Join(args, " "), code)
-				}
-			},
-			"status": func(ts *testscript.TestScript, neg bool, args []string) {
-				if len(args) != 1 {
-					ts.Fatalf("usage: status N")
-				}
-				if got := ts.Getenv("VITLAB_EXIT"); (got == args[0]) == neg {
-					ts.Fatalf("last vitlab exited %s, want %s", got, args[0])
-				}
-			},
-			"mkwarehouse": func(ts *testscript.TestScript, neg bool, args []string) {
-				if len(args) != 1 {
-					ts.Fatalf("usage: mkwarehouse DIR")
-				}
-				if err := makeWarehouse(ts.MkAbs(args[0])); err != nil {
-					ts.Fatalf("mkwarehouse: %v", err)
-				}
-			},
-		},
+	runScripts(t, scripts{
+		Prefix: "query",
+		Env:    map[string]string{"FIXTURES": testfixtures.Root()},
+		Run:    inProcess,
+		Cmds:   map[string]scriptCmd{"mkwarehouse": mkwarehouseCmd},
 	})
+}
+
+// mkwarehouseCmd is 'mkwarehouse DIR': the warehouse of makeWarehouse.
+func mkwarehouseCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: mkwarehouse DIR")
+	}
+	if err := makeWarehouse(ts.MkAbs(args[0])); err != nil {
+		ts.Fatalf("mkwarehouse: %v", err)
+	}
 }
 
 // makeWarehouse writes a warehouse of batch b1, run r1 with three kernels
