@@ -1,6 +1,6 @@
 -- name: claims
 -- description: One row per published claim C1-C17 (../shared/claims.md): its verdict (holds, refuted, inconclusive, no data) computed from the warehouse, the deciding value with its 95 % interval, the threshold, and the configurations that decided it.
--- inputs: run_config, runs_flagged, config_stats, run_metrics_v
+-- inputs: run_config, runs_flagged, usable_runs, config_stats, run_metrics_v
 -- rq: -
 -- param: claim = null  -- only this claim id, e.g. C3 (every claim when null)
 -- param: claims_min_repeats = 3  -- repeats a configuration needs for its 95 % interval to count; fewer make it inconclusive, never decisive
@@ -158,14 +158,8 @@ run_metrics_in as (
 ),
 
 -- runs a claim may use: ok and not flagged
-usable_runs as (
-    select r.*
-    from run_config_in as r
-    where r.status = 'ok'
-        and not exists (
-            select 1 from runs_flagged_in as f
-            where f.batch_id = r.batch_id and f.run_id = r.run_id
-        )
+usable as (
+    select * from usable_runs
 ),
 
 flagged_configs as (
@@ -195,7 +189,7 @@ configs as (
         any_value(u.numa_placement) as numa_placement,
         count(*) as runs,
         median(m.images) as images
-    from usable_runs as u
+    from usable as u
     left join run_metrics_in as m
         on m.batch_id = u.batch_id and m.run_id = u.run_id
     where not exists (select 1 from flagged_configs as f where f.config_id = u.config_id)

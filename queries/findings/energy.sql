@@ -1,6 +1,6 @@
 -- name: energy
 -- description: Energy per image by configuration (median and 95 % interval), where it was measured from, average power and work per joule.
--- inputs: run_config, config_summary, run_metrics_v, runs_flagged
+-- inputs: run_config, config_summary, run_metrics_v, usable_runs
 -- rq: -
 -- chart: scatter x=clean_throughput y=energy_per_image_mj series=rq logx logy title=Energy per image (mJ) against untraced throughput (img/s)
 --
@@ -39,11 +39,7 @@ summary as (
 
 -- the runs config_summary counts: ok and not flagged
 good_runs as (
-    select c.batch_id, c.run_id
-    from run_config as c
-    anti join runs_flagged as f
-        on f.batch_id = c.batch_id and f.run_id = c.run_id
-    where c.status = 'ok'
+    select batch_id, run_id from usable_runs
 ),
 
 metrics as (

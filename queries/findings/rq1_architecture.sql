@@ -1,6 +1,6 @@
 -- name: rq1_architecture
 -- description: RQ1: untraced throughput, GPU busy, achieved TFLOP/s and its fraction of the card's bf16 peak, by patch x depth x hidden (median and 95 % interval of the repeats).
--- inputs: run_config, config_summary, config_stats, run_metrics_v, runs_flagged
+-- inputs: run_config, config_summary, config_stats, run_metrics_v, usable_runs
 -- rq: rq1
 -- chart: line x=hidden y=clean_throughput series=arch logy title=Untraced throughput (img/s) by hidden size, one line per patch and depth
 -- chart: line x=hidden y=gpu_busy series=arch title=GPU busy (interval union of kernels over the timed window) by hidden size
@@ -52,11 +52,7 @@ stats as (
 
 -- the runs config_summary counts: ok and not flagged
 good_runs as (
-    select c.batch_id, c.run_id
-    from run_config as c
-    anti join runs_flagged as f
-        on f.batch_id = c.batch_id and f.run_id = c.run_id
-    where c.status = 'ok'
+    select batch_id, run_id from usable_runs
 ),
 
 metrics as (

@@ -1,6 +1,6 @@
 -- name: rq1_launch_bound
 -- description: RQ1 and beyond: is each configuration launch-bound, compute-bound or mixed? Kernels per image, launch gap, GPU time per kernel and GPU busy, with the rule that classifies them.
--- inputs: run_config, run_metrics_v, runs_flagged
+-- inputs: usable_runs, run_metrics_v
 -- rq: rq1
 -- param: launch_queued_gap_us = 20.0  -- median launch gap (kernel start - end of its launch call, us) at or above which kernels wait in a queue: the CPU runs ahead of the GPU
 -- param: compute_bound_busy = 0.8  -- GPU busy (interval union over the traced window) at or above which a queued configuration is compute-bound
@@ -42,11 +42,7 @@
 with
 
 config as (
-    select c.*
-    from run_config as c
-    anti join runs_flagged as f
-        on f.batch_id = c.batch_id and f.run_id = c.run_id
-    where c.status = 'ok'
+    select * from usable_runs
 ),
 
 metrics as (

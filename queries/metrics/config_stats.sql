@@ -1,6 +1,6 @@
 -- name: config_stats
 -- description: The repeats of each configuration aggregated per metric: n, median and a 95 % distribution-free interval for the median (null when n < 3).
--- inputs: run_metrics_v, run_config, runs, clean_windows, runs_flagged
+-- inputs: run_metrics_v, runs, clean_windows, usable_runs
 --
 -- Repeats: for clean_throughput the clean measurement windows of every run
 -- of the configuration (clean_windows.throughput; for a run without
@@ -19,18 +19,8 @@
 -- n < 3 gives null ci_low, ci_high.
 create or replace view config_stats as
 with
-    config as (
-        select * from run_config
-    ),
-    flagged as (
-        select distinct batch_id, run_id from runs_flagged
-    ),
     good as (
-        select c.batch_id, c.run_id, c.config_id, c.compile_s
-        from config as c
-        anti join flagged as f
-            on f.batch_id = c.batch_id and f.run_id = c.run_id
-        where c.status = 'ok'
+        select batch_id, run_id, config_id, compile_s from usable_runs
     ),
     metrics as (
         select m.*, g.compile_s

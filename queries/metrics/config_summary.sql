@@ -1,6 +1,6 @@
 -- name: config_summary
 -- description: One row per configuration: its settings and, for each headline metric m, the median m, its 95 % interval m_lo..m_hi and the number of repeats m_n (from config_stats).
--- inputs: config_stats, run_config, runs_flagged
+-- inputs: config_stats, usable_runs
 --
 -- Metrics: clean_throughput, gpu_busy, seed_compute_utilisation, tflops,
 -- peak_mem_bytes, h2d_link_gbps, energy_per_image_j, latency_p50_ms,
@@ -12,15 +12,8 @@ with
     stats as (
         select * from config_stats
     ),
-    flagged as (
-        select distinct batch_id, run_id from runs_flagged
-    ),
     config as (
-        select c.*
-        from run_config as c
-        anti join flagged as f
-            on f.batch_id = c.batch_id and f.run_id = c.run_id
-        where c.status = 'ok'
+        select * from usable_runs
     ),
     settings as (
         select
