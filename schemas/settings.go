@@ -53,7 +53,14 @@ type Setting struct {
 	// Plan is false for settings a plan may not set (derived ones, and
 	// model, which in a plan names an architecture of its models section).
 	Plan *bool `json:"plan,omitempty"`
+	// Phase is "clean" for a setting only the clean phase uses (its
+	// measurement windows): the traced phase does not report it, and the
+	// collector does not compare it between the phases. Empty: both phases.
+	Phase string `json:"phase,omitempty"`
 }
+
+// CleanOnly says whether only the clean phase uses the setting.
+func (s Setting) CleanOnly() bool { return s.Phase == "clean" }
 
 // Plannable says whether a plan may set the setting.
 func (s Setting) Plannable() bool { return s.Plan == nil || *s.Plan }
@@ -208,6 +215,9 @@ func ParseSettings(data []byte) ([]Setting, error) {
 		}
 		if s.Since < 1 || s.Since > Version {
 			return nil, fmt.Errorf("%s: since %d is not a schema version (1-%d)", where, s.Since, Version)
+		}
+		if s.Phase != "" && s.Phase != "clean" {
+			return nil, fmt.Errorf("%s: phase %q is not clean (or absent: both phases)", where, s.Phase)
 		}
 		if (s.Min != nil || s.Max != nil) && s.Type != TypeInt && s.Type != TypeFloat {
 			return nil, fmt.Errorf("%s: min and max are for numbers", where)

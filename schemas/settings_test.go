@@ -106,6 +106,7 @@ func TestParseSettingsErrors(t *testing.T) {
 		`[{"key":"a","type":"long","default":1,"doc":"d","since":1}]`:                                                         "type",
 		`[{"key":"a","type":"int","default":1,"doc":"","since":1}]`:                                                           "no doc",
 		`[{"key":"a","type":"int","default":1,"doc":"d","since":99}]`:                                                         "since 99",
+		`[{"key":"a","type":"int","default":1,"doc":"d","since":1,"phase":"traced"}]`:                                         "phase \"traced\"",
 		`[{"key":"a","type":"int","doc":"d","since":1}]`:                                                                      "no default",
 		`[{"key":"a","type":"int","default":"x","doc":"d","since":1}]`:                                                        "not an int",
 		`[{"key":"a","type":"int","default":3,"choices":[1,2],"doc":"d","since":1}]`:                                          "must be one of",

@@ -15,6 +15,7 @@ import (
 	"vitlab/collectors/nsys"
 	"vitlab/collectors/numa"
 	"vitlab/collectors/plan"
+	"vitlab/schemas"
 )
 
 // execRun runs one configuration: the clean phase, the traced phase with
@@ -340,13 +341,22 @@ func fileTail(path string, n int64) string {
 
 // settle decides what a run whose two phases both completed ran: the two
 // phases must have run the same settings, except those only the clean phase
-// uses (its windows: clean_repeats, min_window_s), which the traced phase
-// does not report. On agreement it records the effective settings, the CPU
-// numbers and any mismatch with the request and returns ""; otherwise it
-// clears rec.Effective and returns why the run failed.
+// uses (phase "clean" in the registry: its windows), which the traced phase
+// does not report and take the clean phase's value. On agreement it records
+// the effective settings, the CPU numbers and any mismatch with the request
+// and returns ""; otherwise it clears rec.Effective and returns why the run
+// failed.
 func settle(rec *batchdir.Run, requested batchdir.Settings, cleanRes, tracedRes *Result) string {
 	ce, te := *cleanRes.Effective, *tracedRes.Effective
-	te.CleanRepeats, te.MinWindowS = ce.CleanRepeats, ce.MinWindowS
+	for _, st := range schemas.Settings() {
+		if !st.CleanOnly() {
+			continue
+		}
+		v, _ := ce.Get(st.Key)
+		if err := te.Set(st.Key, v); err != nil {
+			return "the clean phase's " + st.Key + ": " + err.Error()
+		}
+	}
 	if d := settingsDiff(ce, te, false); len(d) > 0 {
 		rec.Effective = nil
 		return fmt.Sprintf("the clean and traced phases ran different settings (clean→traced: %s); the run is not labelled with either", strings.Join(d, ", "))
