@@ -265,6 +265,27 @@ class PipelineLogic(unittest.TestCase):
                 self.assertEqual(details["grad_mode"], "no_grad")
                 self.assertGreater(t["clean_throughput"], 0)
 
+    def test_clean_windows_last_min_window_s(self):
+        # the estimate from warm-up/calibration decides the batch count, the
+        # clock ends the window: every clean window lasts min_window_s and
+        # runs at least timed_batches, in both designs; the traced window
+        # runs exactly timed_batches
+        for extra in ({}, {"pipeline": "async", "queue_depth": 3}):
+            with self.subTest(**extra):
+                settings = dict(SMALL, cpu_workers=2, min_window_s=0.15, **extra)
+                planned, eff, t, details, _ = self.run_phase(settings)
+                timed = [w for w in details["windows"] if w["label"] == "timed"]
+                self.assertEqual(len(timed), 2)
+                for w in timed:
+                    self.assertGreaterEqual(w["seconds"], 0.15)
+                    self.assertGreaterEqual(w["batches"], planned["timed_batches"])
+                    self.assertEqual(w["images"], w["batches"] * 5)
+                self.assertEqual(t["timed_images"], timed[0]["images"])
+                self.assertNotIn("short_windows", details)
+                _, _, _, traced, _ = self.run_phase(settings, phase="traced")
+                self.assertEqual([w["batches"] for w in traced["windows"] if w["label"] == "timed"],
+                                 [planned["timed_batches"]])
+
     def test_async_q1(self):
         planned, eff, _, _, _ = self.run_phase(dict(SMALL, pipeline="async", queue_depth=1))
         self.assertEqual(eff["queue_depth"], 1)

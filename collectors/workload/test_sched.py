@@ -161,6 +161,118 @@ class Windows(unittest.TestCase):
             sc.window_batches(0, 2.0, 0.01)
 
 
+class WindowStopRule(unittest.TestCase):
+    """A clean window ends only when it has run n_min batches AND lasted
+    min_s, whatever the estimate that sized n_min (batches slower or faster
+    than predicted)."""
+
+    def run_window(self, n_min, min_s, batch_times):
+        now = [0.0]
+        stop = sc.WindowStop(n_min, min_s, clock=lambda: now[0])
+        k = 0
+        while stop.admit(k):
+            now[0] += batch_times[k % len(batch_times)]
+            k += 1
+        return k, now[0], stop
+
+    def test_time_floor_extends_a_fast_window(self):
+        # sized for 10 ms batches (200 batches = 2 s) but they take 8 ms:
+        # the old fixed count would end at 1.6 s
+        k, t, _ = self.run_window(200, 2.0, [0.008])
+        self.assertGreaterEqual(t, 2.0)
+        self.assertEqual(k, 250)
+
+    def test_count_floor_holds_for_a_slow_window(self):
+        k, t, _ = self.run_window(50, 2.0, [0.1])
+        self.assertEqual(k, 50)
+        self.assertAlmostEqual(t, 5.0)
+
+    def test_no_time_floor_is_exact(self):
+        for n in (0, 1, 7):
+            k, _, _ = self.run_window(n, 0.0, [0.001])
+            self.assertEqual(k, n)
+
+    def test_refusal_is_final(self):
+        _, _, stop = self.run_window(3, 0.0, [1.0])
+        self.assertEqual(stop.final, 3)
+        self.assertTrue(stop.admit(2))
+        self.assertFalse(stop.admit(3))
+        self.assertFalse(stop.admit(10))
+        with self.assertRaises(ValueError):
+            sc.WindowStop(-1)
+
+
+class AsyncWindowThreads(unittest.TestCase):
+    """run_async_window with real threads: the pipeline's async window minus
+    torch. retire(k) stands for waiting on batch k's D2H (a sleep)."""
+
+    def drive(self, n_min, q, min_s=0.0, retire_s=0.001, fail=None):
+        import threading
+        import time
+        log, lock = [], threading.Lock()
+        inflight = [0, 0]  # now, most
+
+        def note(kind, k):
+            with lock:
+                log.append((kind, k, threading.get_ident()))
+
+        def admit(k):
+            if fail == ("admit", k):
+                raise RuntimeError("admit failed")
+            with lock:
+                inflight[0] += 1
+                inflight[1] = max(inflight[1], inflight[0])
+            note("admit", k)
+
+        def launch(k):
+            if fail == ("launch", k):
+                raise RuntimeError("launch failed")
+            note("launch", k)
+
+        def retire(k):
+            time.sleep(retire_s)
+            with lock:
+                inflight[0] -= 1
+            note("retire", k)
+
+        t0 = time.perf_counter()
+        n = sc.run_async_window(sc.WindowStop(n_min, min_s), q, admit, launch, retire)
+        return n, time.perf_counter() - t0, log, inflight[1]
+
+    def test_each_batch_once_in_order_at_most_q_in_flight(self):
+        import threading
+        for q in (1, 2, 3, 8):
+            for n_min in (0, 1, 2, 5, 17):
+                with self.subTest(q=q, n=n_min):
+                    n, _, log, most = self.drive(n_min, q)
+                    self.assertEqual(n, n_min)
+                    for kind in ("admit", "launch", "retire"):
+                        self.assertEqual([k for kd, k, _ in log if kd == kind], list(range(n)))
+                    pos = {(kd, k): i for i, (kd, k, _) in enumerate(log)}
+                    for k in range(n):
+                        self.assertLess(pos[("admit", k)], pos[("launch", k)])
+                        self.assertLess(pos[("launch", k)], pos[("retire", k)])
+                        if q >= 2 and k + 1 < n:
+                            # batch k+1 is admitted (its preprocessing starts)
+                            # before batch k retires: the pipeline runs ahead
+                            self.assertLess(pos[("admit", k + 1)], pos[("retire", k)])
+                    self.assertLessEqual(most, q)
+                    main = threading.get_ident()
+                    self.assertTrue(all(t == main for kd, _, t in log if kd == "launch"))
+                    self.assertTrue(all(t != main for kd, _, t in log if kd != "launch"))
+
+    def test_time_floor(self):
+        n, dt, _, _ = self.drive(3, 2, min_s=0.08, retire_s=0.002)
+        self.assertGreater(n, 3)
+        self.assertGreaterEqual(dt, 0.08)
+
+    def test_errors_reach_the_caller(self):
+        for where in (("admit", 3), ("launch", 2), ("admit", 0), ("launch", 0)):
+            with self.subTest(where=where):
+                with self.assertRaisesRegex(RuntimeError, where[0] + " failed"):
+                    self.drive(6, 2, fail=where)
+
+
 class Splitting(unittest.TestCase):
     def test_split_range(self):
         self.assertEqual(sc.split_range(10, 3), [(0, 4), (4, 7), (7, 10)])

@@ -20,10 +20,9 @@ Tensor rules that keep the pipeline correct:
   the compute stream right after the call.
 """
 
+import gc
 import io
 import math
-import queue
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -382,26 +381,39 @@ class Pipeline:
         if self.cpu is not None:
             self.cpu.close()
 
-    def window(self, n, label, marker=None):
-        """window runs n batches inside NVTX range `label` (warmup or timed)
-        and returns its measurements. The range starts with an idle GPU and
-        ends after all n batches retired and a device synchronize. With
-        marker = index, VITLAB_WINDOW begin/end lines are printed right after
-        the synchronizes at its edges."""
+    def window(self, n, label, marker=None, min_s=0.0):
+        """window runs at least n batches inside NVTX range `label` (warmup
+        or timed), and keeps admitting batches while it has lasted less than
+        min_s (vit_sched.WindowStop), and returns its measurements. The range
+        starts with an idle GPU and ends after every batch retired and a
+        device synchronize. With marker = index, VITLAB_WINDOW begin/end
+        lines are printed right after the synchronizes at its edges. Python's
+        cyclic garbage collector is collected before and paused inside the
+        window (reference counting still frees every batch's objects), as
+        timeit does: a collection pause inside a host-bound window is noise."""
         torch.cuda.synchronize(self.device)
-        ev0, host0, unc0 = clock_point()
-        first = self.seq
-        start_ns = window_marker("begin", marker) if marker is not None else None
-        with self.tracer.range(label):
-            t0 = time.perf_counter_ns()
-            if self.kind == "sync":
-                recs = self._run_sync(n, ev0)
-            else:
-                recs = self._run_async(n, ev0)
-            torch.cuda.synchronize(self.device)
-            t1 = time.perf_counter_ns()
-            end_ns = window_marker("end", marker) if marker is not None else None
-        ev1, host1, unc1 = clock_point()
+        gc.collect()
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            ev0, host0, unc0 = clock_point()
+            first = self.seq
+            start_ns = window_marker("begin", marker) if marker is not None else None
+            with self.tracer.range(label):
+                t0 = time.perf_counter_ns()
+                stop = vit_sched.WindowStop(n, min_s)
+                if self.kind == "sync":
+                    recs = self._run_sync(stop, ev0)
+                else:
+                    recs = self._run_async(stop, ev0)
+                torch.cuda.synchronize(self.device)
+                t1 = time.perf_counter_ns()
+                end_ns = window_marker("end", marker) if marker is not None else None
+            ev1, host1, unc1 = clock_point()
+        finally:
+            if gc_was:
+                gc.enable()
+        n = len(recs)
         clock = vit_sched.ClockMap(host0, host1, ev0.elapsed_time(ev1))
         lat = [vit_sched.latency_ms(a, g, clock) for a, g in recs]
         done_ms = [g for _, g in recs]
@@ -448,11 +460,11 @@ class Pipeline:
         transform(torch.stack(imgs), slot.dev_in, self.gscale, self.gbias, self.resolution,
                   self.resize_mode)
 
-    def _run_sync(self, n, ev0):
+    def _run_sync(self, stop, ev0):
         tr = self.tracer
         slot = self.slots[0]
         recs = []
-        for _ in range(n):
+        while stop.admit(len(recs)):
             seq = self._next_seq()
             t_admit = time.perf_counter_ns()
             with tr.range(indexed(vit_nvtx.BATCH, seq)):
@@ -542,65 +554,41 @@ class Pipeline:
                 slot.ev_d2h.record(self.s_d2h)
         rec["logits"] = logits  # alive until retired (read by the D2H stream)
 
-    def _run_async(self, n, ev0):
-        """_run_async runs n batches: the main thread launches batch k once
-        it is admitted (and, CPU modes, preprocessed); the completion thread
-        primes the queue, then retires each launched batch as soon as its D2H
-        completes and admits k+Q right away."""
+    def _run_async(self, stop, ev0):
+        """_run_async runs the batches `stop` (vit_sched.WindowStop) admits,
+        with vit_sched.run_async_window's rule: the main thread launches
+        batch k once it is admitted (and, CPU modes, preprocessed); the
+        completion thread primes the queue, then retires each launched batch
+        as soon as its D2H completes and admits k+Q right away."""
         q = len(self.slots)
         base = self.seq
-        self.seq += n
-        recs = [None] * n
-        admitted = [threading.Event() for _ in range(n)]
-        launched = queue.Queue()
-        errors = []
+        recs = {}
         done = []
+
+        def on_thread():
+            if DEVICE_TYPE == "cuda":
+                torch.cuda.set_device(self.device)
+            return self.grad_mode()
 
         def admit(k):
             self._admit(k, base + k, self.slots[k % q], recs)
-            admitted[k].set()
 
-        def completer():
-            try:
-                if DEVICE_TYPE == "cuda":
-                    torch.cuda.set_device(self.device)
-                with self.grad_mode():
-                    for k in vit_sched.first_admissions(n, q):
-                        admit(k)
-                    for k in range(n):
-                        if launched.get() is None:
-                            return
-                        slot = self.slots[k % q]
-                        with self.tracer.range(indexed(vit_nvtx.RETIRE, base + k)):
-                            slot.ev_d2h.synchronize()
-                            gpu_ms = ev0.elapsed_time(slot.ev_d2h)
-                        recs[k]["logits"] = None
-                        done.append((recs[k]["admit"], gpu_ms))
-                        nxt = vit_sched.admit_after_retire(k, n, q)
-                        if nxt is not None:
-                            admit(nxt)
-            except BaseException as e:  # noqa: BLE001 - re-raised on the main thread
-                errors.append(e)
-                for ev in admitted:
-                    ev.set()
+        def launch(k):
+            self._launch(base + k, self.slots[k % q], recs[k])
 
-        th = threading.Thread(target=completer, name="vitlab-complete", daemon=True)
-        th.start()
-        ok = False
+        def retire(k):
+            slot = self.slots[k % q]
+            with self.tracer.range(indexed(vit_nvtx.RETIRE, base + k)):
+                slot.ev_d2h.synchronize()
+                gpu_ms = ev0.elapsed_time(slot.ev_d2h)
+            recs[k]["logits"] = None
+            done.append((recs[k]["admit"], gpu_ms))
+
         try:
-            for k in range(n):
-                admitted[k].wait()
-                if errors:
-                    break
-                self._launch(base + k, self.slots[k % q], recs[k])
-                launched.put(k)
-            ok = True
+            n = vit_sched.run_async_window(stop, q, admit, launch, retire, on_thread)
         finally:
-            if not ok or errors:
-                launched.put(None)
-            th.join()
-        if errors:
-            raise errors[0]
+            self.seq = base + len(recs)
+        assert n == len(done), (n, len(done))
         return done
 
 
@@ -837,7 +825,8 @@ def run_phase(phase, planned, opts, result, log):
                 else:
                     n = planned["timed_batches"]
                 details["window_sizing"]["batch_s_used"].append(batch_s)
-                w = pipe.window(n, vit_nvtx.TIMED, marker=i)
+                w = pipe.window(n, vit_nvtx.TIMED, marker=i,
+                                min_s=planned["min_window_s"] if phase == "clean" else 0.0)
                 if w["batches"]:
                     # the next window is sized from this one's real rate
                     batch_s = w["seconds"] / w["batches"]
