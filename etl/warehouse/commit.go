@@ -77,7 +77,8 @@ type CommitResult struct {
 //     writes new files beside the old ones), fsyncs the files and the
 //     directories, writes the manifest (temporary file, fsync, rename,
 //     fsync of the root: the commit point) and only then removes the
-//     replaced generation's files.
+//     replaced generation's files and derived tables (the new generation
+//     has none until CommitDerived).
 //
 // A crash at any step leaves the old manifest with all its files, or the new
 // one with all its files; files the manifest does not list are removed by
@@ -138,6 +139,8 @@ func CommitBatch(ctx context.Context, wh string, c Commit) (res CommitResult, er
 		Runs:          c.Runs,
 		Failed:        c.Failed,
 		Tables:        map[string]TableFiles{},
+		// No Derived: a derivation belongs to the generation it was
+		// computed from (CommitDerived checks it), never to a new one.
 	}
 	if old != nil {
 		nb.Generation = old.Generation + 1
@@ -222,6 +225,12 @@ func CommitBatch(ctx context.Context, wh string, c Commit) (res CommitResult, er
 
 	if old != nil {
 		res.CleanupErr = removeGeneration(wh, old, nb)
+		// The new generation has no derived tables: the old ones were
+		// computed from the replaced content.
+		if _, err := removeDerivedUnlisted(wh, nm, c.BatchID); err != nil {
+			res.CleanupErr = errors.Join(res.CleanupErr,
+				fmt.Errorf("warehouse: removing the derived tables of the replaced generation of batch %s: %w", c.BatchID, err))
+		}
 	}
 	return res, nil
 }

@@ -8,6 +8,7 @@
 //	<wh>/<table>/batch_id=<id>/part-NNNN.parquet hive-partitioned Parquet, one set per batch
 //	<wh>/_lock                                   flock(2) held by commit and recovery
 //	<wh>/_staging/<unique>/                      one per running ingest, flock'ed owner.lock inside
+//	<wh>/_derived/<name>/batch_id=<id>/part-<key12>.parquet  derived tables of a batch
 //
 // In go rows appended to spools of a Staging directory (Arrow IPC files,
 // never visible), which Staging.Compact turns into complete Parquet part
@@ -34,6 +35,19 @@
 // and commit, first moves them to the current layout (Migrate),
 // crash-safely: hard links, one manifest replacement, then removal of the
 // old names.
+//
+// Derived tables are per-batch Parquet files the query layer computes
+// from a committed batch. CommitDerived moves them into
+// _derived/<name>/batch_id=<id>/ and records them in the batch's Derived
+// (Key, naming the derivation, and its tables' files), replacing any
+// earlier derivation in one manifest replacement, under the warehouse lock;
+// it refuses (ErrBatchGone) when the batch is gone or is not in the
+// generation they were derived from, and after the commit point removes
+// the batch's unlisted derived files. A replace (CommitBatch) drops the
+// derivation with the old generation's files; recovery removes unlisted
+// files of derived partition directories like those of the tables.
+// Manifest.DerivedFiles lists the files of one derived table and key, and
+// the batches that still need deriving.
 //
 // It wraps flock(2) (package syscall), arrow's IPC file format (the
 // spools) and, through parquetout, the Parquet writer; it runs on Linux and

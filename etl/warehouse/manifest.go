@@ -41,6 +41,9 @@ type Batch struct {
 	Runs          int                   `json:"runs"`
 	Failed        []FailedInput         `json:"failed,omitempty"`
 	Tables        map[string]TableFiles `json:"tables"`
+	// Derived are the tables the query layer derived from this generation
+	// of the batch (CommitDerived), if any.
+	Derived *Derived `json:"derived,omitempty"`
 }
 
 // FailedInput is an input set aside when its batch was committed.

@@ -14,9 +14,10 @@ import (
 
 // Recovery says what Recover removed.
 type Recovery struct {
-	// RemovedFiles are files under <table>/batch_id=<id>/ that the manifest
-	// does not list (left by a commit that died before its commit point, or
-	// a replaced generation whose removal was cut short), relative to the
+	// RemovedFiles are files under <table>/batch_id=<id>/ or
+	// _derived/<name>/batch_id=<id>/ that the manifest does not list (left
+	// by a commit that died before its commit point, a replaced generation
+	// or derivation whose removal was cut short), relative to the
 	// warehouse root.
 	RemovedFiles []string
 	// RemovedStaging are staging directories of ingests that are gone.
@@ -44,7 +45,10 @@ func Recover(ctx context.Context, wh string) (Recovery, error) {
 // manifest does not list (and partition directories left empty), a stale
 // temporary manifest, and the staging directories whose owner no longer
 // holds their lock; partition directories of both layouts count
-// (schemas.PartitionDir and LegacyPartitionDir). Then it moves committed
+// (schemas.PartitionDir and LegacyPartitionDir). Likewise every entry of a
+// derived partition directory _derived/<name>/batch_id=<id>/ that the
+// manifest does not list, whether or not batch id is still committed
+// (and partition and name directories left empty). Then it moves committed
 // files of the legacy layout to the current one (migrateLocked). It
 // touches nothing else: files directly in a table directory or in
 // directories that are not tables are not vitlab's to delete. An
@@ -55,14 +59,7 @@ func recoverLocked(wh string) (Recovery, error) {
 	if err != nil {
 		return rec, fmt.Errorf("warehouse: recovery refused, the manifest cannot be read: %w", err)
 	}
-	listed := map[string]bool{}
-	for _, b := range m.Batches {
-		for _, tf := range b.Tables {
-			for _, f := range tf.Files {
-				listed[f] = true
-			}
-		}
-	}
+	listed := listedFiles(m)
 
 	tmp := filepath.Join(wh, manifestTemp)
 	if err := os.Remove(tmp); err == nil {
@@ -125,6 +122,11 @@ func recoverLocked(wh string) (Recovery, error) {
 		if err := syncPath(d); err != nil {
 			return rec, err
 		}
+	}
+	derived, err := removeDerivedUnlisted(wh, m, "")
+	rec.RemovedFiles = append(rec.RemovedFiles, derived...)
+	if err != nil {
+		return rec, fmt.Errorf("warehouse: recovery: %w", err)
 	}
 
 	removed, err := removeDeadStaging(wh)
