@@ -105,6 +105,10 @@ type Query struct {
 	File string
 	// SQL is the whole file, header included, without a trailing semicolon.
 	SQL string
+	// Derive is the header's "-- derive: per-batch": the query's rows of a
+	// batch depend on that batch's rows only, it orders by batch_id first,
+	// and ingest stores its default-param output per batch (derive.go).
+	Derive bool
 }
 
 // Chart is one "-- chart:" header line:
@@ -156,6 +160,10 @@ type ViewFile struct {
 	Defines []string
 	// SQL is the whole file.
 	SQL string
+	// Derive is the header's "-- derive: per-batch" (metric files): the
+	// view's rows of a batch depend on that batch's rows only, and ingest
+	// stores them per batch (derive.go).
+	Derive bool
 }
 
 // Catalog is every SQL file of the queries folder, parsed.
@@ -376,7 +384,10 @@ func parseViewFile(file string, layer Layer, text string) (*ViewFile, error) {
 	if m := getvarRE.FindStringSubmatch(stripMacros(stripComments(text))); m != nil {
 		return nil, fmt.Errorf("queries: %s: a view must not read getvariable('%s') (views are created once; a macro may)", file, m[1])
 	}
-	v.Name, v.Description, v.Inputs = h.name, h.description, h.inputs
+	v.Name, v.Description, v.Inputs, v.Derive = h.name, h.description, h.inputs, h.derive
+	if v.Derive && layer != LayerMetric {
+		return nil, fmt.Errorf("queries: %s: only metric views may be derived per batch", file)
+	}
 	for _, m := range defineRE.FindAllStringSubmatch(stripComments(text), -1) {
 		v.Defines = append(v.Defines, strings.ToLower(m[2]))
 	}
@@ -475,6 +486,7 @@ type header struct {
 	inputs                []string
 	params                []Param
 	charts                []Chart
+	derive                bool
 }
 
 func parseHeader(file, text string) (*header, error) {
@@ -509,6 +521,11 @@ func parseHeader(file, text string) (*header, error) {
 				return nil, fail(i+1, "rq %q: want rq1 … rq5 or -", val)
 			}
 			h.rq = val
+		case "derive":
+			if val != "per-batch" {
+				return nil, fail(i+1, "derive %q: want per-batch", val)
+			}
+			h.derive = true
 		case "chart":
 			c, err := parseChart(val)
 			if err != nil {
@@ -588,7 +605,7 @@ func parseQuery(file, text string, macroVars map[string][]string) (*Query, error
 	if err != nil {
 		return nil, err
 	}
-	q.Name, q.Description, q.Inputs, q.Params, q.RQ, q.Charts = h.name, h.description, h.inputs, h.params, h.rq, h.charts
+	q.Name, q.Description, q.Inputs, q.Params, q.RQ, q.Charts, q.Derive = h.name, h.description, h.inputs, h.params, h.rq, h.charts, h.derive
 	want := strings.TrimSuffix(path.Base(file), ".sql")
 	switch {
 	case q.Name == "":

@@ -1,6 +1,7 @@
 -- name: runs_overview
 -- description: One row per run: its effective configuration, outcome, untraced and traced throughput, profiler overhead, event counts and the loader's warnings.
 -- inputs: runs
+-- derive: per-batch
 -- param: batch = null  -- only this batch id (every batch when null)
 --
 -- Settings are the EFFECTIVE ones the workload recorded (runs.*), never the

@@ -167,6 +167,21 @@ func testWarehouse(t *testing.T) string {
 		"b0": {"kernels": {"kernels/batch=b0/part-0000.parquet"}},
 		"b1": {"kernels": {k1}, "runs": {r1}},
 	})
+	// b0 was written by an older schema version (its columns differ): the
+	// base views read each version's files as one list and union the
+	// versions by name
+	m, err := warehouse.ReadManifest(wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Batches["b0"].SchemaVersion = 1
+	buf, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(wh, warehouse.ManifestName), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return wh
 }
 

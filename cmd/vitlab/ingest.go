@@ -63,6 +63,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	jobs := fs.Int("jobs", ingest.DefaultJobs(), "exports loaded at once (default: the CPUs, at most 16)")
 	budgetMB := fs.Int64("load-budget", ingest.DefaultLoadBudget>>20, "`MB` of SQLite loading at once: big exports load fewer than --jobs at a time, which bounds memory (about 1.2 MB of memory per MB)")
 	allowIncomplete := fs.Bool("allow-incomplete", false, "ingest a batch directory whose batch.json has no finished time")
+	noDerive := fs.Bool("no-derive", false, "skip computing the derived tables of the new batches (vitlab derive does it later; queries compute them live meanwhile)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -98,10 +99,34 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		AllowIncomplete: *allowIncomplete,
 		IngestVersion:   version(),
 	}
-	if len(paths) > 1 && allBatchDirs(paths) {
-		if *batchID != "" {
-			return usagef("--batch with several batch directories: each keeps the id in its batch.json")
+	if len(paths) > 1 && allBatchDirs(paths) && *batchID != "" {
+		return usagef("--batch with several batch directories: each keeps the id in its batch.json")
+	}
+	err = ingestPaths(ctx, e, req, paths)
+	var ue usageError
+	if errors.As(err, &ue) || deriveAfterIngest == nil || *noDerive {
+		return err
+	}
+	if _, statErr := os.Stat(filepath.Join(*wh, warehouse.ManifestName)); statErr != nil {
+		return err // nothing committed
+	}
+	if derr := deriveAfterIngest(ctx, e, *wh); derr != nil {
+		fmt.Fprintf(e.stderr, "vitlab ingest: %v\n", derr)
+		if err == nil {
+			err = errPartial
 		}
+	}
+	return err
+}
+
+// deriveAfterIngest computes the derived tables of batches that lack them
+// (derive.go; nil in a build without DuckDB, such as the collector's).
+var deriveAfterIngest func(ctx context.Context, e *env, wh string) error
+
+// ingestPaths ingests paths: several batch directories one after the other,
+// else one batch.
+func ingestPaths(ctx context.Context, e *env, req ingest.Request, paths []string) error {
+	if len(paths) > 1 && allBatchDirs(paths) {
 		failed := 0
 		for _, p := range paths {
 			r := req

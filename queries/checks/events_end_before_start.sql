@@ -1,6 +1,7 @@
 -- name: events_end_before_start
 -- description: Events that end before they start (kernels, memcpys, memsets, API calls, NVTX ranges).
 -- inputs: kernels, memcpys, memsets, cuda_api, nvtx
+-- derive: per-batch
 
 with
 
@@ -36,7 +37,7 @@ final as (
     select "table", batch_id, run_id, start, "end"
     from events
     where "end" < start
-    order by "table", batch_id, run_id, start
+    order by batch_id, "table", run_id, start
 )
 
 select * from final

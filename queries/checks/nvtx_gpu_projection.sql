@@ -1,6 +1,7 @@
 -- name: nvtx_gpu_projection
 -- description: NVTX rows whose GPU projection is inconsistent: gpu_end before gpu_start, GPU ops without a span or a span without ops, or a projection on an event that is not a range.
 -- inputs: nvtx
+-- derive: per-batch
 
 with
 

@@ -1,6 +1,7 @@
 -- name: nvtx_tree
 -- description: NVTX ranges whose parent_id names no range of the same run and thread, or whose depth is not one more than their parent's.
 -- inputs: nvtx
+-- derive: per-batch
 
 with
 

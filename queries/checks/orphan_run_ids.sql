@@ -1,6 +1,7 @@
 -- name: orphan_run_ids
 -- description: Rows of devices, event tables and gpu_samples whose (batch_id, run_id) has no runs row, and runs whose batch has no batches row.
 -- inputs: batches, runs, devices, kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples
+-- derive: per-batch
 
 with
 
@@ -44,4 +45,4 @@ final as (
 )
 
 select * from final
-order by "table", batch_id, run_id
+order by batch_id, "table", run_id

@@ -1,6 +1,7 @@
 -- name: run_event_counts
 -- description: Runs whose row counts (runs.kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples) differ from the rows the tables hold, status-ok runs without any event, and batches whose runs count differs from their runs rows.
 -- inputs: batches, runs, kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples
+-- derive: per-batch
 
 with
 

@@ -1,6 +1,7 @@
 -- name: unknown_copy_kinds
 -- description: Memory copies whose copy kind id has no nsys label in copy_kinds (an nsys newer than vitlab knows, or an export read wrongly).
 -- inputs: memcpys, copy_kinds
+-- derive: per-batch
 
 with
 

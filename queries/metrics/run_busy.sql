@@ -1,6 +1,7 @@
 -- name: run_busy
 -- description: The interval-union metrics of each run over W: gpu_busy, compute_busy, h2d_busy, d2h_busy, copy_compute_overlap and idle (fractions in [0, 1]).
 -- inputs: gpu_interval_union, run_window
+-- derive: per-batch
 --
 -- With |X| the length of the union of set X inside W (gpu_interval_union):
 --   gpu_busy             = |kernels| / |W|

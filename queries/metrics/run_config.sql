@@ -1,6 +1,7 @@
 -- name: run_config
 -- description: One row per run: its configuration key config_id, research question, status, GPU and every effective setting column, plus tokens = (resolution/patch)^2.
 -- inputs: runs
+-- derive: per-batch
 --
 -- config_id is a stable text key of every effective setting except the
 -- repeat: the plan's configuration name (runs.name, which the collector

@@ -1,6 +1,7 @@
 -- name: run_copy_rates
 -- description: Host-to-device copy rates of each run over the copies that start in W: link GB/s, effective GB/s, and the earlier study's per-copy MiB/s.
 -- inputs: memcpys, run_window
+-- derive: per-batch
 --
 -- 1 GB = 1e9 B, 1 MiB = 2^20 B. Over HtoD copies starting in W:
 --   h2d_link_gbps      = Σ bytes / Σ copy durations (the link's rate while copying)

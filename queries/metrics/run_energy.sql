@@ -1,6 +1,7 @@
 -- name: run_energy
 -- description: Energy per image of each run in J: from the NVML energy counter over the clean windows where recorded, else the integral of NVML power samples over W when they cover at least 80 % of W, else no data.
 -- inputs: clean_windows, gpu_samples, run_window, run_images, runs
+-- derive: per-batch
 --
 -- energy_source, in order of preference:
 --   'nvml_total_energy': Σ clean_windows.energy_j / Σ clean_windows.images over

@@ -1,6 +1,7 @@
 -- name: run_flops
 -- description: Analytic FLOPs per image of each run's ViT, achieved TFLOP/s at the clean throughput, the card's dense bf16 peak and the fraction reached.
 -- inputs: runs, run_throughput, gpu_cards
+-- derive: per-batch
 --
 -- A MAC (multiply-accumulate) counts as 2 FLOPs. With P = patch, L = depth,
 -- D = hidden, M = mlp (4D when null), R = resolution, C = 1000 classes,

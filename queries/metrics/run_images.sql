@@ -1,6 +1,7 @@
 -- name: run_images
 -- description: Images each run processed inside W: the batches admitted in W times the run's batch size.
 -- inputs: pipeline_batches, runs
+-- derive: per-batch
 --
 -- batches counts `batch N` ranges whose admission lies in W; images =
 -- batches × runs.batch_size (every batch is full). A run without a `timed`

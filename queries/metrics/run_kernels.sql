@@ -1,6 +1,7 @@
 -- name: run_kernels
 -- description: Kernels of each run that start in W: count, kernels per image, and the launch gap (kernel start minus the end of its launch API call) p50 in µs.
 -- inputs: kernels, cuda_api, run_window, run_images
+-- derive: per-batch
 --
 -- The launch call is matched on (global_pid, correlation_id); for a kernel
 -- of a CUDA graph it is the graph launch, so the gap of later nodes grows

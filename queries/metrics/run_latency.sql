@@ -1,6 +1,7 @@
 -- name: run_latency
 -- description: Per-batch latency (admission to the GPU end of its d2h) and per-stage host durations of the batches in W, as p50/p90/p99 in ms.
 -- inputs: pipeline_batches
+-- derive: per-batch
 --
 -- Over the batches admitted inside W (pipeline_batches.in_window).
 -- Percentiles are quantile_cont (linear interpolation between order

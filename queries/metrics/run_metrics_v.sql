@@ -1,6 +1,7 @@
 -- name: run_metrics_v
 -- description: One row per run with every per-run metric under fixed names (the columns of the saved query run_metrics): throughput, busy fractions, copy rates, FLOPs, energy, memory, latency and the seed-compatible metrics.
 -- inputs: run_config, run_window, run_images, run_throughput, run_busy, run_copy_rates, run_kernels, run_flops, run_energy, run_latency, run_seed_metrics, runs, gpu_samples
+-- derive: per-batch
 --
 -- Fractions are in [0, 1] (seed_* may leave it, see run_seed_metrics),
 -- rates per second, times in the unit their name says. Each column is

@@ -1,6 +1,7 @@
 -- name: run_seed_metrics
 -- description: The earlier study's metrics over each run's operations starting in W, to compare with its numbers like for like: Σ kernel durations / kernel span, 1 - Σ per-stream gaps > 1 µs / span, Σ op durations / span.
 -- inputs: gpu_ops, run_window
+-- derive: per-batch
 --
 -- Over the GPU operations (kernels, memcpys, memsets) whose start lies in W:
 --   seed_compute_utilisation  = Σ kernel durations / (last kernel end - first kernel start)

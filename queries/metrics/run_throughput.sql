@@ -1,6 +1,7 @@
 -- name: run_throughput
 -- description: Clean (untraced) and traced throughput of each run in images/s, and the profiler overhead 1 - traced/clean.
 -- inputs: run_images, run_window, runs, clean_windows
+-- derive: per-batch
 --
 -- traced_throughput = images in W / |W| (from the trace, run_images and
 -- run_window). clean_throughput = the median of the run's clean windows'

@@ -1,6 +1,7 @@
 -- name: run_window
 -- description: The window W of each run: its NVTX range `timed` (opened after warm-up, closed after a device sync), with its length.
 -- inputs: nvtx_ranges
+-- derive: per-batch
 --
 -- One row per run that has a `timed` range. w_start/w_end are host times
 -- (ns since the session start); window_ns = w_end - w_start. Were there

@@ -1,6 +1,7 @@
 -- name: runs_flagged
 -- description: Runs whose trace contradicts their recorded settings, one row per (run, check) with what was expected and seen; claims leave these runs out.
 -- inputs: runs, run_window, pipeline_batches, memcpys, kernels, cuda_api
+-- derive: per-batch
 --
 -- Checks, over the batches and operations inside W (ok runs with a `timed`
 -- window only):

@@ -1,6 +1,7 @@
 -- name: nsys_api_sum
 -- description: CUDA runtime and driver API calls of each run summed by function, as `nsys stats --report cuda_api_sum` prints them.
 -- inputs: api_calls
+-- derive: per-batch
 -- param: batch = null  -- only this batch id (every batch when null)
 -- param: run = null  -- only this run id (every run when null)
 --

@@ -1,6 +1,7 @@
 -- name: nsys_kern_sum
 -- description: CUDA kernels of each run summed by name, as `nsys stats --report cuda_gpu_kern_sum` prints them.
 -- inputs: kernel_ops
+-- derive: per-batch
 -- param: batch = null  -- only this batch id (every batch when null)
 -- param: run = null  -- only this run id (every run when null)
 -- param: kernel_name = 'demangled' | 'short' | 'mangled'  -- kernel name to sum by: demangled (nsys's default), short (nsys's :base) or mangled (nsys's :mangled; demangled where the export has no mangled name)

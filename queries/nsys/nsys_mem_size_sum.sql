@@ -1,6 +1,7 @@
 -- name: nsys_mem_size_sum
 -- description: GPU memory operations of each run summed by size per operation, as `nsys stats --report cuda_gpu_mem_size_sum` prints them (MB = 1e6 bytes).
 -- inputs: memcpy_ops, memset_ops
+-- derive: per-batch
 -- param: batch = null  -- only this batch id (every batch when null)
 -- param: run = null  -- only this run id (every run when null)
 --

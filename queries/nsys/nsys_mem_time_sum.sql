@@ -1,6 +1,7 @@
 -- name: nsys_mem_time_sum
 -- description: GPU memory operations of each run summed by time per operation, as `nsys stats --report cuda_gpu_mem_time_sum` prints them.
 -- inputs: memcpy_ops, memset_ops
+-- derive: per-batch
 -- param: batch = null  -- only this batch id (every batch when null)
 -- param: run = null  -- only this run id (every run when null)
 --

@@ -1,6 +1,7 @@
 -- name: nsys_nvtx_gpu_proj_sum
 -- description: NVTX ranges of each run projected onto the GPU, summed by name and style, as `nsys stats --report nvtx_gpu_proj_sum` prints them.
 -- inputs: nvtx_gpu_proj
+-- derive: per-batch
 -- param: batch = null  -- only this batch id (every batch when null)
 -- param: run = null  -- only this run id (every run when null)
 --

@@ -1,6 +1,7 @@
 -- name: nsys_nvtx_kern_sum
 -- description: CUDA kernels of each run grouped by the NVTX ranges around their launch, as `nsys stats --report nvtx_kern_sum` prints them.
 -- inputs: kernel_launches, nvtx_events, api_calls
+-- derive: per-batch
 -- param: batch = null  -- only this batch id (every batch when null)
 -- param: run = null  -- only this run id (every run when null)
 -- param: kernel_name = 'demangled' | 'short' | 'mangled'  -- kernel name to sum by: demangled (nsys's default), short (nsys's :base) or mangled (nsys's :mangled; demangled where the export has no mangled name)

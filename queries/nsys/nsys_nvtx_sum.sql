@@ -1,6 +1,7 @@
 -- name: nsys_nvtx_sum
 -- description: NVTX push/pop and start/end ranges of each run summed by name and style, as `nsys stats --report nvtx_sum` prints them.
 -- inputs: nvtx_ranges
+-- derive: per-batch
 -- param: batch = null  -- only this batch id (every batch when null)
 -- param: run = null  -- only this run id (every run when null)
 --

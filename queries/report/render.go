@@ -174,12 +174,15 @@ func verdictCounts(cs []claimRow) []verdictCount {
 // table turns a result into the first MaxRows rows of display text.
 func (r *run) table(res *duck.Result, id string) tableView {
 	t := tableView{ID: id, Total: len(res.Rows)}
+	if n, ok := r.totals[res]; ok {
+		t.Total = n
+	}
 	for _, c := range res.Columns {
 		t.Head = append(t.Head, c.Name)
 	}
 	for i, row := range res.Rows {
 		if i == r.opt.MaxRows {
-			t.More = len(res.Rows) - i
+			t.More = t.Total - i
 			break
 		}
 		cells := make([]cellView, len(row))

@@ -89,7 +89,7 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 			return sum, fmt.Errorf("report: %w", err)
 		}
 	}
-	r := &run{ctx: ctx, w: w, dir: dir, opt: opt, sum: &sum}
+	r := &run{ctx: ctx, w: w, dir: dir, opt: opt, sum: &sum, totals: map[*duck.Result]int{}}
 	pg := &page{Title: opt.Title, Version: opt.Version, Generated: opt.Now().UTC().Format(time.RFC3339)}
 
 	cat := w.Catalog()
@@ -232,6 +232,9 @@ type run struct {
 	opt    Options
 	sum    *Summary
 	tables int // temp tables created
+	// totals are the full row counts of results that hold only the first
+	// rows (appendix queries), for the tables' "all N rows".
+	totals map[*duck.Result]int
 }
 
 func (r *run) timed(q *queries.Query) (*duck.Result, error) {
@@ -253,43 +256,57 @@ func (r *run) query(q *queries.Query, parquet bool) (*duck.Result, error) {
 }
 
 func (r *run) query1(q *queries.Query, parquet bool) (*duck.Result, error) {
-	var res *duck.Result
+	// The query runs once into a temporary table; the page shows its first
+	// MaxRows rows, DuckDB writes the CSV (and, for findings, the Parquet)
+	// from it: an nsys summary of thousands of runs has millions of rows,
+	// which would take far longer to pass through Go than to compute.
+	r.tables++
+	tmp := fmt.Sprintf("_report_result_%d", r.tables)
+	t0 := time.Now()
+	if err := r.w.RunInto(r.ctx, q, nil, tmp); err != nil {
+		return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
+	}
+	r.sum.Timings = append(r.sum.Timings, Timing{q.Name, time.Since(t0)})
+	fail := func(err error) (*duck.Result, error) {
+		return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
+	}
+	count, err := r.w.SQL(r.ctx, "select count(*) from "+tmp)
+	if err != nil {
+		return fail(err)
+	}
+	total := int(count.Rows[0][0].(int64))
+	limit := ""
 	if !parquet {
-		var err error
-		if res, err = r.timed(q); err != nil {
-			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
-		}
-	} else {
-		r.tables++
-		tmp := fmt.Sprintf("_report_result_%d", r.tables)
-		into := *q
-		into.SQL = "create or replace temp table " + tmp + " as\n" + q.SQL
-		t0 := time.Now()
-		if _, err := r.w.Run(r.ctx, &into, nil); err != nil {
-			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
-		}
-		r.sum.Timings = append(r.sum.Timings, Timing{q.Name, time.Since(t0)})
-		var err error
-		if res, err = r.w.SQL(r.ctx, "select * from "+tmp); err != nil {
-			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
-		}
+		limit = fmt.Sprintf(" limit %d", r.opt.MaxRows+1)
+	}
+	res, err := r.w.SQL(r.ctx, "select * from "+tmp+limit)
+	if err != nil {
+		return fail(err)
+	}
+	r.totals[res] = total
+	if parquet {
 		rel := "findings/" + q.Name + ".parquet"
 		read := &queries.Query{Name: q.Name, File: q.File, SQL: "select * from " + tmp}
 		if err := r.w.WriteParquet(r.ctx, read, nil, filepath.Join(r.dir, filepath.FromSlash(rel))); err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
-		if _, err := r.w.SQL(r.ctx, "drop table "+tmp); err != nil {
-			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
-		}
 		r.sum.Files = append(r.sum.Files, rel)
 	}
 	rel := "queries/" + q.Name + ".csv"
-	if err := writeCSV(filepath.Join(r.dir, filepath.FromSlash(rel)), res); err != nil {
-		return nil, err
+	path := filepath.Join(r.dir, filepath.FromSlash(rel))
+	if parquet {
+		if err := writeCSV(path, res); err != nil {
+			return nil, err
+		}
+	} else if err := r.w.CopyCSV(r.ctx, "select * from "+tmp, path); err != nil {
+		return fail(err)
+	}
+	if _, err := r.w.SQL(r.ctx, "drop table "+tmp); err != nil {
+		return fail(err)
 	}
 	r.sum.Files = append(r.sum.Files, rel)
 	r.sum.Queries++
-	r.sum.Rows += len(res.Rows)
+	r.sum.Rows += total
 	return res, nil
 }
 

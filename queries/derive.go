@@ -1,0 +1,415 @@
+package queries
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"vitlab/etl/warehouse"
+	"vitlab/queries/duck"
+)
+
+// Derived tables: incremental materialisation of the per-run SQL.
+//
+// A metric view or a saved query whose header says "-- derive: per-batch"
+// has rows for batch B that depend on B's rows only (its per-run metrics,
+// nsys summaries, checks). Batches are immutable once committed, so its
+// output for B is computed once, when B lands: DeriveBatch opens DuckDB over
+// B's files alone, runs the same SQL (default params) and stores the result
+// as Parquet beside the batch (warehouse.CommitDerived, under
+// _derived/<name>/batch_id=<B>/). Open then reads a derived view from those
+// files instead of recomputing it from every kernel of every run, and Run
+// answers a derived query (with its default params, any batch/run filter)
+// from them. The SQL stays the one definition: a derivation is keyed by
+// DeriveKey, a hash of every SQL file and the table schemas, so when either
+// changes the stored outputs are stale, the live SQL answers (correct, only
+// slower; Warehouse.Stale says which), and the next `vitlab ingest` or
+// `vitlab derive` recomputes them. Tests check that every derived view and
+// query gives the same rows as the live SQL.
+
+// DeriveKey identifies the SQL and the table schemas a derivation ran: a
+// SHA-256 over every view, metric, query and check file and every base
+// table's columns.
+func (c *Catalog) DeriveKey() string {
+	h := sha256.New()
+	for _, v := range c.ViewFiles {
+		fmt.Fprintf(h, "view %s\n%s\n", v.File, v.SQL)
+	}
+	for _, qs := range [][]*Query{c.Queries, c.Checks} {
+		for _, q := range qs {
+			fmt.Fprintf(h, "query %s\n%s\n", q.File, q.SQL)
+		}
+	}
+	for _, t := range Tables() {
+		fmt.Fprintf(h, "table %s\n", t.Name)
+		for _, col := range t.Columns {
+			fmt.Fprintf(h, "  %s %s\n", col.Name, col.Type)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// DerivedViews are the metric views stored per batch, in creation order.
+func (c *Catalog) DerivedViews() []*ViewFile {
+	var out []*ViewFile
+	for _, v := range c.ViewFiles {
+		if v.Derive {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// DerivedQueries are the saved queries and checks stored per batch.
+func (c *Catalog) DerivedQueries() []*Query {
+	var out []*Query
+	for _, qs := range [][]*Query{c.Queries, c.Checks} {
+		for _, q := range qs {
+			if q.Derive {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+// DeriveStats says what Derive did.
+type DeriveStats struct {
+	// Batches are the batches whose derived tables were computed.
+	Batches []string
+	// Took is each one's time, in Batches' order.
+	Took []time.Duration
+}
+
+// Derive computes the derived tables of every committed batch of the
+// warehouse dir whose derivation is missing or stale (another DeriveKey),
+// one batch at a time, each committed on its own (an interruption loses at
+// most the batch in progress). progress, if not nil, is called after each.
+func Derive(ctx context.Context, dir string, progress func(id string, took time.Duration)) (DeriveStats, error) {
+	var st DeriveStats
+	cat, err := Embedded()
+	if err != nil {
+		return st, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return st, err
+	}
+	m, err := warehouse.ReadManifest(abs)
+	if err != nil {
+		return st, fmt.Errorf("queries: derive: %w", err)
+	}
+	key := cat.DeriveKey()
+	stale := staleBatches(cat, m, key)
+	for len(stale) > 0 {
+		n := min(len(stale), deriveChunk)
+		t0 := time.Now()
+		err := deriveBatches(ctx, cat, abs, m, stale[:n], key, func(id string) {
+			st.Batches = append(st.Batches, id)
+			st.Took = append(st.Took, time.Since(t0))
+			if progress != nil {
+				progress(id, time.Since(t0))
+			}
+			t0 = time.Now()
+		})
+		if err != nil {
+			return st, err
+		}
+		stale = stale[n:]
+	}
+	return st, nil
+}
+
+// staleBatches are the batches of m missing a current derivation of any
+// derived view or query.
+func staleBatches(cat *Catalog, m *warehouse.Manifest, key string) []string {
+	stale := map[string]bool{}
+	for _, name := range derivedNames(cat) {
+		_, missing := m.DerivedFiles(name, key)
+		for _, id := range missing {
+			stale[id] = true
+		}
+	}
+	var ids []string
+	for _, id := range m.BatchIDs() {
+		if stale[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func derivedNames(cat *Catalog) []string {
+	var names []string
+	for _, v := range cat.DerivedViews() {
+		names = append(names, v.Name)
+	}
+	for _, q := range cat.DerivedQueries() {
+		names = append(names, q.Name)
+	}
+	return names
+}
+
+// deriveChunk is the most batches one DuckDB pass derives: each derived
+// view and query runs once over the chunk (per-query overheads paid once,
+// not per batch), then each batch's rows are written and committed on
+// their own.
+const deriveChunk = 32
+
+// deriveBatches computes the derived tables of batches ids in one pass over
+// their files and commits each batch's as soon as its files are written;
+// done is called after each commit.
+func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, done func(id string)) (err error) {
+	for _, id := range ids {
+		if _, ok := m.Batches[id]; !ok {
+			return fmt.Errorf("queries: derive: batch %s is not committed", id)
+		}
+	}
+	label := ids[0]
+	if len(ids) > 1 {
+		label = fmt.Sprintf("%s … %s (%d batches)", ids[0], ids[len(ids)-1], len(ids))
+	}
+	trace := func(string, time.Time) {}
+	if os.Getenv("VITLAB_DERIVE_TRACE") != "" {
+		trace = func(what string, t0 time.Time) {
+			fmt.Fprintf(os.Stderr, "  %-28s %s\n", what, time.Since(t0).Round(time.Millisecond))
+		}
+	}
+	base, err := baseViews(abs, m, ids)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	w, err := OpenSQL(ctx, base)
+	if err != nil {
+		return fmt.Errorf("queries: derive %s: %w", label, err)
+	}
+	defer w.Close()
+	trace("open", t0)
+	// Each derived view is computed once into a temporary table of the same
+	// name, which shadows the view for the rest of the connection (later
+	// derived views and queries read it); each derived query into _derive_<name>.
+	tables := map[string]string{}
+	var names []string
+	for _, v := range cat.DerivedViews() {
+		t0 := time.Now()
+		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name)); err != nil {
+			return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
+		}
+		trace(v.Name, t0)
+		tables[v.Name] = v.Name
+		names = append(names, v.Name)
+	}
+	for _, q := range cat.DerivedQueries() {
+		t0 := time.Now()
+		if err := w.bind(ctx, q, nil); err != nil {
+			return err
+		}
+		tmp := "_derive_" + q.Name
+		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(tmp)+" as\n"+q.SQL); err != nil {
+			return fmt.Errorf("queries: derive %s of %s: %w", q.Name, label, err)
+		}
+		trace(q.Name, t0)
+		tables[q.Name] = tmp
+		names = append(names, q.Name)
+	}
+	dir, err := os.MkdirTemp(abs, ".derive-")
+	if err != nil {
+		return fmt.Errorf("queries: derive %s: %w", label, err)
+	}
+	defer os.RemoveAll(dir)
+	for _, id := range ids {
+		t0 := time.Now()
+		files := map[string]warehouse.StagedFile{}
+		for _, name := range names {
+			// a filtered scan keeps the table's insertion order: the
+			// query's own order, which file_row_number gives back
+			sel := "select * from " + duck.Ident(tables[name]) + " where batch_id = " + duck.Quote(id)
+			path := filepath.Join(dir, name+".parquet")
+			if err := w.db.CopyParquet(ctx, sel, path); err != nil {
+				return fmt.Errorf("queries: derive %s of batch %s: %w", name, id, err)
+			}
+			res, err := w.db.Query(ctx, "select count(*) from "+duck.Ident(tables[name])+" where batch_id = "+duck.Quote(id))
+			if err != nil {
+				return fmt.Errorf("queries: derive %s of batch %s: %w", name, id, err)
+			}
+			files[name] = warehouse.StagedFile{Path: path, Rows: asInt64(res.Rows[0][0])}
+		}
+		if err := warehouse.CommitDerived(ctx, abs, id, m.Batches[id].Generation, key, files); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", id, err)
+		}
+		trace("write+commit "+id, t0)
+		done(id)
+	}
+	return nil
+}
+
+func asInt64(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case uint64:
+		return int64(x)
+	case float64:
+		return int64(x)
+	}
+	return 0
+}
+
+// derivedQuery is a saved query answered from its derived files.
+type derivedQuery struct {
+	files []string
+	cols  []column
+}
+
+type column struct{ name, typ string }
+
+// useDerived replaces each derived metric view whose derivation is current
+// for every committed batch by a view over its derived files, and records
+// the derived queries Run may answer from files. Names with a missing or
+// stale derivation stay live and are listed in w.Stale.
+func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Manifest) error {
+	w.derived = map[string]*derivedQuery{}
+	if len(m.Batches) == 0 {
+		return nil
+	}
+	key := w.cat.DeriveKey()
+	current := func(name string) ([]string, bool) {
+		files, missing := m.DerivedFiles(name, key)
+		if len(missing) > 0 {
+			w.Stale = append(w.Stale, name)
+			return nil, false
+		}
+		for i, f := range files {
+			files[i] = filepath.Join(abs, filepath.FromSlash(f))
+		}
+		return files, true
+	}
+	for _, v := range w.cat.DerivedViews() {
+		files, ok := current(v.Name)
+		if !ok {
+			continue
+		}
+		cols, err := w.describe(ctx, "select * from "+duck.Ident(v.Name))
+		if err != nil {
+			return fmt.Errorf("queries: %s: %w", v.File, err)
+		}
+		sql := "create or replace view " + duck.Ident(v.Name) + " as\nselect " + castList(cols) +
+			"\nfrom " + derivedScan(files, false)
+		if err := w.db.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("queries: derived view %s: %w", v.Name, err)
+		}
+	}
+	for _, q := range w.cat.DerivedQueries() {
+		files, ok := current(q.Name)
+		if !ok {
+			continue
+		}
+		if err := w.bind(ctx, q, nil); err != nil {
+			return err
+		}
+		cols, err := w.describe(ctx, q.SQL)
+		if err != nil {
+			return fmt.Errorf("queries: %s: %w", q.File, err)
+		}
+		w.derived[q.Name] = &derivedQuery{files: files, cols: cols}
+	}
+	return nil
+}
+
+// describe returns the output columns of a SELECT without running it.
+func (w *Warehouse) describe(ctx context.Context, sql string) ([]column, error) {
+	res, err := w.db.Query(ctx, "describe "+sql)
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]column, len(res.Rows))
+	for i, r := range res.Rows {
+		cols[i] = column{fmt.Sprint(r[0]), fmt.Sprint(r[1])}
+	}
+	return cols, nil
+}
+
+// castList selects each column cast back to the type the live SQL gives
+// (Parquet stores a few DuckDB types differently, e.g. HUGEINT).
+func castList(cols []column) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = fmt.Sprintf("cast(%s as %s) as %s", duck.Ident(c.name), c.typ, duck.Ident(c.name))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func derivedScan(files []string, rowNumbers bool) string {
+	quoted := make([]string, len(files))
+	for i, f := range files {
+		quoted[i] = duck.Quote(f)
+	}
+	return fmt.Sprintf("read_parquet([%s], union_by_name = false, hive_partitioning = false, file_row_number = %t)",
+		strings.Join(quoted, ", "), rowNumbers)
+}
+
+// derivedSQL is the SQL that answers q from its derived files with the
+// params already bound, or "" when q must run live: it is not derived, its
+// derivation is not current, or a param other than batch and run differs
+// from its default (the files hold the default output). The rows come in
+// the live order: every derived query orders by batch_id first, and a
+// batch's file keeps its rows in the query's order.
+func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error) {
+	dq, ok := w.derived[q.Name]
+	if !ok || !w.own(q) {
+		return "", nil
+	}
+	vals, err := q.Bind(args)
+	if err != nil {
+		return "", err
+	}
+	defs, err := q.Bind(nil)
+	if err != nil {
+		return "", err
+	}
+	var where []string
+	for _, p := range q.Params {
+		switch p.Key {
+		case "batch":
+			where = append(where, "(getvariable('batch') is null or batch_id = getvariable('batch'))")
+		case "run":
+			where = append(where, "(getvariable('run') is null or run_id = getvariable('run'))")
+		default:
+			if fmt.Sprint(vals[p.Key]) != fmt.Sprint(defs[p.Key]) {
+				return "", nil
+			}
+		}
+	}
+	sql := "select " + castList(dq.cols) + "\nfrom " + derivedScan(dq.files, true)
+	if len(where) > 0 {
+		sql += "\nwhere " + strings.Join(where, " and ")
+	}
+	return sql + "\norder by batch_id, file_row_number", nil
+}
+
+// own reports whether q is the catalog's own query (not a copy with other
+// SQL, such as the report's create-table wrapper).
+func (w *Warehouse) own(q *Query) bool {
+	c, ok := w.cat.Query(q.Name)
+	if !ok {
+		c, ok = w.cat.Check(q.Name)
+	}
+	return ok && c == q
+}
+
+// IsDerived reports whether Run answers q (with its default params) from
+// derived files in this warehouse.
+func (w *Warehouse) IsDerived(name string) bool {
+	_, ok := w.derived[name]
+	return ok
+}

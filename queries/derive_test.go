@@ -1,0 +1,183 @@
+package queries
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"vitlab/etl/ingest"
+	"vitlab/queries/duck"
+)
+
+// TestDerivedEqualsLive ingests two sample batches, computes every derived
+// view and query live, derives the batches, and checks that the warehouse
+// then answers each one from its derived files with exactly the same rows
+// in the same order (and the same with a batch or run filter); a batch
+// ingested afterwards has no derivation, so those names are computed live
+// again, with the same answer, until Derive catches up.
+func TestDerivedEqualsLive(t *testing.T) {
+	ctx := context.Background()
+	wh := t.TempDir()
+	add := func(batch string) {
+		t.Helper()
+		p := filepath.Join("..", "data", "sample", batch)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("sample batch %s: %v", batch, err)
+		}
+		if _, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: []string{p}, Jobs: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("rq5-quick-h200")
+	add("rq3-quick-h100") // CUDA-graph runs, an older schema version
+
+	cat, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat.DerivedViews()) < 10 || len(cat.DerivedQueries()) < 8 {
+		t.Fatalf("derived: %d views, %d queries", len(cat.DerivedViews()), len(cat.DerivedQueries()))
+	}
+	live := answers(t, wh)
+	w, err := Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Stale) != len(derivedNames(cat)) {
+		t.Errorf("before Derive, stale = %v", w.Stale)
+	}
+	w.Close()
+
+	st, err := Derive(ctx, wh, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(st.Batches, []string{"rq3-quick-h100", "rq5-quick-h200"}) {
+		t.Fatalf("derived batches %v", st.Batches)
+	}
+	w, err = Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Stale) != 0 {
+		t.Errorf("after Derive, stale = %v", w.Stale)
+	}
+	for _, q := range cat.DerivedQueries() {
+		if !w.IsDerived(q.Name) {
+			t.Errorf("%s is not answered from derived files", q.Name)
+		}
+	}
+	w.Close()
+	compareAnswers(t, "derived", live, answers(t, wh))
+	if st, err := Derive(ctx, wh, nil); err != nil || len(st.Batches) != 0 {
+		t.Fatalf("second Derive: %v, %v (want nothing to do)", st.Batches, err)
+	}
+
+	// a batch without derivation: those names run live over all batches
+	add("rq2-quick-h100")
+	live3 := answers(t, wh)
+	w, err = Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Stale) != len(derivedNames(cat)) {
+		t.Errorf("with an underived batch, stale = %v", w.Stale)
+	}
+	w.Close()
+	if st, err := Derive(ctx, wh, nil); err != nil || !slices.Equal(st.Batches, []string{"rq2-quick-h100"}) {
+		t.Fatalf("third Derive: %v, %v", st.Batches, err)
+	}
+	compareAnswers(t, "derived after a new batch", live3, answers(t, wh))
+}
+
+// answers runs every derived view and query on the warehouse: each query
+// with its defaults, with batch = the first batch, with run = one run (where
+// it has those params) and with a non-default param (live, not derived);
+// each view as a sorted table. name → formatted rows.
+func answers(t *testing.T, wh string) map[string]*duck.Result {
+	t.Helper()
+	ctx := context.Background()
+	w, err := Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	out := map[string]*duck.Result{}
+	for _, v := range w.Catalog().DerivedViews() {
+		res, err := w.SQL(ctx, "select * from "+v.Name+" order by all")
+		if err != nil {
+			t.Fatalf("view %s: %v", v.Name, err)
+		}
+		out["view "+v.Name] = res
+	}
+	first, err := w.SQL(ctx, "select batch_id, run_id from runs order by batch_id, run_id limit 1")
+	if err != nil || len(first.Rows) != 1 {
+		t.Fatalf("no run: %v", err)
+	}
+	batch, run := fmt.Sprint(first.Rows[0][0]), fmt.Sprint(first.Rows[0][1])
+	for _, q := range w.Catalog().DerivedQueries() {
+		variants := map[string]map[string]string{"defaults": nil}
+		for _, p := range q.Params {
+			switch p.Key {
+			case "batch":
+				variants["batch"] = map[string]string{"batch": batch}
+			case "run":
+				variants["run"] = map[string]string{"run": run}
+			case "kernel_name":
+				variants["short names"] = map[string]string{"kernel_name": "short"}
+			}
+		}
+		for label, args := range variants {
+			res, err := w.Run(ctx, q, args)
+			if err != nil {
+				t.Fatalf("%s (%s): %v", q.Name, label, err)
+			}
+			out[q.Name+" "+label] = res
+		}
+	}
+	return out
+}
+
+// compareAnswers wants the same columns (names and types) and rows in the
+// same order; floating-point cells may differ in their last bits (DuckDB
+// sums floats in parallel, in no fixed order, live or not).
+func compareAnswers(t *testing.T, label string, want, got map[string]*duck.Result) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Fatalf("%s: %d answers, want %d", label, len(got), len(want))
+	}
+	for k, w := range want {
+		g := got[k]
+		if fmt.Sprint(g.Columns) != fmt.Sprint(w.Columns) {
+			t.Errorf("%s: %s: columns %v, live %v", label, k, g.Columns, w.Columns)
+			continue
+		}
+		if len(g.Rows) != len(w.Rows) {
+			t.Errorf("%s: %s: %d rows, live %d", label, k, len(g.Rows), len(w.Rows))
+			continue
+		}
+	rows:
+		for i := range w.Rows {
+			for j := range w.Rows[i] {
+				if !sameCell(g.Rows[i][j], w.Rows[i][j]) {
+					t.Errorf("%s: %s differs from the live SQL at row %d, column %s:\n got  %v\n want %v",
+						label, k, i, w.Columns[j].Name, g.Rows[i], w.Rows[i])
+					break rows
+				}
+			}
+		}
+	}
+}
+
+func sameCell(a, b any) bool {
+	fa, ok1 := a.(float64)
+	fb, ok2 := b.(float64)
+	if ok1 && ok2 {
+		return fa == fb || math.Abs(fa-fb) <= 1e-12*max(math.Abs(fa), math.Abs(fb))
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
