@@ -15,8 +15,13 @@ import (
 )
 
 // DerivedDir is the warehouse folder of derived tables:
-// _derived/<name>/batch_id=<id>/part-<key12>.parquet
+// _derived/<name>/batch_id=<id>/part-<key12>.parquet (CommitDerived) and
+// _derived/<name>/shared/part-<key12>-<n>.parquet (CommitDerivedShared)
 const DerivedDir = "_derived"
+
+// SharedDir is the directory, in _derived/<name>/, of the derived files
+// that several batches share (CommitDerivedShared).
+const SharedDir = "shared"
 
 // Derived is a batch's derived tables, computed by one derivation (Key
 // identifies the SQL and schema that computed them).
@@ -64,9 +69,10 @@ func derivedPartition(name, id string) string {
 // manifest and its derivation intact (on error the moved files go back to
 // their staged paths; after a crash they are unlisted, and the next
 // recovery removes them). After the commit point it
-// removes every file under wh/_derived/*/batch_id=<batchID>/ that the
-// manifest does not list (older derivations, leftovers of a crashed
-// earlier CommitDerived) and directories left empty; an error there does
+// removes every file under wh/_derived/*/batch_id=<batchID>/ and
+// wh/_derived/*/shared/ that the manifest does not list (older
+// derivations, leftovers of a crashed earlier commit; a shared file that
+// another batch still lists stays) and directories left empty; an error there does
 // not undo the commit and is not returned: the next CommitDerived of the
 // batch or Recover removes what is left.
 func CommitDerived(ctx context.Context, wh, batchID string, generation int, key string, files map[string]StagedFile) (err error) {
@@ -235,11 +241,14 @@ func freeName(pdir, key12 string) (string, error) {
 }
 
 // DerivedFiles returns the committed derived files of table name (paths
-// relative to the warehouse root, slash-separated, in BatchIDs() order) of
-// the batches whose Derived.Key == key and that list name, and the ids
+// relative to the warehouse root, slash-separated, in BatchIDs() order of
+// their first listing, each once: a file of CommitDerivedShared is listed
+// by several batches) of the batches whose Derived.Key == key and that
+// list name, and the ids
 // (BatchIDs() order) of the batches that do not (no derivation, another
 // key, or no such table).
 func (m *Manifest) DerivedFiles(name, key string) (files []string, missing []string) {
+	seen := map[string]bool{}
 	for _, id := range m.BatchIDs() {
 		b := m.Batches[id]
 		if b.Derived == nil || b.Derived.Key != key {
@@ -251,7 +260,12 @@ func (m *Manifest) DerivedFiles(name, key string) (files []string, missing []str
 			missing = append(missing, id)
 			continue
 		}
-		files = append(files, tf.Files...)
+		for _, f := range tf.Files {
+			if !seen[f] {
+				seen[f] = true
+				files = append(files, f)
+			}
+		}
 	}
 	return files, missing
 }
@@ -286,12 +300,25 @@ func listedFiles(m *Manifest) map[string]bool {
 
 // removeDerivedUnlisted removes, with the warehouse lock held, every entry
 // of the partition directories _derived/<name>/batch_id=<id>/ that m does
-// not list, for batch id only, or for every batch when id is "". Partition
+// not list, for batch id only, or for every batch when id is "", and every
+// entry of the shared directories _derived/<name>/shared/ (files of
+// CommitDerivedShared) that no batch of m lists. Partition, shared
 // and name directories left empty go too; directories whose entries
 // changed are fsynced. It returns what it removed (relative to wh) and the
 // first error, after which it stops. Entries that are not a derived name
-// directory or a partition directory are not vitlab's: it leaves them.
+// directory, a partition directory or a shared directory are not
+// vitlab's: it leaves them.
 func removeDerivedUnlisted(wh string, m *Manifest, id string) ([]string, error) {
+	if id == "" {
+		return removeDerivedUnlistedOf(wh, m, nil)
+	}
+	return removeDerivedUnlistedOf(wh, m, map[string]bool{id: true})
+}
+
+// removeDerivedUnlistedOf is removeDerivedUnlisted for the partition
+// directories of the batches in ids (every batch when ids is nil), and
+// always for the shared directories _derived/<name>/shared/.
+func removeDerivedUnlistedOf(wh string, m *Manifest, ids map[string]bool) ([]string, error) {
 	listed := listedFiles(m)
 	root := filepath.Join(wh, DerivedDir)
 	names, err := os.ReadDir(root)
@@ -316,11 +343,14 @@ func removeDerivedUnlisted(wh string, m *Manifest, id string) ([]string, error) 
 		left := len(parts)
 		ndirty := false
 		for _, p := range parts {
-			if !p.IsDir() || !strings.HasPrefix(p.Name(), schemas.PartitionDir) {
+			if !p.IsDir() {
 				continue
 			}
-			if id != "" && p.Name() != schemas.PartitionDir+id {
-				continue
+			if p.Name() != SharedDir {
+				id, ok := strings.CutPrefix(p.Name(), schemas.PartitionDir)
+				if !ok || (ids != nil && !ids[id]) {
+					continue
+				}
 			}
 			pdir := filepath.Join(ndir, p.Name())
 			entries, err := os.ReadDir(pdir)

@@ -9,6 +9,7 @@
 //	<wh>/_lock                                   flock(2) held by commit and recovery
 //	<wh>/_staging/<unique>/                      one per running ingest, flock'ed owner.lock inside
 //	<wh>/_derived/<name>/batch_id=<id>/part-<key12>.parquet  derived tables of a batch
+//	<wh>/_derived/<name>/shared/part-<key12>-<n>.parquet    derived tables of several batches
 //
 // In go rows appended to spools of a Staging directory (Arrow IPC files,
 // never visible), which Staging.Compact turns into complete Parquet part
@@ -46,8 +47,16 @@
 // the batch's unlisted derived files. A replace (CommitBatch) drops the
 // derivation with the old generation's files; recovery removes unlisted
 // files of derived partition directories like those of the tables.
-// Manifest.DerivedFiles lists the files of one derived table and key, and
-// the batches that still need deriving.
+// CommitDerivedShared commits one derivation of several batches (a chunk
+// the query layer derived in one pass) as one file per derived table in
+// _derived/<name>/shared/, listed by each of those batches with its own
+// row count, in one manifest replacement; a shared file stays while any
+// batch lists it (a batch derived again or replaced drops only its own
+// listing, so the file may hold rows of batches that no longer list it),
+// and cleanup and recovery remove it when none does.
+// Manifest.DerivedFiles lists the distinct files of one derived table and
+// key, and the batches that still need deriving; Manifest.DerivedSources
+// lists each file with the batches whose rows a reader must take from it.
 //
 // It wraps flock(2) (package syscall), arrow's IPC file format (the
 // spools) and, through parquetout, the Parquet writer; it runs on Linux and

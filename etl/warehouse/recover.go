@@ -14,8 +14,9 @@ import (
 
 // Recovery says what Recover removed.
 type Recovery struct {
-	// RemovedFiles are files under <table>/batch_id=<id>/ or
-	// _derived/<name>/batch_id=<id>/ that the manifest does not list (left
+	// RemovedFiles are files under <table>/batch_id=<id>/,
+	// _derived/<name>/batch_id=<id>/ or _derived/<name>/shared/ that the
+	// manifest does not list (left
 	// by a commit that died before its commit point, a replaced generation
 	// or derivation whose removal was cut short), relative to the
 	// warehouse root.
@@ -47,8 +48,10 @@ func Recover(ctx context.Context, wh string) (Recovery, error) {
 // holds their lock; partition directories of both layouts count
 // (schemas.PartitionDir and LegacyPartitionDir). Likewise every entry of a
 // derived partition directory _derived/<name>/batch_id=<id>/ that the
-// manifest does not list, whether or not batch id is still committed
-// (and partition and name directories left empty). Then it moves committed
+// manifest does not list, whether or not batch id is still committed, and
+// of a shared directory _derived/<name>/shared/ that no batch lists (and
+// partition, shared and name directories left empty); a file listed by
+// any batch stays. Then it moves committed
 // files of the legacy layout to the current one (migrateLocked). It
 // touches nothing else: files directly in a table directory or in
 // directories that are not tables are not vitlab's to delete. An
