@@ -223,27 +223,46 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 		return fmt.Errorf("queries: derive %s: %w", label, err)
 	}
 	defer os.RemoveAll(dir)
+	// One file per derived table for the whole chunk, shared by its batches
+	// (a reader opens a few files, not one per batch). Its rows keep the
+	// table's insertion order: the query's own, batch_id first, so each
+	// batch's rows are contiguous and in order (file_row_number).
+	t0 = time.Now()
+	files := map[string]warehouse.StagedFile{}
+	rows := map[string]map[string]int64{}
+	gens := map[string]int{}
 	for _, id := range ids {
-		t0 := time.Now()
-		files := map[string]warehouse.StagedFile{}
-		for _, name := range names {
-			// a filtered scan keeps the table's insertion order: the
-			// query's own order, which file_row_number gives back
-			sel := "select * from " + duck.Ident(tables[name]) + " where batch_id = " + duck.Quote(id)
-			path := filepath.Join(dir, name+".parquet")
-			if err := w.db.CopyParquet(ctx, sel, path); err != nil {
-				return fmt.Errorf("queries: derive %s of batch %s: %w", name, id, err)
-			}
-			res, err := w.db.Query(ctx, "select count(*) from "+duck.Ident(tables[name])+" where batch_id = "+duck.Quote(id))
-			if err != nil {
-				return fmt.Errorf("queries: derive %s of batch %s: %w", name, id, err)
-			}
-			files[name] = warehouse.StagedFile{Path: path, Rows: asInt64(res.Rows[0][0])}
+		rows[id] = map[string]int64{}
+		gens[id] = m.Batches[id].Generation
+	}
+	for _, name := range names {
+		path := filepath.Join(dir, name+".parquet")
+		if err := w.db.CopyParquet(ctx, "select * from "+duck.Ident(tables[name]), path); err != nil {
+			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
-		if err := warehouse.CommitDerived(ctx, abs, id, m.Batches[id].Generation, key, files); err != nil {
-			return fmt.Errorf("queries: derive %s: %w", id, err)
+		res, err := w.db.Query(ctx, "select batch_id, count(*) from "+duck.Ident(tables[name])+" group by batch_id")
+		if err != nil {
+			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
-		trace("write+commit "+id, t0)
+		var total int64
+		for _, id := range ids {
+			rows[id][name] = 0 // a batch may have no rows in a table: still derived
+		}
+		for _, r := range res.Rows {
+			id := fmt.Sprint(r[0])
+			if _, ok := rows[id]; !ok {
+				return fmt.Errorf("queries: derive %s of %s: rows of batch %s, which is not in the chunk", name, label, id)
+			}
+			rows[id][name] = asInt64(r[1])
+			total += asInt64(r[1])
+		}
+		files[name] = warehouse.StagedFile{Path: path, Rows: total}
+	}
+	if err := warehouse.CommitDerivedShared(ctx, abs, gens, key, files, rows); err != nil {
+		return fmt.Errorf("queries: derive %s: %w", label, err)
+	}
+	trace("write+commit", t0)
+	for _, id := range ids {
 		done(id)
 	}
 	return nil
@@ -267,8 +286,8 @@ func asInt64(v any) int64 {
 
 // derivedQuery is a saved query answered from its derived files.
 type derivedQuery struct {
-	files []string
-	cols  []column
+	from string // the scan of its derived files (derivedScan)
+	cols []column
 }
 
 type column struct{ name, typ string }
@@ -283,16 +302,16 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		return nil
 	}
 	key := w.cat.DeriveKey()
-	current := func(name string) ([]string, bool) {
-		files, missing := m.DerivedFiles(name, key)
+	current := func(name string) ([]warehouse.DerivedSource, bool) {
+		srcs, missing := m.DerivedSources(name, key)
 		if len(missing) > 0 {
 			w.Stale = append(w.Stale, name)
 			return nil, false
 		}
-		for i, f := range files {
-			files[i] = filepath.Join(abs, filepath.FromSlash(f))
+		for i := range srcs {
+			srcs[i].File = filepath.Join(abs, filepath.FromSlash(srcs[i].File))
 		}
-		return files, true
+		return srcs, true
 	}
 	for _, v := range w.cat.DerivedViews() {
 		files, ok := current(v.Name)
@@ -321,7 +340,7 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err != nil {
 			return fmt.Errorf("queries: %s: %w", q.File, err)
 		}
-		w.derived[q.Name] = &derivedQuery{files: files, cols: cols}
+		w.derived[q.Name] = &derivedQuery{from: derivedScan(files, true), cols: cols}
 	}
 	return nil
 }
@@ -349,13 +368,20 @@ func castList(cols []column) string {
 	return strings.Join(parts, ", ")
 }
 
-func derivedScan(files []string, rowNumbers bool) string {
-	quoted := make([]string, len(files))
-	for i, f := range files {
-		quoted[i] = duck.Quote(f)
+func derivedScan(srcs []warehouse.DerivedSource, rowNumbers bool) string {
+	// A file shared by a chunk of batches may also hold rows of a batch
+	// derived again since (replaced, or re-derived alone): each file gives
+	// only the rows of the batches that list it.
+	parts := make([]string, len(srcs))
+	for i, src := range srcs {
+		ids := make([]string, len(src.Batches))
+		for j, id := range src.Batches {
+			ids[j] = duck.Quote(id)
+		}
+		parts[i] = fmt.Sprintf("select * from read_parquet(%s, hive_partitioning = false, file_row_number = %t) where batch_id in (%s)",
+			duck.Quote(src.File), rowNumbers, strings.Join(ids, ", "))
 	}
-	return fmt.Sprintf("read_parquet([%s], union_by_name = false, hive_partitioning = false, file_row_number = %t)",
-		strings.Join(quoted, ", "), rowNumbers)
+	return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
 }
 
 // derivedSQL is the SQL that answers q from its derived files with the
@@ -390,7 +416,7 @@ func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error)
 			}
 		}
 	}
-	sql := "select " + castList(dq.cols) + "\nfrom " + derivedScan(dq.files, true)
+	sql := "select " + castList(dq.cols) + "\nfrom " + dq.from
 	if len(where) > 0 {
 		sql += "\nwhere " + strings.Join(where, " and ")
 	}
