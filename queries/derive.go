@@ -19,10 +19,12 @@ import (
 // A metric view or a saved query whose header says "-- derive: per-batch"
 // has rows for batch B that depend on B's rows only (its per-run metrics,
 // nsys summaries, checks). Batches are immutable once committed, so its
-// output for B is computed once, when B lands: DeriveBatch opens DuckDB over
-// B's files alone, runs the same SQL (default params) and stores the result
-// as Parquet beside the batch (warehouse.CommitDerived, under
-// _derived/<name>/batch_id=<B>/). Open then reads a derived view from those
+// output for B is computed once, when B lands: Derive opens DuckDB over the
+// files of up to 32 new batches, runs the same SQL (default params) once
+// and stores each table's result as one Parquet file listed by those
+// batches (warehouse.CommitDerivedShared, under _derived/<name>/shared/;
+// a reader takes from a file only the rows of the batches that list it).
+// Open then reads a derived view from those
 // files instead of recomputing it from every kernel of every run, and Run
 // answers a derived query (with its default params, any batch/run filter)
 // from them. The SQL stays the one definition: a derivation is keyed by
@@ -77,6 +79,9 @@ func (c *Catalog) DerivedQueries() []*Query {
 	}
 	return out
 }
+
+// tableCopy is the derived name of a small table's per-batch copy.
+func tableCopy(table string) string { return "table_" + table }
 
 // DeriveStats says what Derive did.
 type DeriveStats struct {
@@ -146,6 +151,9 @@ func staleBatches(cat *Catalog, m *warehouse.Manifest, key string) []string {
 
 func derivedNames(cat *Catalog) []string {
 	var names []string
+	for _, t := range smallTables {
+		names = append(names, tableCopy(t))
+	}
 	for _, v := range cat.DerivedViews() {
 		names = append(names, v.Name)
 	}
@@ -196,6 +204,12 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 	// derived views and queries read it); each derived query into _derive_<name>.
 	tables := map[string]string{}
 	var names []string
+	// The small tables are copied too: one file per batch made reading the
+	// runs of 500 batches cost 2-5 s, their chunk copies a few files.
+	for _, t := range smallTables {
+		tables[tableCopy(t)] = t
+		names = append(names, tableCopy(t))
+	}
 	for _, v := range cat.DerivedViews() {
 		t0 := time.Now()
 		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name)); err != nil {
@@ -286,8 +300,9 @@ func asInt64(v any) int64 {
 
 // derivedQuery is a saved query answered from its derived files.
 type derivedQuery struct {
-	from string // the scan of its derived files (derivedScan)
-	cols []column
+	from   string   // the scan of its derived files (derivedScan)
+	cols   []column // the live SQL's output columns
+	stored []column // the scan's columns
 }
 
 type column struct{ name, typ string }
@@ -313,6 +328,24 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		}
 		return srcs, true
 	}
+	for _, t := range smallTables {
+		files, ok := current(tableCopy(t))
+		if !ok {
+			continue
+		}
+		cols, err := w.describe(ctx, "select * from "+duck.Ident(t))
+		if err != nil {
+			return fmt.Errorf("queries: table %s: %w", t, err)
+		}
+		from := derivedScan(files, false)
+		stored, err := w.describe(ctx, "select * from "+from)
+		if err != nil {
+			return fmt.Errorf("queries: derived copy of table %s: %w", t, err)
+		}
+		if err := w.db.Exec(ctx, "create or replace view "+duck.Ident(t)+" as\nselect "+castList(cols, stored)+"\nfrom "+from); err != nil {
+			return fmt.Errorf("queries: derived copy of table %s: %w", t, err)
+		}
+	}
 	for _, v := range w.cat.DerivedViews() {
 		files, ok := current(v.Name)
 		if !ok {
@@ -322,8 +355,13 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err != nil {
 			return fmt.Errorf("queries: %s: %w", v.File, err)
 		}
-		sql := "create or replace view " + duck.Ident(v.Name) + " as\nselect " + castList(cols) +
-			"\nfrom " + derivedScan(files, false)
+		from := derivedScan(files, false)
+		stored, err := w.describe(ctx, "select * from "+from)
+		if err != nil {
+			return fmt.Errorf("queries: derived view %s: %w", v.Name, err)
+		}
+		sql := "create or replace view " + duck.Ident(v.Name) + " as\nselect " + castList(cols, stored) +
+			"\nfrom " + from
 		if err := w.db.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("queries: derived view %s: %w", v.Name, err)
 		}
@@ -340,7 +378,12 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err != nil {
 			return fmt.Errorf("queries: %s: %w", q.File, err)
 		}
-		w.derived[q.Name] = &derivedQuery{from: derivedScan(files, true), cols: cols}
+		from := derivedScan(files, true)
+		stored, err := w.describe(ctx, "select * from "+from)
+		if err != nil {
+			return fmt.Errorf("queries: derived query %s: %w", q.Name, err)
+		}
+		w.derived[q.Name] = &derivedQuery{from: from, cols: cols, stored: stored}
 	}
 	return nil
 }
@@ -358,12 +401,22 @@ func (w *Warehouse) describe(ctx context.Context, sql string) ([]column, error) 
 	return cols, nil
 }
 
-// castList selects each column cast back to the type the live SQL gives
-// (Parquet stores a few DuckDB types differently, e.g. HUGEINT).
-func castList(cols []column) string {
+// castList selects each live column from the stored ones, cast back to
+// the live type where Parquet stored it as another (e.g. HUGEINT); a cast
+// to the same type is left out (casting every column cost 1.5 s over 3,200
+// rows of run_config).
+func castList(cols, stored []column) string {
+	have := map[string]string{}
+	for _, c := range stored {
+		have[c.name] = c.typ
+	}
 	parts := make([]string, len(cols))
 	for i, c := range cols {
-		parts[i] = fmt.Sprintf("cast(%s as %s) as %s", duck.Ident(c.name), c.typ, duck.Ident(c.name))
+		if have[c.name] == c.typ {
+			parts[i] = duck.Ident(c.name)
+		} else {
+			parts[i] = fmt.Sprintf("cast(%s as %s) as %s", duck.Ident(c.name), c.typ, duck.Ident(c.name))
+		}
 	}
 	return strings.Join(parts, ", ")
 }
@@ -416,7 +469,7 @@ func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error)
 			}
 		}
 	}
-	sql := "select " + castList(dq.cols) + "\nfrom " + dq.from
+	sql := "select " + castList(dq.cols, dq.stored) + "\nfrom " + dq.from
 	if len(where) > 0 {
 		sql += "\nwhere " + strings.Join(where, " and ")
 	}

@@ -126,12 +126,16 @@ func answers(t *testing.T, wh string) map[string]*duck.Result {
 	}
 	defer w.Close()
 	out := map[string]*duck.Result{}
+	var views []string
 	for _, v := range w.Catalog().DerivedViews() {
-		res, err := w.SQL(ctx, "select * from "+v.Name+" order by all")
+		views = append(views, v.Name)
+	}
+	for _, v := range append(views, smallTables...) {
+		res, err := w.SQL(ctx, "select * from "+v+" order by all")
 		if err != nil {
-			t.Fatalf("view %s: %v", v.Name, err)
+			t.Fatalf("view %s: %v", v, err)
 		}
-		out["view "+v.Name] = res
+		out["view "+v] = res
 	}
 	first, err := w.SQL(ctx, "select batch_id, run_id from runs order by batch_id, run_id limit 1")
 	if err != nil || len(first.Rows) != 1 {
