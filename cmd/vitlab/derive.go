@@ -32,7 +32,8 @@ const deriveUsage = `[--warehouse DIR]
 Computes, for every committed batch whose derived tables are missing or were
 computed by other SQL (queries/ changed since), the output of each metric
 view and saved query marked "-- derive: per-batch" over that batch's rows, and
-commits it beside the batch (_derived/<name>/batch_id=<id>/). Queries then
+commits it with the batch (_derived/<name>/shared/, one file per table for
+the batches derived in one pass, up to 32). Queries then
 read those files instead of recomputing per-run metrics and nsys summaries
 from every event of every run; what is not derived (yet) is computed live,
 with the same result. vitlab ingest runs this after each ingest (unless
