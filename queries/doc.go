@@ -7,20 +7,25 @@
 //
 // The SQL lives beside this file and is embedded in the binary:
 //
-//   - views.sql: derived views over the base views (durations, nsys
+//   - views/*.sql: macros and views over the base views (durations, nsys
 //     operation names, NVTX full names, the unified gpu_ops view, NVTX
-//     ranges and their GPU projection), each metric defined once;
-//   - <name>.sql: one saved query per file, dbt-style, with a header
-//     (-- name, -- description, -- inputs, -- param: key = default -- meaning);
+//     ranges and their GPU projection); metrics/*.sql: one view per metric;
+//   - <name>.sql, nsys/, findings/, claims.sql: one saved query per file,
+//     dbt-style, with a header (-- name, -- description, -- inputs,
+//     -- param: key = default -- meaning, and -- derive: per-batch where its
+//     rows of a batch depend on that batch only);
 //   - checks/<name>.sql: checks that return no rows on a healthy warehouse.
 //
 // Open builds, in an in-memory DuckDB (through queries/duck, the only
 // importer of DuckDB), one base view per table of schemas.All() over
-// exactly the files the manifest commits (absolute paths, read_parquet
-// with union_by_name), unioned by name with an empty relation typed from
-// the schema: a table without files still has all its columns, and a
-// column added by a later schema version reads as null over older files.
-// Then it runs views.sql. Saved SQL never names a file and holds no
+// exactly the files the manifest commits (absolute paths; one read_parquet
+// list per schema version, the versions unioned by name), unioned by name
+// with an empty relation typed from the schema: a table without files
+// still has all its columns, and a column added by a later schema version
+// reads as null over older files. Then it runs views/ and metrics/, and
+// replaces by their stored outputs the views, queries and small tables
+// derived per batch at ingest (derive.go) when every batch has a current
+// derivation. Saved SQL never names a file and holds no
 // templating; a param is a DuckDB variable (SET VARIABLE) the query reads
 // with getvariable('key'). Script returns the same setup as SQL text, so
 // the saved files run unchanged in the DuckDB CLI or Python.
