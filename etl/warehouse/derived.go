@@ -75,13 +75,50 @@ func derivedPartition(name, id string) string {
 // another batch still lists stays) and directories left empty; an error there does
 // not undo the commit and is not returned: the next CommitDerived of the
 // batch or Recover removes what is left.
-func CommitDerived(ctx context.Context, wh, batchID string, generation int, key string, files map[string]StagedFile) (err error) {
-	if err := CheckBatchID(batchID); err != nil {
-		return fmt.Errorf("warehouse: derived: %w", err)
+func CommitDerived(ctx context.Context, wh, batchID string, generation int, key string, files map[string]StagedFile) error {
+	rows := map[string]int64{}
+	for name, sf := range files {
+		rows[name] = sf.Rows
 	}
+	return commitDerived(ctx, wh, map[string]int{batchID: generation}, key, files,
+		map[string]map[string]int64{batchID: rows}, derivedLayout{
+			what:  "derived",
+			label: "derived",
+			dir:   func(name string) string { return derivedPartition(name, batchID) },
+			name:  freeName,
+		})
+}
+
+// derivedLayout is where a commit of derived tables puts its files: what
+// names it in crash points ("derived", "derived shared") and in errors, the
+// directory of a table's file relative to the warehouse root, and the free
+// file name to use in that directory.
+type derivedLayout struct {
+	what  string // crash points
+	label string // errors
+	dir   func(name string) string
+	name  func(dir, key12 string) (string, error)
+}
+
+// commitDerived is CommitDerived and CommitDerivedShared: it moves each
+// staged file into its layout's directory and lists it, with each batch's
+// rows[id][name], in the Derived of every batch of batches (id → the
+// generation derived from), in one manifest replacement under the lock.
+func commitDerived(ctx context.Context, wh string, batches map[string]int, key string, files map[string]StagedFile, rows map[string]map[string]int64, lay derivedLayout) (err error) {
+	if len(batches) == 0 {
+		return fmt.Errorf("warehouse: %s tables: no batches", lay.label)
+	}
+	ids := make([]string, 0, len(batches))
+	for id := range batches {
+		if err := CheckBatchID(id); err != nil {
+			return fmt.Errorf("warehouse: %s tables: %w", lay.label, err)
+		}
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
 	key12 := short(key)
 	if !validKeyPrefix.MatchString(key12) {
-		return fmt.Errorf("warehouse: derived tables of batch %s: key %q: its first 12 characters must be letters, digits, '_' or '-'", batchID, key)
+		return fmt.Errorf("warehouse: %s tables: key %q: its first 12 characters must be letters, digits, '_' or '-'", lay.label, key)
 	}
 	names := make([]string, 0, len(files))
 	sources := map[string]string{}
@@ -90,26 +127,32 @@ func CommitDerived(ctx context.Context, wh, batchID string, generation int, key 
 		if !validDerivedName.MatchString(name) {
 			return fmt.Errorf("warehouse: derived table name %q: use lower-case letters, digits and '_'", name)
 		}
-		if sf.Rows < 0 {
-			return fmt.Errorf("warehouse: derived table %s of batch %s: %d rows", name, batchID, sf.Rows)
+		for _, id := range ids {
+			n, ok := rows[id][name]
+			if !ok {
+				return fmt.Errorf("warehouse: %s table %s: no row count of batch %s", lay.label, name, id)
+			}
+			if n < 0 {
+				return fmt.Errorf("warehouse: %s table %s: %d rows of batch %s", lay.label, name, n, id)
+			}
 		}
 		abs, err := filepath.Abs(sf.Path)
 		if err != nil {
-			return fmt.Errorf("warehouse: derived table %s: %w", name, err)
+			return fmt.Errorf("warehouse: %s table %s: %w", lay.label, name, err)
 		}
 		if other, ok := sources[abs]; ok {
-			return fmt.Errorf("warehouse: derived tables %s and %s of batch %s have the same file %s", other, name, batchID, sf.Path)
+			return fmt.Errorf("warehouse: %s tables %s and %s have the same file %s", lay.label, other, name, sf.Path)
 		}
 		sources[abs] = name
 		if inside(derivedRoot, sf.Path) {
-			return fmt.Errorf("warehouse: derived table %s of batch %s: staged file %s lies under %s, which recovery cleans: stage it elsewhere", name, batchID, sf.Path, derivedRoot)
+			return fmt.Errorf("warehouse: %s table %s: staged file %s lies under %s, which recovery cleans: stage it elsewhere", lay.label, name, sf.Path, derivedRoot)
 		}
 		fi, err := os.Lstat(sf.Path)
 		if err != nil {
-			return fmt.Errorf("warehouse: derived table %s of batch %s: %w", name, batchID, err)
+			return fmt.Errorf("warehouse: %s table %s: %w", lay.label, name, err)
 		}
 		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("warehouse: derived table %s of batch %s: %s is not a regular file", name, batchID, sf.Path)
+			return fmt.Errorf("warehouse: %s table %s: %s is not a regular file", lay.label, name, sf.Path)
 		}
 		names = append(names, name)
 	}
@@ -123,19 +166,21 @@ func CommitDerived(ctx context.Context, wh, batchID string, generation int, key 
 		return err
 	}
 	defer func() { err = errors.Join(err, l.Unlock()) }()
-	CrashPoint("derived: locked")
+	CrashPoint(lay.what + ": locked")
 
 	m, err := ReadManifest(wh)
 	if err != nil {
 		return err
 	}
-	b := m.Batches[batchID]
-	switch {
-	case b == nil:
-		return fmt.Errorf("warehouse: derived tables of batch %s: the batch is not committed: %w", batchID, ErrBatchGone)
-	case b.Generation != generation:
-		return fmt.Errorf("warehouse: derived tables of batch %s: derived from generation %d, the warehouse holds generation %d: %w",
-			batchID, generation, b.Generation, ErrBatchGone)
+	for _, id := range ids {
+		b := m.Batches[id]
+		switch {
+		case b == nil:
+			return fmt.Errorf("warehouse: %s tables of batch %s: the batch is not committed: %w", lay.label, id, ErrBatchGone)
+		case b.Generation != batches[id]:
+			return fmt.Errorf("warehouse: %s tables of batch %s: derived from generation %d, the warehouse holds generation %d: %w",
+				lay.label, id, batches[id], b.Generation, ErrBatchGone)
+		}
 	}
 
 	// Until the manifest names them, moved files are not part of the
@@ -154,39 +199,39 @@ func CommitDerived(ctx context.Context, wh, batchID string, generation int, key 
 		}
 	}()
 
-	d := &Derived{Key: key, Tables: map[string]TableFiles{}}
-	var newDirs []string // created directories, whose parents need an fsync
+	paths := map[string]string{} // table name → committed path, relative
+	var newDirs []string         // created directories, whose parents need an fsync
 	for _, name := range names {
 		sf := files[name]
 		ndir := filepath.Join(derivedRoot, name)
-		pdir := filepath.Join(wh, filepath.FromSlash(derivedPartition(name, batchID)))
-		for _, dir := range []string{derivedRoot, ndir, pdir} {
+		tdir := filepath.Join(wh, filepath.FromSlash(lay.dir(name)))
+		for _, dir := range []string{derivedRoot, ndir, tdir} {
 			switch err := os.Mkdir(dir, 0o755); {
 			case err == nil:
 				newDirs = append(newDirs, dir)
-				CrashPoint("derived: mkdir " + rel(wh, dir))
+				CrashPoint(lay.what + ": mkdir " + rel(wh, dir))
 			case !errors.Is(err, fs.ErrExist):
 				return fmt.Errorf("warehouse: %w", err)
 			}
 		}
-		dst, err := freeName(pdir, key12)
+		dst, err := lay.name(tdir, key12)
 		if err != nil {
 			return err
 		}
 		if err := os.Rename(sf.Path, dst); err != nil {
-			return fmt.Errorf("warehouse: derived table %s of batch %s: %w", name, batchID, err)
+			return fmt.Errorf("warehouse: %s table %s: %w", lay.label, name, err)
 		}
 		moved = append(moved, move{sf.Path, dst})
-		CrashPoint("derived: move " + rel(wh, dst))
+		CrashPoint(lay.what + ": move " + rel(wh, dst))
 		if err := syncPath(dst); err != nil {
 			return err
 		}
-		CrashPoint("derived: fsync " + rel(wh, dst))
-		if err := syncPath(pdir); err != nil {
+		CrashPoint(lay.what + ": fsync " + rel(wh, dst))
+		if err := syncPath(tdir); err != nil {
 			return err
 		}
-		CrashPoint("derived: fsync " + rel(wh, pdir))
-		d.Tables[name] = TableFiles{Files: []string{rel(wh, dst)}, Rows: sf.Rows}
+		CrashPoint(lay.what + ": fsync " + rel(wh, tdir))
+		paths[name] = rel(wh, dst)
 	}
 	// Make the creations of new directories durable, deepest first.
 	synced := map[string]bool{}
@@ -199,26 +244,36 @@ func CommitDerived(ctx context.Context, wh, batchID string, generation int, key 
 			return err
 		}
 		synced[parent] = true
-		CrashPoint("derived: fsync " + rel(wh, parent))
+		CrashPoint(lay.what + ": fsync " + rel(wh, parent))
 	}
 
 	nm := &Manifest{Format: ManifestFormat, SchemaVersion: m.SchemaVersion, Batches: map[string]*Batch{}}
 	for id, ob := range m.Batches {
 		nm.Batches[id] = ob
 	}
-	nb := *b
-	nb.Derived = d
-	nm.Batches[batchID] = &nb
-	CrashPoint("derived: write manifest")
+	for _, id := range ids {
+		d := &Derived{Key: key, Tables: map[string]TableFiles{}}
+		for _, name := range names {
+			d.Tables[name] = TableFiles{Files: []string{paths[name]}, Rows: rows[id][name]}
+		}
+		nb := *m.Batches[id]
+		nb.Derived = d
+		nm.Batches[id] = &nb
+	}
+	CrashPoint(lay.what + ": write manifest")
 	if err := writeManifest(wh, nm); err != nil {
 		return err
 	}
 	committed = true
-	CrashPoint("derived: committed")
+	CrashPoint(lay.what + ": committed")
 
 	// The commit stands whatever happens here; what is left, the next
-	// CommitDerived of the batch or recovery removes.
-	removeDerivedUnlisted(wh, nm, batchID)
+	// derivation of these batches or recovery removes.
+	set := map[string]bool{}
+	for _, id := range ids {
+		set[id] = true
+	}
+	removeDerivedUnlistedOf(wh, nm, set)
 	return nil
 }
 
