@@ -1,6 +1,6 @@
 -- name: claims
 -- description: One row per published claim C1-C17 (../shared/claims.md): its verdict (holds, refuted, inconclusive, no data) computed from the warehouse, the deciding value with its 95 % interval, the threshold, and the configurations that decided it.
--- inputs: run_config, runs_flagged, usable_runs, config_stats, run_metrics_v
+-- inputs: config_compare
 -- rq: -
 -- param: claim = null  -- only this claim id, e.g. C3 (every claim when null)
 -- param: claims_min_repeats = 3  -- repeats a configuration needs for its 95 % interval to count; fewer make it inconclusive, never decisive
@@ -39,7 +39,8 @@
 -- configuration counts when it has such a run and none of its runs is
 -- flagged: config_stats aggregates every repeat of a configuration, so a
 -- flagged run cannot be taken out of its numbers here, and the whole
--- configuration is left out instead. Numbers per configuration come from
+-- configuration is left out instead (metrics/config_compare.sql, which
+-- also holds the comparison keys). Numbers per configuration come from
 -- config_stats: the median and 95 % interval of the repeats (clean windows
 -- for clean_throughput, runs for trace metrics and compile_s); an interval
 -- with n < claims_min_repeats is treated as missing.
@@ -141,127 +142,31 @@
 
 with
 
-run_config_in as (
-    select * from run_config
+-- each comparable configuration with its keys (metrics/config_compare.sql);
+-- an interval counts only with claims_min_repeats repeats
+masked as (
+    select * replace (
+        case when thr_n >= getvariable('claims_min_repeats') then thr_lo end as thr_lo,
+        case when thr_n >= getvariable('claims_min_repeats') then thr_hi end as thr_hi,
+        case when busy_n >= getvariable('claims_min_repeats') then busy_lo end as busy_lo,
+        case when busy_n >= getvariable('claims_min_repeats') then busy_hi end as busy_hi,
+        case when mem_n >= getvariable('claims_min_repeats') then mem_lo end as mem_lo,
+        case when mem_n >= getvariable('claims_min_repeats') then mem_hi end as mem_hi,
+        case when h2d_n >= getvariable('claims_min_repeats') then h2d_lo end as h2d_lo,
+        case when h2d_n >= getvariable('claims_min_repeats') then h2d_hi end as h2d_hi,
+        case when comp_n >= getvariable('claims_min_repeats') then comp_lo end as comp_lo,
+        case when comp_n >= getvariable('claims_min_repeats') then comp_hi end as comp_hi
+    )
+    from config_compare
 ),
 
-runs_flagged_in as (
-    select * from runs_flagged
-),
-
-config_stats_in as (
-    select * from config_stats
-),
-
-run_metrics_in as (
-    select * from run_metrics_v
-),
-
--- runs a claim may use: ok and not flagged
-usable as (
-    select * from usable_runs
-),
-
-flagged_configs as (
-    select distinct r.config_id
-    from run_config_in as r
-    join runs_flagged_in as f
-        on f.batch_id = r.batch_id and f.run_id = r.run_id
-),
-
-configs as (
-    select
-        u.config_id,
-        any_value(u.rq) as rq,
-        any_value(u.gpu_name) as gpu_name,
-        any_value(u.dtype) as dtype,
-        any_value(u.patch_embed) as patch_embed,
-        any_value(u.patch) as patch,
-        any_value(u.depth) as depth,
-        any_value(u.hidden) as hidden,
-        any_value(u.resolution) as resolution,
-        any_value(u.tokens) as tokens,
-        any_value(u.batch_size) as batch_size,
-        any_value(u.compile_mode) as compile_mode,
-        any_value(u.pipeline) as pipeline,
-        any_value(u.queue_depth) as queue_depth,
-        any_value(u.preprocess) as preprocess,
-        any_value(u.numa_placement) as numa_placement,
-        count(*) as runs,
-        median(m.images) as images
-    from usable as u
-    left join run_metrics_in as m
-        on m.batch_id = u.batch_id and m.run_id = u.run_id
-    where not exists (select 1 from flagged_configs as f where f.config_id = u.config_id)
-    group by u.config_id
-),
-
--- one row per (config, metric); the interval only with enough repeats
-stats as (
-    select
-        config_id,
-        metric,
-        n,
-        median as v,
-        case when n >= getvariable('claims_min_repeats') then ci_low end as lo,
-        case when n >= getvariable('claims_min_repeats') then ci_high end as hi
-    from config_stats_in
-),
-
-cfg as (
-    select
-        c.*,
-        thr.v as thr, thr.lo as thr_lo, thr.hi as thr_hi, thr.n as thr_n,
-        busy.v as busy, busy.lo as busy_lo, busy.hi as busy_hi, busy.n as busy_n,
-        util.v as util,
-        mem.v as mem, mem.lo as mem_lo, mem.hi as mem_hi, mem.n as mem_n,
-        h2d.v as h2d, h2d.lo as h2d_lo, h2d.hi as h2d_hi, h2d.n as h2d_n,
-        comp.v as comp, comp.lo as comp_lo, comp.hi as comp_hi, comp.n as comp_n
-    from configs as c
-    left join stats as thr on thr.config_id = c.config_id and thr.metric = 'clean_throughput'
-    left join stats as busy on busy.config_id = c.config_id and busy.metric = 'gpu_busy'
-    left join stats as util on util.config_id = c.config_id and util.metric = 'seed_compute_utilisation'
-    left join stats as mem on mem.config_id = c.config_id and mem.metric = 'peak_mem_bytes'
-    left join stats as h2d on h2d.config_id = c.config_id and h2d.metric = 'h2d_link_gbps'
-    left join stats as comp on comp.config_id = c.config_id and comp.metric = 'compile_s'
-),
-
--- comparison keys: every setting but the varied one(s)
-parts as (
+keyed as materialized (
     select
         *,
-        concat_ws('|', coalesce(rq, '-'), coalesce(gpu_name, '-'), coalesce(dtype, '-'), coalesce(patch_embed, '-')) as s_base,
-        coalesce(cast(patch as varchar), '-') as s_patch,
-        coalesce(cast(depth as varchar), '-') as s_depth,
-        coalesce(cast(hidden as varchar), '-') as s_hidden,
-        coalesce(cast(resolution as varchar), '-') as s_res,
-        coalesce(cast(batch_size as varchar), '-') as s_bs,
-        coalesce(compile_mode, '-') as s_mode,
-        coalesce(pipeline, '-') as s_pipe,
-        coalesce(cast(queue_depth as varchar), '-') as s_q,
-        coalesce(preprocess, '-') as s_pre,
-        coalesce(numa_placement, '-') as s_numa,
         -- text of a config's numbers for the evidence
         printf('%.3f', busy) || coalesce(' [' || printf('%.3f', busy_lo) || ', ' || printf('%.3f', busy_hi) || ']', '') || ' n=' || busy_n as busy_txt,
         printf('%.1f', thr) || coalesce(' [' || printf('%.1f', thr_lo) || ', ' || printf('%.1f', thr_hi) || ']', '') || ' n=' || thr_n as thr_txt
-    from cfg
-),
-
-keyed as (
-    select
-        *,
-        concat_ws('|', s_base, s_patch, s_depth, s_res, s_bs, s_mode, s_pipe, s_q, s_pre, s_numa) as k_hidden,
-        concat_ws('|', s_base, s_depth, s_hidden, s_res, s_bs, s_mode, s_pipe, s_q, s_pre, s_numa) as k_patch,
-        concat_ws('|', s_base, s_patch, s_hidden, s_res, s_bs, s_mode, s_pipe, s_q, s_pre, s_numa) as k_depth,
-        concat_ws('|', s_base, s_patch, s_depth, s_hidden, s_mode, s_pipe, s_q, s_pre, s_numa) as k_res_bs,
-        concat_ws('|', s_base, s_depth, s_hidden, s_mode, s_pipe, s_q, s_pre, s_numa) as k_patch_res_bs,
-        concat_ws('|', s_base, s_patch, s_depth, s_hidden, s_res, s_bs, s_pipe, s_q, s_pre, s_numa) as k_mode,
-        concat_ws('|', s_base, s_patch, s_depth, s_hidden, s_res, s_bs, s_mode, s_pipe, s_q, s_pre) as k_numa,
-        concat_ws('|', s_base, s_patch, s_depth, s_hidden, s_res, s_mode, s_pipe, s_q, s_pre) as k_numa_bs,
-        concat_ws('|', s_base, s_patch, s_depth, s_hidden, s_res, s_bs, s_mode, s_pre, s_numa) as k_pipe_q,
-        concat_ws('|', s_base, s_patch, s_depth, s_hidden, s_res, s_bs, s_mode, s_pipe, s_pre, s_numa) as k_q,
-        concat_ws('|', s_base, s_patch, s_depth, s_hidden, s_res, s_bs, s_mode, s_pipe, s_q, s_numa) as k_pre
-    from parts
+    from masked
 ),
 
 -- C1: gpu_busy >= c1_min_busy for every hidden >= c1_min_hidden config
