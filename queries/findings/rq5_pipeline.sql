@@ -1,6 +1,6 @@
 -- name: rq5_pipeline
 -- description: RQ5: sync against async pipelines, queue depth and CPU against GPU preprocessing: untraced throughput with its interval, per-batch latency p50/p90/p99, copy/compute overlap and GPU busy.
--- inputs: run_config, config_summary, config_stats
+-- inputs: run_config, config_summary, config_stats, usable_runs, run_prefetch
 -- rq: rq5
 -- chart: line x=queue_depth y=clean_throughput series=variant title=Untraced throughput (img/s) by queue depth (sync drawn at depth 1)
 -- chart: line x=queue_depth y=latency_p99_ms series=variant logy title=Per-batch latency p99 (ms) by queue depth
@@ -26,7 +26,12 @@
 --   gpu_busy, copy_compute_overlap (|U kernels n U copies| / |U copies|),
 --     h2d_busy   traced-window fractions, median over the runs;
 --   traced_throughput   img/s under nsys (median over runs), for reading
---     the trace metrics.
+--     the trace metrics;
+--   prefetch_fraction   share of the batch pairs k, k+1 in the traced
+--     window where some preprocessing of k+1 (CPU workers, or its upload
+--     and transform on the GPU) overlaps the GPU forward of k
+--     (metrics/run_prefetch.sql; median over the runs): does the pipeline
+--     run ahead.
 -- Runs: status ok and not in runs_flagged (config_stats).
 -- The latencies are those of the traced window: the profiler slows the
 -- host, so they are longer than untraced ones (the workload's untraced
@@ -63,6 +68,14 @@ per_config as (
     group by config_id
 ),
 
+prefetch as (
+    select u.config_id, median(p.prefetch_fraction) as prefetch_fraction
+    from usable_runs as u
+    join run_prefetch as p
+        on p.batch_id = u.batch_id and p.run_id = u.run_id
+    group by u.config_id
+),
+
 sync as (
     select * from summary
     where pipeline = 'sync'
@@ -76,10 +89,13 @@ joined as (
         p.copy_compute_overlap,
         p.h2d_busy,
         p.traced_throughput,
+        f.prefetch_fraction,
         y.clean_throughput as sync_throughput
     from summary as s
     left join per_config as p
         on p.config_id = s.config_id
+    left join prefetch as f
+        on f.config_id = s.config_id
     left join sync as y
         on  y.gpu_name is not distinct from s.gpu_name
         and y.patch is not distinct from s.patch
@@ -121,7 +137,8 @@ final as (
         round(trace_gpu_busy, 4) as gpu_busy,
         round(copy_compute_overlap, 4) as copy_compute_overlap,
         round(h2d_busy, 4) as h2d_busy,
-        round(traced_throughput, 1) as traced_throughput
+        round(traced_throughput, 1) as traced_throughput,
+        round(prefetch_fraction, 3) as prefetch_fraction
     from joined
     order by gpu_name, patch, depth, hidden, resolution, batch_size, preprocess,
         case pipeline when 'sync' then 0 else 1 end, queue_depth, config_id
