@@ -34,7 +34,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 		}
 	}
 	add("rq5-quick-h200")
-	add("rq3-quick-h100") // CUDA-graph runs, an older schema version
+	add("rq3r-quick-h200") // CUDA-graph runs (reduce-overhead)
 
 	cat, err := Embedded()
 	if err != nil {
@@ -57,7 +57,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(st.Batches, []string{"rq3-quick-h100", "rq5-quick-h200"}) {
+	if !slices.Equal(st.Batches, []string{"rq3r-quick-h200", "rq5-quick-h200"}) {
 		t.Fatalf("derived batches %v", st.Batches)
 	}
 	w, err = Open(ctx, wh)
@@ -79,7 +79,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 	}
 
 	// a batch without derivation: those names run live over all batches
-	add("rq2-quick-h100")
+	add("rq2-quick-h200")
 	live3 := answers(t, wh)
 	w, err = Open(ctx, wh)
 	if err != nil {
@@ -89,7 +89,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 		t.Errorf("with an underived batch, stale = %v", w.Stale)
 	}
 	w.Close()
-	if st, err := Derive(ctx, wh, nil); err != nil || !slices.Equal(st.Batches, []string{"rq2-quick-h100"}) {
+	if st, err := Derive(ctx, wh, nil); err != nil || !slices.Equal(st.Batches, []string{"rq2-quick-h200"}) {
 		t.Fatalf("third Derive: %v, %v", st.Batches, err)
 	}
 	compareAnswers(t, "derived after a new batch", live3, answers(t, wh))
@@ -100,7 +100,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deriveBatches(ctx, cat, wh, m, []string{"rq3-quick-h100"}, cat.DeriveKey(), func(string) {}); err != nil {
+	if err := deriveBatches(ctx, cat, wh, m, []string{"rq3r-quick-h200"}, cat.DeriveKey(), func(string) {}); err != nil {
 		t.Fatal(err)
 	}
 	m, err = warehouse.ReadManifest(wh)

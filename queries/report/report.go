@@ -434,7 +434,12 @@ func writeFile(path, text string) error {
 }
 
 // provenanceSQL: one row per batch, with the GPUs and software versions its
-// runs recorded (the batch's own record where runs say nothing).
+// runs recorded (the batch's own record where runs say nothing). The nsys
+// version is the one the exports name (EXPORT_PRODUCT_VERSION) where the
+// batch has exports: runs without one (unavailable, failed) carry the
+// collector's `nsys --version`, which can differ (2025.3.1.0 for an
+// exporter that says 2025.3.2.0 on the H200 host) and would list one tool
+// twice.
 const provenanceSQL = `
 with per_batch as (
     select
@@ -445,7 +450,9 @@ with per_batch as (
         string_agg(distinct driver, ', ' order by driver) as driver,
         string_agg(distinct cuda, ', ' order by cuda) as cuda,
         string_agg(distinct torch, ', ' order by torch) as torch,
-        string_agg(distinct nsys_version, ', ' order by nsys_version) as nsys
+        coalesce(
+            string_agg(distinct nsys_version, ', ' order by nsys_version) filter (where export_bytes is not null),
+            string_agg(distinct nsys_version, ', ' order by nsys_version)) as nsys
     from runs
     group by batch_id
 )
