@@ -439,11 +439,17 @@ func derivedScan(srcs []warehouse.DerivedSource) string {
 // without sorting them: every derived query orders by batch_id first and
 // its files keep their rows in that order, so reading the batches in
 // batch_id order, consecutive batches of one file as one segment, gives the
-// live order. DuckDB preserves the row order of a single-file scan, WHERE,
-// SELECT and UNION ALL (preserve_insertion_order, on by default;
-// https://duckdb.org/docs/stable/sql/dialect/order_preservation). Sorting
-// 2M rows of nsys_nvtx_kern_sum at x100 by (batch_id, file_row_number)
-// cost 1.5-3 s; TestDerivedEqualsLive checks the order.
+// live order. DuckDB preserves the row order of a scan of a file list,
+// WHERE, SELECT and UNION ALL (preserve_insertion_order, on by default;
+// https://duckdb.org/docs/stable/sql/dialect/order_preservation).
+// When each file is one segment (the usual case: no batch was derived
+// again into a later file in the middle of an earlier file's range), the
+// files are one list scan filtered per file; otherwise a UNION ALL of
+// one scan per segment. At x100 (1.8M rows of nsys_nvtx_kern_sum, 22
+// files) the list scan fills a DuckDB table in ~2 s, the UNION ALL of
+// single-file scans in ~6 s (each runs alone, in order), and sorting by
+// (batch_id, file_row_number) instead cost ~3 s. TestDerivedEqualsLive
+// checks the order in both forms.
 func orderedScan(srcs []warehouse.DerivedSource) string {
 	fileOf := map[string]string{}
 	var ids []string
@@ -454,26 +460,53 @@ func orderedScan(srcs []warehouse.DerivedSource) string {
 		}
 	}
 	slices.Sort(ids) // bytewise, as DuckDB orders VARCHAR (no collation)
-	var parts []string
+	type segment struct {
+		file string
+		ids  []string
+	}
+	var segs []segment
+	split := false
+	seen := map[string]bool{}
 	for i := 0; i < len(ids); {
 		j := i + 1
 		for j < len(ids) && fileOf[ids[j]] == fileOf[ids[i]] {
 			j++
 		}
-		parts = append(parts, fileScan(fileOf[ids[i]], ids[i:j]))
+		f := fileOf[ids[i]]
+		split = split || seen[f]
+		seen[f] = true
+		segs = append(segs, segment{f, ids[i:j]})
 		i = j
 	}
-	return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
+	if split {
+		parts := make([]string, len(segs))
+		for i, s := range segs {
+			parts[i] = fileScan(s.file, s.ids)
+		}
+		return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
+	}
+	files := make([]string, len(segs))
+	cases := make([]string, len(segs))
+	for i, s := range segs {
+		files[i] = duck.Quote(s.file)
+		cases[i] = fmt.Sprintf("when %s then batch_id in (%s)", duck.Quote(s.file), quoteAll(s.ids))
+	}
+	return fmt.Sprintf("(\nselect * exclude (vitlab_file) from read_parquet([%s], hive_partitioning = false, filename = 'vitlab_file')\nwhere case vitlab_file\n%s\nend\n)",
+		strings.Join(files, ", "), strings.Join(cases, "\n"))
 }
 
-// fileScan reads the rows of batches ids from one derived file.
-func fileScan(file string, ids []string) string {
+func quoteAll(ids []string) string {
 	q := make([]string, len(ids))
 	for j, id := range ids {
 		q[j] = duck.Quote(id)
 	}
+	return strings.Join(q, ", ")
+}
+
+// fileScan reads the rows of batches ids from one derived file.
+func fileScan(file string, ids []string) string {
 	return fmt.Sprintf("select * from read_parquet(%s, hive_partitioning = false) where batch_id in (%s)",
-		duck.Quote(file), strings.Join(q, ", "))
+		duck.Quote(file), quoteAll(ids))
 }
 
 // derivedSQL is the SQL that answers q from its derived files with the
