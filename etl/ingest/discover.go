@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -101,6 +102,15 @@ func Discover(paths []string) (*Inputs, error) {
 	}
 	if len(batchDirs) > 0 {
 		if len(paths) > 1 {
+			// several batch directories are ingested one by one by the
+			// caller (vitlab ingest); a mix with other paths is refused,
+			// naming a path that is not a batch directory
+			for _, p := range paths {
+				if !slices.Contains(batchDirs, p) {
+					return nil, usagef("%s is not a batch directory (no %s), but %s is: give batch directories only, or exports only",
+						p, batchdir.BatchFile, batchDirs[0])
+				}
+			}
 			return nil, usagef("%s is a batch directory: ingest it alone, not with other paths", batchDirs[0])
 		}
 		return discoverBatch(paths[0])

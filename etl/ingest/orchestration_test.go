@@ -195,7 +195,7 @@ func TestDiscoverUsage(t *testing.T) {
 		{[]string{filepath.Join(dir, "nope.sqlite")}, "nope.sqlite: no such file or directory"},
 		{[]string{a, b}, `have the same run id "run1"`},
 		{[]string{a, a}, `have the same run id "run1"`},
-		{[]string{filepath.Join(dir, "bd"), a}, "is a batch directory: ingest it alone"},
+		{[]string{filepath.Join(dir, "bd"), a}, "is not a batch directory (no batch.json), but"},
 		{[]string{filepath.Join(dir, "empty")}, "no batch.json and no *.sqlite or *.sqlite.zst"},
 	} {
 		_, err := Discover(tc.paths)
