@@ -6,6 +6,10 @@ GO ?= go
 # go-nvml's cgo prologue warns about NVML functions deprecated in CUDA 13; they are not called.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 export CGO_ENABLED := 1
+# DuckDB's Arrow interface (queries/duck.QueryArrow: big answers handed to Go as Arrow record batches)
+# is behind duckdb-go's duckdb_arrow build tag; every build and test here sets it. A plain `go test ./...`
+# builds without it and skips the Arrow tests (duck.ArrowAvailable).
+export GOFLAGS ?= -tags=duckdb_arrow
 
 BIN       := bin/vitlab
 WAREHOUSE ?= warehouse

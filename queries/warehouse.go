@@ -102,6 +102,21 @@ func (w *Warehouse) Run(ctx context.Context, q *Query, args map[string]string) (
 	return res, nil
 }
 
+// RunArrow runs a saved query like Run and hands its answer to fn as Arrow
+// record batches, in order (duck.QueryArrow; needs the duckdb_arrow build
+// tag, else duck.ErrNoArrow). It returns the answer's schema.
+func (w *Warehouse) RunArrow(ctx context.Context, q *Query, args map[string]string, fn func(arrow.RecordBatch) error) (*arrow.Schema, error) {
+	sql, err := w.sqlFor(ctx, q, args)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := w.db.QueryArrow(ctx, sql, fn)
+	if err != nil {
+		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	return schema, nil
+}
+
 // WriteParquet runs a saved query like Run and writes its result to path as
 // a Parquet file.
 func (w *Warehouse) WriteParquet(ctx context.Context, q *Query, args map[string]string, path string) error {

@@ -14,7 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"vitlab/queries"
+	"vitlab/queries/duck"
 )
 
 func main() {
@@ -131,13 +134,18 @@ func bench(dir string, runs int, target time.Duration, only string) error {
 	fmt.Printf("metric views computed once (MaterializeMetrics): %s\n\n", mat.Round(time.Millisecond))
 	cat := w.Catalog()
 	qs := append(slices.Clone(cat.Queries), cat.Checks...)
-	// Two times per query: the whole answer handed to Go (Warehouse.Run,
-	// what `vitlab query` does), and the answer computed inside DuckDB into
-	// a temporary table (Warehouse.RunInto, what the report does before it
-	// shows the first rows and lets DuckDB write the CSV). They differ only
-	// for results of many rows: database/sql scans about a million cells a
-	// second.
-	fmt.Printf("| query | layer | rows | median ms | min ms | × %s target | in DuckDB, median ms |\n|---|---|---|---|---|---|---|\n", target)
+	// Three times per query: the whole answer handed to Go as rows
+	// (Warehouse.Run, what `vitlab query` prints), the whole answer handed
+	// to Go as Arrow record batches (Warehouse.RunArrow; builds with the
+	// duckdb_arrow tag, as make does), and the answer computed inside DuckDB
+	// into a temporary table (Warehouse.RunInto, what the report does before
+	// it shows the first rows and lets DuckDB write the CSV). They differ
+	// only for results of many rows: database/sql boxes every cell.
+	arrowHead := "to Go as Arrow, median ms"
+	if !duck.ArrowAvailable {
+		arrowHead = "to Go as Arrow (build without duckdb_arrow)"
+	}
+	fmt.Printf("| query | layer | rows | median ms | min ms | × %s target | %s | in DuckDB, median ms |\n|---|---|---|---|---|---|---|---|\n", target, arrowHead)
 	var total time.Duration
 	for _, q := range qs {
 		if only != "" && !slices.Contains(strings.Split(only, ","), q.Name) {
@@ -169,8 +177,25 @@ func bench(dir string, runs int, target time.Duration, only string) error {
 			inDB = append(inDB, time.Since(t))
 		}
 		slices.Sort(inDB)
-		fmt.Printf("| %s | %s | %d | %.1f | %.1f | %.2f | %.1f |\n", q.Name, q.Layer, rows,
-			ms(med), ms(times[0]), float64(med)/float64(target), ms(inDB[len(inDB)/2]))
+		arrowCell := "–"
+		if duck.ArrowAvailable {
+			var asArrow []time.Duration
+			for i := 0; i < runs; i++ {
+				t := time.Now()
+				n := int64(0)
+				if _, err := w.RunArrow(ctx, q, nil, func(rec arrow.RecordBatch) error { n += rec.NumRows(); return nil }); err != nil {
+					return fmt.Errorf("%s: %w", q.Name, err)
+				}
+				asArrow = append(asArrow, time.Since(t))
+				if n != int64(rows) {
+					return fmt.Errorf("%s: %d rows as Arrow, %d as rows", q.Name, n, rows)
+				}
+			}
+			slices.Sort(asArrow)
+			arrowCell = fmt.Sprintf("%.1f", ms(asArrow[len(asArrow)/2]))
+		}
+		fmt.Printf("| %s | %s | %d | %.1f | %.1f | %.2f | %s | %.1f |\n", q.Name, q.Layer, rows,
+			ms(med), ms(times[0]), float64(med)/float64(target), arrowCell, ms(inDB[len(inDB)/2]))
 	}
 	fmt.Printf("\nall queries: %.0f ms (sum of medians), plus %.0f ms computing the metric views once\n", ms(total), ms(mat))
 	return nil

@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+
 	"vitlab/queries"
 )
 
@@ -22,7 +25,7 @@ func init() {
 	})
 }
 
-const queryUsage = `[--warehouse DIR] [--format table|csv|json|parquet] [--out FILE] [--param k=v]... NAME
+const queryUsage = `[--warehouse DIR] [--format table|csv|json|parquet|arrow] [--out FILE] [--param k=v]... NAME
        vitlab query --list
 
 Runs the saved query NAME (queries/NAME.sql, queries/nsys/NAME.sql,
@@ -53,7 +56,7 @@ func (p paramFlags) Set(s string) error {
 func runQuery(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "query", queryUsage)
 	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
-	format := fs.String("format", "table", "output `format`: table, csv, json or parquet")
+	format := fs.String("format", "table", "output `format`: table, csv, json, parquet (needs --out) or arrow (an Arrow IPC stream, e.g. for pyarrow.ipc.open_stream)")
 	out := fs.String("out", "", "write to `FILE` instead of stdout (required for parquet)")
 	list := fs.Bool("list", false, "list the saved queries with their descriptions and params")
 	params := paramFlags{}
@@ -83,13 +86,13 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		return usagef("no saved query %q; saved queries: %s", names[0], strings.Join(cat.Names(), ", "))
 	}
 	switch *format {
-	case "table", "csv", "json":
+	case "table", "csv", "json", "arrow":
 	case "parquet":
 		if *out == "" {
 			return usagef("--format parquet needs --out FILE")
 		}
 	default:
-		return usagef("unknown --format %q: use table, csv, json or parquet", *format)
+		return usagef("unknown --format %q: use table, csv, json, parquet or arrow", *format)
 	}
 	if _, err := q.Bind(params); err != nil {
 		return usagef("%v", err)
@@ -106,6 +109,9 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		return w.WriteParquet(ctx, q, params, abs)
+	}
+	if *format == "arrow" {
+		return writeArrow(ctx, e, w, q, params, *out)
 	}
 	res, err := w.Run(ctx, q, params)
 	if err != nil {
@@ -159,5 +165,49 @@ func listQueries(w io.Writer, cat *queries.Catalog) error {
 		}
 	}
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeArrow writes q's answer as an Arrow IPC stream (schema, then one
+// record batch per DuckDB chunk) to out, or to stdout when out is empty.
+// The answer goes from DuckDB to the stream as Arrow, never as Go values.
+func writeArrow(ctx context.Context, e *env, w *queries.Warehouse, q *queries.Query, params map[string]string, out string) error {
+	dst := e.stdout
+	var f *os.File
+	if out != "" {
+		var err error
+		if f, err = os.Create(out); err != nil {
+			return err
+		}
+		dst = f
+	}
+	var iw *ipc.Writer
+	schema, err := w.RunArrow(ctx, q, params, func(rec arrow.RecordBatch) error {
+		if iw == nil {
+			iw = ipc.NewWriter(dst, ipc.WithSchema(rec.Schema()))
+		}
+		return iw.Write(rec)
+	})
+	if err == nil && iw == nil { // no rows: the schema alone
+		iw = ipc.NewWriter(dst, ipc.WithSchema(schema))
+	}
+	if iw != nil {
+		if cerr := iw.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(out)
+			return fmt.Errorf("%s: %w", out, err)
+		}
+	}
+	var pe *queries.ParamError
+	if errors.As(err, &pe) {
+		return usagef("%v", err)
+	}
 	return err
 }

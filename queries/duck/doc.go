@@ -9,5 +9,10 @@
 // state (views, SET VARIABLE) is seen by every later statement.
 //
 // Callers never see DuckDB driver types: values are converted to the types
-// listed on Result.
+// listed on Result. A big answer can instead be handed over as Arrow record
+// batches (QueryArrow, DuckDB's Arrow interface): columns in Arrow buffers
+// rather than a boxed Go value per cell (1.8M rows x 15 columns: seconds
+// less). That path needs duckdb-go's duckdb_arrow build tag, which the
+// Makefile sets; without it ArrowAvailable is false and QueryArrow returns
+// ErrNoArrow.
 package duck

@@ -1,0 +1,148 @@
+package queries
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"vitlab/queries/duck"
+)
+
+// TestRunArrowEqualsRun runs every saved query and check over the fixture
+// warehouse both ways — rows through database/sql (Run) and Arrow record
+// batches (RunArrow) — and compares names, row counts, order and every
+// cell of a number, text or boolean column.
+func TestRunArrowEqualsRun(t *testing.T) {
+	if !duck.ArrowAvailable {
+		t.Skip("built without the duckdb_arrow tag (make test sets it): RunArrow answers duck.ErrNoArrow")
+	}
+	wh, err := fixtureWarehouse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, err := Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cat := w.Catalog()
+	all := append(append([]*Query{}, cat.Queries...), cat.Checks...)
+	cells := 0
+	for _, q := range all {
+		want, err := w.Run(ctx, q, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", q.Name, err)
+		}
+		var got [][]any
+		var compare []bool
+		schema, err := w.RunArrow(ctx, q, nil, func(rec arrow.RecordBatch) error {
+			if compare == nil {
+				for _, f := range rec.Schema().Fields() {
+					compare = append(compare, plainArrow(f.Type))
+				}
+			}
+			for i := 0; i < int(rec.NumRows()); i++ {
+				row := make([]any, rec.NumCols())
+				for j, col := range rec.Columns() {
+					if compare[j] && !col.IsNull(i) {
+						row[j] = arrowCell(col, i)
+					}
+				}
+				got = append(got, row)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", q.Name, err)
+		}
+		if len(schema.Fields()) != len(want.Columns) {
+			t.Fatalf("%s: %d Arrow columns, %d by Run", q.Name, len(schema.Fields()), len(want.Columns))
+		}
+		for j, f := range schema.Fields() {
+			if f.Name != want.Columns[j].Name {
+				t.Errorf("%s: column %d is %q in Arrow, %q by Run", q.Name, j, f.Name, want.Columns[j].Name)
+			}
+		}
+		if len(got) != len(want.Rows) {
+			t.Fatalf("%s: %d rows as Arrow, %d by Run", q.Name, len(got), len(want.Rows))
+		}
+		for i, row := range want.Rows {
+			for j, v := range row {
+				if !compare[j] {
+					continue
+				}
+				cells++
+				if !arrowSameCell(got[i][j], v) {
+					t.Fatalf("%s: row %d column %s: Arrow %v (%T), Run %v (%T)", q.Name, i, want.Columns[j].Name, got[i][j], got[i][j], v, v)
+				}
+			}
+		}
+	}
+	if cells == 0 {
+		t.Fatal("no cell compared")
+	}
+	t.Logf("%d saved queries and checks, %d cells equal", len(all), cells)
+}
+
+func plainArrow(dt arrow.DataType) bool {
+	switch dt.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
+		arrow.FLOAT32, arrow.FLOAT64, arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW, arrow.BOOL:
+		return true
+	}
+	return false
+}
+
+func arrowCell(col arrow.Array, i int) any {
+	switch a := col.(type) {
+	case *array.Int8:
+		return int64(a.Value(i))
+	case *array.Int16:
+		return int64(a.Value(i))
+	case *array.Int32:
+		return int64(a.Value(i))
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Uint8:
+		return int64(a.Value(i))
+	case *array.Uint16:
+		return int64(a.Value(i))
+	case *array.Uint32:
+		return int64(a.Value(i))
+	case *array.Uint64:
+		return a.Value(i)
+	case *array.Float32:
+		return float64(a.Value(i))
+	case *array.Float64:
+		return a.Value(i)
+	case *array.String:
+		return strings.Clone(a.Value(i)) // the batch's buffers go with it
+	case *array.LargeString:
+		return strings.Clone(a.Value(i)) // the batch's buffers go with it
+	case *array.StringView:
+		return strings.Clone(a.Value(i)) // the batch's buffers go with it
+	case *array.Boolean:
+		return a.Value(i)
+	}
+	return fmt.Sprintf("unexpected %T", col)
+}
+
+func arrowSameCell(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	switch x := a.(type) {
+	case float64:
+		y, ok := b.(float64)
+		return ok && (x == y || math.IsNaN(x) && math.IsNaN(y))
+	case uint64:
+		return fmt.Sprint(x) == fmt.Sprint(b)
+	}
+	return a == b
+}
