@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"vitlab/queries"
+	"vitlab/queries/duck"
 )
 
 func init() {
@@ -110,19 +111,20 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		}
 		return w.WriteParquet(ctx, q, params, abs)
 	}
-	if *format == "arrow" {
-		return writeArrow(ctx, e, w, q, params, *out)
-	}
-	res, err := w.Run(ctx, q, params)
-	if err != nil {
-		var pe *queries.ParamError
-		if errors.As(err, &pe) {
-			return usagef("%v", err)
+	var res *duck.Result
+	if *format != "arrow" { // arrow streams from DuckDB as it writes
+		if res, err = w.Run(ctx, q, params); err != nil {
+			var pe *queries.ParamError
+			if errors.As(err, &pe) {
+				return usagef("%v", err)
+			}
+			return err
 		}
-		return err
 	}
 	write := func(dst io.Writer) error {
 		switch *format {
+		case "arrow":
+			return writeArrow(ctx, dst, w, q, params)
 		case "csv":
 			return queries.WriteCSV(dst, res)
 		case "json":
@@ -168,19 +170,11 @@ func listQueries(w io.Writer, cat *queries.Catalog) error {
 	return err
 }
 
-// writeArrow writes q's answer as an Arrow IPC stream (schema, then one
-// record batch per DuckDB chunk) to out, or to stdout when out is empty.
-// The answer goes from DuckDB to the stream as Arrow, never as Go values.
-func writeArrow(ctx context.Context, e *env, w *queries.Warehouse, q *queries.Query, params map[string]string, out string) error {
-	dst := e.stdout
-	var f *os.File
-	if out != "" {
-		var err error
-		if f, err = os.Create(out); err != nil {
-			return err
-		}
-		dst = f
-	}
+// writeArrow writes q's answer to dst as an Arrow IPC stream (schema, then
+// one record batch per DuckDB chunk): the answer goes from DuckDB to the
+// stream as Arrow, never as Go values. An answer without rows is the
+// schema alone.
+func writeArrow(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *queries.Query, params map[string]string) error {
 	var iw *ipc.Writer
 	schema, err := w.RunArrow(ctx, q, params, func(rec arrow.RecordBatch) error {
 		if iw == nil {
@@ -188,26 +182,11 @@ func writeArrow(ctx context.Context, e *env, w *queries.Warehouse, q *queries.Qu
 		}
 		return iw.Write(rec)
 	})
-	if err == nil && iw == nil { // no rows: the schema alone
+	if err != nil {
+		return err
+	}
+	if iw == nil {
 		iw = ipc.NewWriter(dst, ipc.WithSchema(schema))
 	}
-	if iw != nil {
-		if cerr := iw.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(out)
-			return fmt.Errorf("%s: %w", out, err)
-		}
-	}
-	var pe *queries.ParamError
-	if errors.As(err, &pe) {
-		return usagef("%v", err)
-	}
-	return err
+	return iw.Close()
 }

@@ -303,24 +303,9 @@ func freeName(pdir, key12 string) (string, error) {
 // (BatchIDs() order) of the batches that do not (no derivation, another
 // key, or no such table).
 func (m *Manifest) DerivedFiles(name, key string) (files []string, missing []string) {
-	seen := map[string]bool{}
-	for _, id := range m.BatchIDs() {
-		b := m.Batches[id]
-		if b.Derived == nil || b.Derived.Key != key {
-			missing = append(missing, id)
-			continue
-		}
-		tf, ok := b.Derived.Tables[name]
-		if !ok {
-			missing = append(missing, id)
-			continue
-		}
-		for _, f := range tf.Files {
-			if !seen[f] {
-				seen[f] = true
-				files = append(files, f)
-			}
-		}
+	sources, missing := m.DerivedSources(name, key)
+	for _, s := range sources {
+		files = append(files, s.File)
 	}
 	return files, missing
 }
