@@ -151,47 +151,37 @@ func bench(dir string, runs int, target time.Duration, only string) error {
 		if only != "" && !slices.Contains(strings.Split(only, ","), q.Name) {
 			continue
 		}
-		var times []time.Duration
-		rows := 0
-		for i := 0; i <= runs; i++ {
-			t := time.Now()
-			r, err := w.Run(ctx, q, nil)
-			d := time.Since(t)
+		// one warm-up run (it warms the Parquet metadata cache), then the timed ones
+		r, err := w.Run(ctx, q, nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", q.Name, err)
+		}
+		rows := len(r.Rows)
+		times, err := timed(runs, func() error { _, err := w.Run(ctx, q, nil); return err })
+		if err != nil {
+			return fmt.Errorf("%s: %w", q.Name, err)
+		}
+		med := times[len(times)/2]
+		total += med
+		inDB, err := timed(runs, func() error { return w.RunInto(ctx, q, nil, "_querybench") })
+		if err != nil {
+			return fmt.Errorf("%s: %w", q.Name, err)
+		}
+		arrowCell := "–"
+		if duck.ArrowAvailable {
+			asArrow, err := timed(runs, func() error {
+				n := int64(0)
+				if _, err := w.RunArrow(ctx, q, nil, func(rec arrow.RecordBatch) error { n += rec.NumRows(); return nil }); err != nil {
+					return err
+				}
+				if n != int64(rows) {
+					return fmt.Errorf("%d rows as Arrow, %d as rows", n, rows)
+				}
+				return nil
+			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", q.Name, err)
 			}
-			rows = len(r.Rows)
-			if i > 0 { // the first run warms the Parquet metadata cache
-				times = append(times, d)
-			}
-		}
-		slices.Sort(times)
-		med := times[len(times)/2]
-		total += med
-		var inDB []time.Duration
-		for i := 0; i < runs; i++ {
-			t := time.Now()
-			if err := w.RunInto(ctx, q, nil, "_querybench"); err != nil {
-				return fmt.Errorf("%s: %w", q.Name, err)
-			}
-			inDB = append(inDB, time.Since(t))
-		}
-		slices.Sort(inDB)
-		arrowCell := "–"
-		if duck.ArrowAvailable {
-			var asArrow []time.Duration
-			for i := 0; i < runs; i++ {
-				t := time.Now()
-				n := int64(0)
-				if _, err := w.RunArrow(ctx, q, nil, func(rec arrow.RecordBatch) error { n += rec.NumRows(); return nil }); err != nil {
-					return fmt.Errorf("%s: %w", q.Name, err)
-				}
-				asArrow = append(asArrow, time.Since(t))
-				if n != int64(rows) {
-					return fmt.Errorf("%s: %d rows as Arrow, %d as rows", q.Name, n, rows)
-				}
-			}
-			slices.Sort(asArrow)
 			arrowCell = fmt.Sprintf("%.1f", ms(asArrow[len(asArrow)/2]))
 		}
 		fmt.Printf("| %s | %s | %d | %.1f | %.1f | %.2f | %s | %.1f |\n", q.Name, q.Layer, rows,
@@ -199,6 +189,20 @@ func bench(dir string, runs int, target time.Duration, only string) error {
 	}
 	fmt.Printf("\nall queries: %.0f ms (sum of medians), plus %.0f ms computing the metric views once\n", ms(total), ms(mat))
 	return nil
+}
+
+// timed runs f n times and returns the durations, sorted.
+func timed(n int, f func() error) ([]time.Duration, error) {
+	ds := make([]time.Duration, 0, n)
+	for range n {
+		t := time.Now()
+		if err := f(); err != nil {
+			return nil, err
+		}
+		ds = append(ds, time.Since(t))
+	}
+	slices.Sort(ds)
+	return ds, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
