@@ -40,6 +40,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	out := fs.String("out", "batches", "directory that holds batch directories")
 	gpu := fs.Int("gpu", 0, "GPU to use, by NVML index (sets CUDA_VISIBLE_DEVICES)")
 	only := fs.String("only", "", "run only the runs whose id matches this glob, e.g. '*-b32-*'")
+	orderSeed := fs.Int64("order-seed", -1, "seed of the run order inside each repeat round (0: the plan's order; default: the plan's order_seed, else 1); recorded in batch.json")
 	resume := fs.Bool("resume", false, "continue the batch named by --batch: keep runs whose run.json says ok, run the others")
 	dryRun := fs.Bool("dry-run", false, "print the runs and their exact commands; run nothing")
 	nsysPath := fs.String("nsys", "", "nsys executable (default: PATH, then /opt/nvidia/nsight-systems/*/bin, /usr/local/cuda/bin, /opt/nvidia/nsight-compute/*/host/target-linux-x64)")
@@ -134,6 +135,12 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		Python: *python, Timeout: *timeout, KeepRaw: *keepRaw, SampleEvery: *sampleEvery,
 		SysRoot: *sysRoot, Numactl: *numactl, Env: workloadEnv, Version: version(), CompileCacheDir: *compileCache,
 		Stdout: e.stdout, Progress: e.stderr,
+	}
+	if *orderSeed < -1 {
+		return usagef("--order-seed %d: want a seed >= 0 (0: the plan's order)", *orderSeed)
+	}
+	if *orderSeed >= 0 {
+		cfg.OrderSeed = orderSeed
 	}
 
 	nsysExe, err := nsys.Find(*nsysPath)

@@ -69,6 +69,9 @@ func (sh *shardFlags) fromBatchDir(fs *flag.FlagSet, planFile, profile, out, bat
 	if only := fs.Lookup("only"); only != nil && only.Value.String() == "" && b.Filter != "" {
 		only.Value.Set(b.Filter)
 	}
+	if seed := fs.Lookup("order-seed"); seed != nil && seed.Value.String() == "-1" && b.OrderSeed != nil {
+		seed.Value.Set(strconv.FormatInt(*b.OrderSeed, 10))
+	}
 	return nil
 }
 

@@ -64,6 +64,11 @@ type Batch struct {
 	// Shards is the number of shards the runs were split into (vitlab
 	// collect --slurm or --gpus); 0 when one process ran them all.
 	Shards int `json:"shards,omitempty"`
+	// OrderSeed is the seed of the run order: inside each repeat round the
+	// configurations ran in a random order drawn from it (plan.Shuffle); 0
+	// is the plan's own order. Nil in batches collected before the order
+	// was shuffled (they ran in the plan's order).
+	OrderSeed *int64 `json:"order_seed,omitempty"`
 }
 
 // GPU describes one GPU of the host as NVML (or the workload) saw it.

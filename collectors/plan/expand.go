@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strconv"
@@ -92,8 +93,14 @@ type Expansion struct {
 	// already in the expansion (e.g. an include item equal to a matrix point).
 	Merged int
 	// Runs are ordered repeat by repeat: every configuration's first
-	// repeat, then every second one, and so on.
+	// repeat, then every second one, and so on; inside each round the
+	// configurations come in a seeded random order (OrderSeed).
 	Runs []Run
+	// OrderSeed is the seed of the run order inside each repeat round
+	// (Shuffle); 0 keeps the plan's order (matrix, then include).
+	OrderSeed int64
+	// planOrder is Runs in the plan's order, kept by the first Shuffle.
+	planOrder []Run
 }
 
 // effective merges the base block with a profile's block.
@@ -116,6 +123,9 @@ func (p *Plan) effective(profile string) (*block, error) {
 	}
 	if prof.timeout != nil {
 		b.timeout, b.timeoutDur = prof.timeout, prof.timeoutDur
+	}
+	if prof.orderSeed != nil {
+		b.orderSeed = prof.orderSeed
 	}
 	if prof.defaults != nil {
 		b.defaults = map[string]value{}
@@ -542,7 +552,46 @@ func (p *Plan) Expand(profile string) (*Expansion, error) {
 			})
 		}
 	}
+	seed := int64(DefaultOrderSeed)
+	if b.orderSeed != nil {
+		seed = int64(b.orderSeed.int())
+	}
+	x2.Shuffle(seed)
 	return x2, nil
+}
+
+// DefaultOrderSeed is the run-order seed of a plan that sets no
+// order_seed: the order is shuffled, and reproducible.
+const DefaultOrderSeed = 1
+
+// Shuffle puts the configurations of every repeat round in a random order
+// drawn from seed (PCG seeded with (seed, round)), so that runs a claim
+// compares are interleaved in one session and no configuration always runs
+// first, after a compile, or at the same time into a warming card
+// (Georges et al.; Kalibera & Jones). Repeat r of every configuration still
+// comes before repeat r+1 of any. The order depends only on the seed and the
+// configurations, so every host of a sharded batch and every --resume
+// computes the same one. Seed 0 restores the plan's order (matrix, then
+// include). Calling it again reorders from the plan's order.
+func (x *Expansion) Shuffle(seed int64) {
+	if x.planOrder == nil {
+		x.planOrder = slices.Clone(x.Runs)
+	}
+	x.Runs = slices.Clone(x.planOrder)
+	x.OrderSeed = seed
+	if seed == 0 {
+		return
+	}
+	for start := 0; start < len(x.Runs); {
+		end := start
+		for end < len(x.Runs) && x.Runs[end].Repeat == x.Runs[start].Repeat {
+			end++
+		}
+		round := x.Runs[start:end]
+		rng := rand.New(rand.NewPCG(uint64(seed), uint64(x.Runs[start].Repeat)))
+		rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+		start = end
+	}
 }
 
 // Describe renders settings as one line of key=value pairs in registry

@@ -45,6 +45,8 @@ type block struct {
 	allowFew    *value
 	timeout     *value
 	timeoutDur  time.Duration
+	// orderSeed is order_seed: the seed of the run order (nil: not given).
+	orderSeed   *value
 	defaults    map[string]value // nil: not given
 	matrix      []axis
 	hasMatrix   bool
@@ -231,9 +233,9 @@ func sortErrors(errs ErrorList) ErrorList {
 }
 
 var topKeys = []string{"name", "rq", "description", "labels", "models", "repeats", "allow_few_repeats",
-	"timeout", "defaults", "matrix", "include", "exclude", "overrides", "profiles"}
+	"order_seed", "timeout", "defaults", "matrix", "include", "exclude", "overrides", "profiles"}
 
-var profileKeys = []string{"description", "repeats", "allow_few_repeats", "timeout", "defaults",
+var profileKeys = []string{"description", "repeats", "allow_few_repeats", "order_seed", "timeout", "defaults",
 	"matrix", "include", "exclude", "overrides"}
 
 // unknownKey reports a key that is not allowed here, suggesting near names.
@@ -597,6 +599,13 @@ func (p *parser) block(n *node, where string, top bool) *block {
 			b.allowFew = &value{v: bv, pos: v.pos}
 		} else {
 			p.errorf(v.pos, "allow_few_repeats must be true or false, not %s", v.describe())
+		}
+	}
+	if v := n.get("order_seed"); v != nil {
+		if i, ok := v.val.(int64); ok && v.kind == kScalar && i >= 0 {
+			b.orderSeed = &value{v: i, pos: v.pos}
+		} else {
+			p.errorf(v.pos, "order_seed must be an integer >= 0 (0 keeps the plan's order), not %s", v.describe())
 		}
 	}
 	if v := n.get("timeout"); v != nil {

@@ -17,8 +17,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testda
 // render prints an expansion the way the golden files hold it.
 func render(x *Expansion) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "plan %s profile %s rq %q: %d configurations × %d repeats = %d runs, merged %d, timeout %s\n",
-		x.Plan, x.Profile, x.RQ, x.Configs, x.Repeats, len(x.Runs), x.Merged, x.Timeout)
+	fmt.Fprintf(&b, "plan %s profile %s rq %q: %d configurations × %d repeats = %d runs, merged %d, timeout %s, order seed %d\n",
+		x.Plan, x.Profile, x.RQ, x.Configs, x.Repeats, len(x.Runs), x.Merged, x.Timeout, x.OrderSeed)
 	for _, r := range x.Runs {
 		fmt.Fprintf(&b, "%s repeat=%d model=%s numa=%s %s\n", r.ID, r.Repeat, r.Model, r.NUMA, Describe(r.Settings))
 	}

@@ -57,6 +57,9 @@ type Config struct {
 	GPUBusID string
 	// Only keeps the runs whose ID matches this glob (path.Match).
 	Only string
+	// OrderSeed, when not nil, replaces the plan's order_seed: the seed of
+	// the run order inside each repeat round (0: the plan's order).
+	OrderSeed *int64
 	// Resume continues an existing batch: runs with status ok are kept.
 	Resume bool
 	// DryRun prints the runs and their commands and runs nothing.
@@ -170,6 +173,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.OrderSeed != nil {
+		x.Shuffle(*cfg.OrderSeed)
+	}
 	r.x = x
 	r.timeout = cfg.Timeout
 	if r.timeout == 0 {
@@ -216,6 +222,9 @@ func Prepare(ctx context.Context, cfg Config) (*Summary, error) {
 	x, err := cfg.Plan.Expand(cfg.Profile)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.OrderSeed != nil {
+		x.Shuffle(*cfg.OrderSeed)
 	}
 	r.x = x
 	if err := r.hostFacts(ctx); err != nil {
@@ -569,12 +578,20 @@ func (r *runner) labels(run plan.Run) map[string]string {
 	return l
 }
 
+// orderText says how the runs are ordered inside each repeat round.
+func orderText(seed int64) string {
+	if seed == 0 {
+		return "in the plan's order"
+	}
+	return fmt.Sprintf("shuffled with order seed %d", seed)
+}
+
 // dryRun prints the batch, each run and its exact commands.
 func (r *runner) dryRun() (*Summary, error) {
 	w := r.cfg.Stdout
 	s := &Summary{BatchID: r.batchID, Dir: r.dir, Total: len(r.runs)}
-	fmt.Fprintf(w, "batch %s: plan %s, profile %s, %d of %d runs (%d configurations × %d repeats)\n",
-		r.batchID, r.x.Plan, r.x.Profile, len(r.runs), len(r.x.Runs), r.x.Configs, r.x.Repeats)
+	fmt.Fprintf(w, "batch %s: plan %s, profile %s, %d of %d runs (%d configurations × %d repeats), %s\n",
+		r.batchID, r.x.Plan, r.x.Profile, len(r.runs), len(r.x.Runs), r.x.Configs, r.x.Repeats, orderText(r.x.OrderSeed))
 	fmt.Fprintf(w, "dir: %s\n", r.dir)
 	fmt.Fprintf(w, "gpu %d: %s; NUMA node %s; host NUMA nodes: %s\n", r.cfg.GPU, gpuText(r.gpu), nodeText(r.gpuNode), topoText(r.topo))
 	fmt.Fprintf(w, "timeout per run: %s\n", r.timeout)
@@ -707,6 +724,7 @@ func (r *runner) openBatch() (*batchdir.Batch, error) {
 		Filter:        r.cfg.Only,
 		Warnings:      r.warnings,
 		Shards:        r.cfg.Shards,
+		OrderSeed:     &r.x.OrderSeed,
 	}
 	if r.cfg.Shards == 0 {
 		// One process runs them all here; shards add their own hosts.
@@ -733,6 +751,9 @@ func (r *runner) openBatch() (*batchdir.Batch, error) {
 		}
 		if old.Filter != b.Filter {
 			problems = append(problems, fmt.Sprintf("it was collected with --only %q, not %q", old.Filter, b.Filter))
+		}
+		if old.OrderSeed != nil && *old.OrderSeed != r.x.OrderSeed {
+			problems = append(problems, fmt.Sprintf("its runs were ordered with seed %d, not %d (give --order-seed %d)", *old.OrderSeed, r.x.OrderSeed, *old.OrderSeed))
 		}
 		if old.Host != b.Host {
 			problems = append(problems, fmt.Sprintf("it was collected on host %s, this is %s", old.Host, b.Host))
@@ -821,6 +842,11 @@ func (r *runner) joinBatch() (*batchdir.Batch, error) {
 		}
 		if b.Filter != r.cfg.Only {
 			return fmt.Errorf("runner: shard of %s: it was made with --only %q, not %q", r.dir, b.Filter, r.cfg.Only)
+		}
+		if b.OrderSeed != nil && *b.OrderSeed != r.x.OrderSeed {
+			// Shards pick runs by their index in the order: another
+			// order would run some runs twice and others never.
+			return fmt.Errorf("runner: shard of %s: its runs are ordered with seed %d, not %d", r.dir, *b.OrderSeed, r.x.OrderSeed)
 		}
 		b.AddHost(r.host)
 		if len(b.GPUs) == 0 && len(r.gpus) > 0 {
