@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
+
+	"vitlab/collectors/batchdir"
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the expected output in testdata/*.txtar")
@@ -120,11 +123,11 @@ func TestShippedPlans(t *testing.T) {
 	files, _ := filepath.Glob("../plans/*.yaml")
 	// Runs per profile, as collectors/plans/README.md lists them.
 	want := map[string]map[string]int{
-		"rq1.yaml": {"quick": 8, "full": 144},
-		"rq2.yaml": {"quick": 8, "full": 36},
-		"rq3.yaml": {"quick": 4, "full": 72},
-		"rq4.yaml": {"quick": 6, "full": 54},
-		"rq5.yaml": {"quick": 8, "full": 108},
+		"rq1.yaml": {"standard": 60, "quick": 8, "full": 144},
+		"rq2.yaml": {"standard": 40, "quick": 8, "full": 36},
+		"rq3.yaml": {"standard": 20, "quick": 4, "full": 72},
+		"rq4.yaml": {"standard": 30, "quick": 6, "full": 54},
+		"rq5.yaml": {"standard": 60, "quick": 8, "full": 108},
 	}
 	if len(files) != len(want) {
 		t.Fatalf("plans: %v", files)
@@ -146,6 +149,9 @@ func TestShippedPlans(t *testing.T) {
 			}
 			if prof != "quick" && x.Repeats < MinRepeats {
 				t.Errorf("%s profile %s: %d repeats", file, prof, x.Repeats)
+			}
+			if prof == "standard" {
+				checkStandard(t, filepath.Base(file), x)
 			}
 			ids := map[string]bool{}
 			for _, r := range x.Runs {
@@ -180,6 +186,56 @@ func TestReadmeListsSettings(t *testing.T) {
 	for _, k := range settingKeys {
 		if !strings.Contains(string(b), "| `"+k+"` |") {
 			t.Errorf("collectors/plans/README.md has no row for setting %s", k)
+		}
+	}
+}
+
+// checkStandard holds the campaign profiles to what the claims need (the
+// table in collectors/plans/README.md): five independent runs of every
+// configuration, three hidden sizes at one patch and depth (C3), a batch
+// that does not fall with resolution (C7) and two patch sizes at each
+// resolution (C8), every compile mode (C10), every queue depth (C16).
+func checkStandard(t *testing.T, file string, x *Expansion) {
+	t.Helper()
+	if x.Repeats < 5 {
+		t.Errorf("%s standard: %d runs a configuration, want >= 5", file, x.Repeats)
+	}
+	distinct := func(get func(s batchdir.Settings) string) int {
+		seen := map[string]bool{}
+		for _, r := range x.Runs {
+			seen[get(r.Settings)] = true
+		}
+		return len(seen)
+	}
+	num := func(p *int) string { return strconv.Itoa(*p) }
+	switch file {
+	case "rq1.yaml":
+		if n := distinct(func(s batchdir.Settings) string { return num(s.Hidden) }); n < 3 {
+			t.Errorf("rq1 standard: %d hidden sizes, C3 needs 3", n)
+		}
+		if n := distinct(func(s batchdir.Settings) string { return num(s.Patch) }); n < 2 {
+			t.Errorf("rq1 standard: %d patch sizes, C4 needs 2", n)
+		}
+		if n := distinct(func(s batchdir.Settings) string { return num(s.Depth) }); n < 2 {
+			t.Errorf("rq1 standard: %d depths, C5 needs 2", n)
+		}
+	case "rq2.yaml":
+		if n := distinct(func(s batchdir.Settings) string { return num(s.BatchSize) }); n != 1 {
+			t.Errorf("rq2 standard: %d batch sizes; C7 needs one batch at every resolution", n)
+		}
+		if n := distinct(func(s batchdir.Settings) string { return num(s.Patch) }); n < 2 {
+			t.Errorf("rq2 standard: %d patch sizes, C8 needs 2", n)
+		}
+		if n := distinct(func(s batchdir.Settings) string { return num(s.Resolution) }); n < 4 {
+			t.Errorf("rq2 standard: %d resolutions, want 4", n)
+		}
+	case "rq3.yaml":
+		if n := distinct(func(s batchdir.Settings) string { return *s.CompileMode }); n != 4 {
+			t.Errorf("rq3 standard: %d compile modes, C9-C11 need all 4", n)
+		}
+	case "rq5.yaml":
+		if n := distinct(func(s batchdir.Settings) string { return num(s.QueueDepth) }); n != 5 {
+			t.Errorf("rq5 standard: %d queue depths, C16 needs 1, 2, 4, 8, 16", n)
 		}
 	}
 }
