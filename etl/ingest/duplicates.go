@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"vitlab/etl/warehouse"
 )
 
 // ErrDuplicateRun marks a run set aside because its content (its export
-// and its run.json) is already in the warehouse under another batch, or
-// twice in this one: counting it again would count one measurement twice.
+// and its run.json) is already in the warehouse under another batch:
+// counting it again would count one measurement twice.
 // Request.AllowDuplicateRuns lands it anyway (the check duplicate_runs then
 // names it and usable_runs keeps only the earliest-committed copy).
 var ErrDuplicateRun = errors.New("run already in the warehouse")
@@ -28,13 +29,17 @@ var runJSONBatchFields = []string{"command", "clean_command"}
 
 // runContentSHA256 is the content identity of a run: SHA-256 over the
 // SHA-256 of its export (exportSHA, "" when it has none) and of its
-// run.json (path runJSON, "" for a bare export) re-encoded without
-// runJSONBatchFields, keys sorted. Two runs with the same identity are one
-// measurement; it is stored as runs.run_content_sha256 and in the manifest
-// (warehouse.Batch.RunContent).
-func runContentSHA256(exportSHA, runJSON string) (string, error) {
+// run.json (path runJSON) re-encoded without runJSONBatchFields, keys
+// sorted; a bare export has no run.json, and its labels (the settings
+// given on the command line, labels as JSON) stand in for it. Two runs
+// with the same identity are one measurement; it is stored as
+// runs.run_content_sha256 and in the manifest (warehouse.Batch.RunContent).
+func runContentSHA256(exportSHA, runJSON, labels string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "vitlab run content\nexport %s\n", exportSHA)
+	if runJSON == "" {
+		fmt.Fprintf(h, "labels %s\n", labels)
+	}
 	if runJSON != "" {
 		b, err := os.ReadFile(runJSON)
 		if err != nil {
@@ -62,18 +67,23 @@ func runContentSHA256(exportSHA, runJSON string) (string, error) {
 // setAsideDuplicates gives every run of in its content identity
 // (RunInput.ContentSHA256) and, unless allow, moves a run whose identity
 // another committed batch of m already lists (batches other than batchID,
-// which a replace supersedes), or an earlier run of in has, from in.Runs to
-// in.Failed with ErrDuplicateRun, naming the batch and run that hold it.
-// Batches committed before the manifest recorded run identities are not
-// consulted: the check duplicate_runs finds copies of their runs.
-func setAsideDuplicates(in *Inputs, m *warehouse.Manifest, batchID string, hashes map[string]fileHash, allow bool) {
-	held := map[string]string{} // identity → "batch B run R"
-	for _, id := range m.BatchIDs() {
+// which a replace supersedes) from in.Runs to in.Failed with
+// ErrDuplicateRun, naming the batch and run that hold it. Two copies
+// inside one ingest (bare exports with the same bytes and labels) both
+// land, and so do copies of runs of batches committed before the manifest
+// recorded run identities: the check duplicate_runs names those, and
+// usable_runs counts them once.
+func setAsideDuplicates(in *Inputs, m *warehouse.Manifest, batchID string, hashes map[string]fileHash, labels Labels, allow bool) {
+	// identity → "batch B run R" of its earliest-committed holder
+	held := map[string]string{}
+	ids := m.BatchIDs()
+	sort.SliceStable(ids, func(i, j int) bool { return m.Batches[ids[i]].CommittedAt.Before(m.Batches[ids[j]].CommittedAt) })
+	for _, id := range ids {
 		if id == batchID {
 			continue
 		}
 		for run, sha := range m.Batches[id].RunContent {
-			if prev, ok := held[sha]; !ok || "batch "+id+" run "+run < prev {
+			if _, ok := held[sha]; !ok {
 				held[sha] = "batch " + id + " run " + run
 			}
 		}
@@ -84,7 +94,7 @@ func setAsideDuplicates(in *Inputs, m *warehouse.Manifest, batchID string, hashe
 		if ri.Export != "" {
 			exportSHA = hashes[ri.Export].SHA256
 		}
-		sha, err := runContentSHA256(exportSHA, ri.RunJSON)
+		sha, err := runContentSHA256(exportSHA, ri.RunJSON, labels.JSON())
 		if err != nil {
 			// run.json parsed once already (Discover): a file that changed
 			// or vanished since is bad input, set aside like any other.
@@ -94,11 +104,8 @@ func setAsideDuplicates(in *Inputs, m *warehouse.Manifest, batchID string, hashe
 		ri.ContentSHA256 = sha
 		if prev, ok := held[sha]; ok && !allow {
 			in.Failed = append(in.Failed, Failure{Path: runPath(ri),
-				Err: fmt.Errorf("%w: same export and run.json as %s (land it anyway with --allow-duplicate-runs)", ErrDuplicateRun, prev)})
+				Err: fmt.Errorf("%w: same content (export and run.json) as %s (land it anyway with --allow-duplicate-runs)", ErrDuplicateRun, prev)})
 			continue
-		}
-		if _, ok := held[sha]; !ok {
-			held[sha] = "batch " + batchID + " run " + ri.RunID
 		}
 		kept = append(kept, ri)
 	}

@@ -106,17 +106,31 @@ func TestDuplicateRunRefused(t *testing.T) {
 	}
 }
 
-// TestDuplicateExportInOneBatch: two bare exports with the same bytes in
-// one ingest are one run; the second is set aside, the first lands.
-func TestDuplicateExportInOneBatch(t *testing.T) {
+// TestDuplicateBareExport: a bare export's labels stand in for its
+// run.json. The same bytes twice in one ingest both land (ingest compares
+// with other batches; the check duplicate_runs names the copy); under a
+// new batch with the same labels they are refused, with other labels
+// (other settings) they land.
+func TestDuplicateBareExport(t *testing.T) {
 	dir := t.TempDir()
+	wh := filepath.Join(dir, "wh")
 	src := fixtures(t)[0]
 	a := copyFile(t, filepath.Join(dir, "in", "a.sqlite"), src)
 	b := copyFile(t, filepath.Join(dir, "in", "b.sqlite"), src)
-	sum, err := run(t, Request{Warehouse: filepath.Join(dir, "wh"), Paths: []string{a, b}, BatchID: "x"})
-	if err != nil || sum.Runs != 1 || len(sum.Failed) != 1 || sum.Failed[0].Path != b ||
+	l1, _ := ParseLabels([]string{"patch=16"})
+	l2, _ := ParseLabels([]string{"patch=32"})
+	sum, err := run(t, Request{Warehouse: wh, Paths: []string{a, b}, BatchID: "x", Labels: l1})
+	if err != nil || sum.Runs != 2 {
+		t.Fatalf("%+v, %v: want both copies of one ingest landed", sum, err)
+	}
+	sum, err = run(t, Request{Warehouse: wh, Paths: []string{a}, BatchID: "y", Labels: l1})
+	if !errors.Is(err, ErrNothingLanded) || len(sum.Failed) != 1 || sum.Failed[0].Path != a ||
 		!errors.Is(sum.Failed[0].Err, ErrDuplicateRun) || !strings.Contains(sum.Failed[0].Err.Error(), "batch x run a") {
-		t.Fatalf("%+v, %v: want a landed, b set aside as a copy of x/a", sum, err)
+		t.Fatalf("%+v, %v: want a set aside as a copy of x/a", sum, err)
+	}
+	sum, err = run(t, Request{Warehouse: wh, Paths: []string{a}, BatchID: "z", Labels: l2})
+	if err != nil || sum.Runs != 1 {
+		t.Fatalf("%+v, %v: want a landed under other labels", sum, err)
 	}
 }
 
@@ -135,7 +149,7 @@ func TestRunContentIgnoresCommandLines(t *testing.T) {
 	same := write("b.json", `{"clean_command":["python3","/b2/r"],"command":["nsys","/b2/r"],"timings":{"clean_throughput":1.50},"id":"r"}`)
 	other := write("c.json", `{"id":"r","timings":{"clean_throughput":1.5},"command":["nsys","/b1/r"]}`)
 	h := func(exp, p string) string {
-		s, err := runContentSHA256(exp, p)
+		s, err := runContentSHA256(exp, p, "{}")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,5 +163,11 @@ func TestRunContentIgnoresCommandLines(t *testing.T) {
 	}
 	if h("e", base) == h("f", base) || h("e", "") == h("", "") {
 		t.Error("the export does not enter the identity")
+	}
+	if l, _ := runContentSHA256("e", "", `{"patch":"16"}`); l == h("e", "") {
+		t.Error("a bare export's labels do not enter its identity")
+	}
+	if l, _ := runContentSHA256("e", base, `{"patch":"16"}`); l != h("e", base) {
+		t.Error("labels entered the identity of a run with a run.json")
 	}
 }

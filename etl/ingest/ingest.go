@@ -211,7 +211,7 @@ func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 		}
 	}
 
-	setAsideDuplicates(in, m, sum.BatchID, hashes, req.AllowDuplicateRuns)
+	setAsideDuplicates(in, m, sum.BatchID, hashes, req.Labels, req.AllowDuplicateRuns)
 
 	st, err := warehouse.NewStaging(ctx, req.Warehouse)
 	if err != nil {
