@@ -76,6 +76,11 @@ func TestValidityAndDuplicatesOnSample(t *testing.T) {
 	if len(usableBefore) != 3 {
 		t.Errorf("usable runs %v: want the 3 without an invalid flag", usableBefore)
 	}
+	// All three ran 12 % to 38 % slower under the profiler: their untraced
+	// throughput counts, their traced GPU busy does not.
+	if got := rows(t, w, `select count(clean_throughput), count(gpu_busy), count(gpu_busy_untraced) from usable_run_metrics`); got[0] != "3 | 0 | 3" {
+		t.Errorf("usable_run_metrics counts %v: want 3 clean throughputs, no traced gpu_busy, 3 untraced estimates", got)
+	}
 	w.Close()
 
 	// rq5's batch directory copied under a new batch id.
