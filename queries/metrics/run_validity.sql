@@ -41,9 +41,12 @@
 --                                        warning at 0.1
 --   validity_min_clock_fraction = 0.90  lowest SM clock in a window, as a
 --                                        fraction of the run's highest
--- On the shipped sample (H200, 3 windows a run) these flag 6 runs invalid
--- (trend or CoV) and 21 of 30 for profiler overhead; no clock fell below
--- 0.95 of 1,980 MHz.
+-- On the shipped sample (H200, 30 ok runs of 3 clean windows) these flag 7
+-- runs invalid (6 trends, 4 CoVs: rq1 p32-d12-h768, rq3 default and five
+-- rq5 runs) and 20 for profiler overhead (trace); no SM clock in a clean
+-- window fell below 0.94 of the 1,980 MHz maximum. With 3 windows a run,
+-- a monotone order arises by chance one time in three: hence a trend limit
+-- (0.10) above the noise of steady runs (window CoV 0.5 % to 4 %).
 create or replace macro validity_max_overhead() as
     coalesce(try_cast(getvariable('validity_max_overhead') as double), 0.10);
 create or replace macro validity_max_trend() as
