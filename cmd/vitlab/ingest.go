@@ -25,7 +25,7 @@ func init() {
 	})
 }
 
-const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--load-budget MB] [--allow-incomplete] PATH...
+const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--load-budget MB] [--allow-incomplete] [--allow-duplicate-runs] PATH...
 
 Loads batches into the warehouse. PATH is either batch directories (each
 has batch.json; the batch id is batch.json's, and each run's settings come
@@ -40,7 +40,13 @@ every label also goes into runs.labels and batches.labels.
 Exports that cannot be read are reported one per line and set aside; the
 rest of the batch lands (exit 1). Ingesting the same content again does
 nothing; a batch id already holding other content is refused unless
---replace. Exit status: 0 all landed or nothing to do, 1 some inputs failed
+--replace. A run whose content (its export and its run.json, less the
+command lines) the warehouse already holds under another batch is set
+aside as a duplicate, naming the batch and run that hold it, so that one
+measurement is never counted twice; --allow-duplicate-runs lands it anyway
+(vitlab verify then fails on the check duplicate_runs, and the statistics
+use the earliest-committed copy only).
+Exit status: 0 all landed or nothing to do, 1 some inputs failed
 or the batch was refused, 2 usage error.`
 
 // labelFlags collects repeated --label k=v in order.
@@ -63,6 +69,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	jobs := fs.Int("jobs", ingest.DefaultJobs(), "exports loaded at once (default: the CPUs, at most 16)")
 	budgetMB := fs.Int64("load-budget", ingest.DefaultLoadBudget>>20, "`MB` of SQLite loading at once: big exports load fewer than --jobs at a time, which bounds memory (about 1.2 MB of memory per MB)")
 	allowIncomplete := fs.Bool("allow-incomplete", false, "ingest a batch directory whose batch.json has no finished time")
+	allowDuplicates := fs.Bool("allow-duplicate-runs", false, "land runs whose content another batch already holds (verify then fails; statistics keep the earliest copy)")
 	noDerive := fs.Bool("no-derive", false, "skip computing the derived tables of the new batches (vitlab derive does it later; queries compute them live meanwhile)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -99,6 +106,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		AllowIncomplete: *allowIncomplete,
 		IngestVersion:   version(),
 	}
+	req.AllowDuplicateRuns = *allowDuplicates
 	if len(paths) > 1 && allBatchDirs(paths) && *batchID != "" {
 		return usagef("--batch with several batch directories: each keeps the id in its batch.json")
 	}
