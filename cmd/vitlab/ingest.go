@@ -55,7 +55,7 @@ func (l *labelFlags) Set(s string) error {
 
 func runIngest(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "ingest", ingestUsage)
-	wh := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory (created when missing)")
+	whf := newWarehouseFlag(fs, e, "warehouse `DIR`ectory, created when missing")
 	batchID := fs.String("batch", "", "batch `ID` of bare exports (default: exports-<content hash>); for a batch directory, must match batch.json")
 	var labels labelFlags
 	fs.Var(&labels, "label", "label `k=v` (repeatable); a runs column name sets that column")
@@ -68,6 +68,8 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	whDir, _ := whf.Dir()
+	wh := &whDir
 	if len(paths) == 0 {
 		return usagef("no input: give a batch directory or nsys exports (.sqlite, .sqlite.zst)")
 	}
@@ -102,6 +104,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if len(paths) > 1 && allBatchDirs(paths) && *batchID != "" {
 		return usagef("--batch with several batch directories: each keeps the id in its batch.json")
 	}
+	start := time.Now()
 	err = ingestPaths(ctx, e, req, paths)
 	var ue usageError
 	if errors.As(err, &ue) || deriveAfterIngest == nil || *noDerive {
@@ -110,7 +113,13 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if _, statErr := os.Stat(filepath.Join(*wh, warehouse.ManifestName)); statErr != nil {
 		return err // nothing committed
 	}
-	if derr := deriveAfterIngest(ctx, e, *wh); derr != nil {
+	loaded := time.Since(start)
+	derr := deriveAfterIngest(ctx, e, *wh)
+	// The whole command's time: loading and committing, then the derived
+	// tables (the summary lines above count the loading only).
+	fmt.Fprintf(e.stdout, "ingest took %.1f s in all: %.1f s loading and committing, %.1f s computing derived tables\n",
+		time.Since(start).Seconds(), loaded.Seconds(), (time.Since(start) - loaded).Seconds())
+	if derr != nil {
 		fmt.Fprintf(e.stderr, "vitlab ingest: %v\n", derr)
 		if err == nil {
 			err = errPartial

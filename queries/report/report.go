@@ -56,7 +56,7 @@ type Timing struct {
 	Duration time.Duration
 }
 
-// The research questions of DESIGN.md, in the report's order.
+// The research questions (docs/claims.md), in the report's order.
 var researchQuestions = []struct{ ID, Title, Question string }{
 	{"rq1", "Architecture", "How patch, depth and hidden change throughput, GPU busy time and achieved TFLOP/s; where runs turn from launch-bound to compute-bound."},
 	{"rq2", "Resolution", "Throughput, latency and memory against resolution and token count."},
