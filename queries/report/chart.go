@@ -564,7 +564,7 @@ func numLabel(v float64, decimals int) string {
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	intPart, frac, hasFrac := strings.Cut(s, ".")
-	if len(intPart) > 4 {
+	if len(intPart) > 3 {
 		var b strings.Builder
 		for i, r := range intPart {
 			if i > 0 && (len(intPart)-i)%3 == 0 {

@@ -74,6 +74,7 @@ type verdictCount struct {
 
 type rqSection struct {
 	ID, Title, Question string
+	Answer              string // in words, from the findings (answers.go)
 	Findings            []findingView
 	Claims              []claimRow
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -112,6 +113,7 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 
 	// Claims first: the RQ sections list their own.
 	var claimRows []claimRow
+	results := map[string]*duck.Result{} // by query name, for the answers
 	if claims == nil {
 		pg.ClaimsNote = "No claims query: queries/claims.sql is not in this build of vitlab, so no claim has a verdict yet."
 	} else {
@@ -121,6 +123,7 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 			res = &duck.Result{}
 		}
 		sum.Claims = len(res.Rows)
+		results[claims.Name] = res
 		claimRows = claimsOf(res)
 		pg.Claims = claimRows
 		pg.ClaimsFiles = []string{"queries/" + claims.Name + ".csv", "findings/" + claims.Name + ".parquet"}
@@ -145,6 +148,7 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 		if res, err := r.query(q, true); err != nil {
 			f.Err = err.Error()
 		} else {
+			results[q.Name] = res
 			f.Table = r.table(res, "q-"+q.Name)
 			for i, c := range q.Charts {
 				f.Charts = append(f.Charts, r.chart(q.Name, i, c, res))
@@ -167,6 +171,25 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 		pg.RQs = append(pg.RQs, cross)
 	}
 	pg.NoFindings = len(findings) == 0
+
+	// An answer in words per research question, from the results above.
+	for name, sql := range internalQueries {
+		res, err := r.w.SQL(r.ctx, sql)
+		if err != nil {
+			return sum, fmt.Errorf("report: %s: %w", name, err)
+		}
+		results[name] = res
+	}
+	answers := (&answerer{results: results}).answers()
+	for _, a := range answers {
+		if s := sections[a.RQ]; s != nil {
+			s.Answer = a.Text
+		}
+	}
+	if err := writeJSON(filepath.Join(dir, "answers.json"), answers); err != nil {
+		return sum, err
+	}
+	sum.Files = append(sum.Files, "answers.json")
 
 	// The timeline of one run.
 	tv, err := r.timeline()
@@ -424,6 +447,14 @@ func writeCSV(path string, res *duck.Result) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %s: %w", path, err)
+	}
+	return writeFile(path, string(b)+"\n")
 }
 
 func writeFile(path, text string) error {
