@@ -74,6 +74,12 @@ const (
 // left out; a chart left with no point is an error, as is a column res
 // lacks.
 func RenderChart(spec queries.Chart, res *duck.Result) (svg []byte, err error) {
+	svg, _, err = renderChart(spec, res)
+	return svg, err
+}
+
+// renderChart is RenderChart that also returns what the chart drew.
+func renderChart(spec queries.Chart, res *duck.Result) (svg []byte, f *figure, err error) {
 	defer func() {
 		// gonum/plot panics on some degenerate inputs; a chart is not worth
 		// stopping the report for.
@@ -81,11 +87,12 @@ func RenderChart(spec queries.Chart, res *duck.Result) (svg []byte, err error) {
 			svg, err = nil, fmt.Errorf("chart %q: %v", chartTitle(spec), r)
 		}
 	}()
-	f, err := buildPlot(spec, res)
+	f, err = buildPlot(spec, res)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return f.svg(chartWidth, chartHeight)
+	svg, err = f.svg(chartWidth, chartHeight)
+	return svg, f, err
 }
 
 // chartPoint is one value a chart draws: where, and the interval drawn

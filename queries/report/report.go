@@ -149,7 +149,7 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 			f.Err = err.Error()
 		} else {
 			results[q.Name] = res
-			f.Table = r.table(res, "q-"+q.Name)
+			f.Main, f.Table = r.findingTables(q, res)
 			for i, c := range q.Charts {
 				f.Charts = append(f.Charts, r.chart(q.Name, i, c, res))
 			}
@@ -357,7 +357,14 @@ func (r *run) sqlTable(sql, id string) (tableView, error) {
 // is reported in its place (and in the summary), not fatal.
 func (r *run) chart(finding string, i int, spec queries.Chart, res *duck.Result) chartView {
 	cv := chartView{Spec: chartLine(spec), Title: chartTitle(spec)}
-	svg, err := RenderChart(spec, res)
+	svg, f, err := renderChart(spec, res)
+	if f != nil && f.hasIntervals && f.errorBars < len(f.points) {
+		if f.errorBars == 0 {
+			cv.Note = "No interval drawn: no row has one (intervals need repeats: see the answer above)."
+		} else {
+			cv.Note = fmt.Sprintf("Intervals drawn for %d of %d points; the others have none.", f.errorBars, len(f.points))
+		}
+	}
 	{
 		if err == nil {
 			rel := fmt.Sprintf("charts/%s-%d.svg", finding, i+1)
@@ -371,7 +378,7 @@ func (r *run) chart(finding string, i int, spec queries.Chart, res *duck.Result)
 		}
 	}
 	if errors.Is(err, errNoPoints) {
-		cv.NoData = err.Error()
+		cv.NoData = fmt.Sprintf("none of the %d rows has both a %s and a %s; the answer above says why", len(res.Rows), spec.X, spec.Y)
 		return cv
 	}
 	cv.Err = err.Error()
