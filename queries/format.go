@@ -167,7 +167,7 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 	for i, c := range res.Columns {
 		cells[0][i] = c.Name
 	}
-	cut := 0
+	cutCells := map[[2]int]bool{} // (row, column) of the cells cut
 	for r, row := range res.Rows {
 		cells[r+1] = make([]string, n)
 		for i, v := range row {
@@ -178,7 +178,7 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 			}
 			if opt.MaxWidth > 0 && utf8.RuneCountInString(s) > opt.MaxWidth {
 				s = string([]rune(s)[:opt.MaxWidth-1]) + "…"
-				cut++
+				cutCells[[2]int{r + 1, i}] = true
 			}
 			cells[r+1][i] = s
 		}
@@ -197,23 +197,29 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 		return t
 	}
 	if opt.Width > 0 && total() > opt.Width {
-		// Cut the widest column by one until the table fits or every
-		// column is at its floor.
-		for total() > opt.Width {
-			widest := -1
-			for i, x := range width {
-				if x > minColumn && (widest < 0 || x > width[widest]) {
-					widest = i
+		// Cut the widest column by one until the table fits: first down
+		// to its header (values are cut before names), then to minColumn.
+		for _, keepHeader := range []bool{true, false} {
+			for total() > opt.Width {
+				widest := -1
+				for i, x := range width {
+					floor := minColumn
+					if keepHeader {
+						floor = max(minColumn, utf8.RuneCountInString(cells[0][i]))
+					}
+					if x > floor && (widest < 0 || x > width[widest]) {
+						widest = i
+					}
 				}
+				if widest < 0 {
+					break
+				}
+				width[widest]--
 			}
-			if widest < 0 {
-				break
-			}
-			width[widest]--
 		}
 		if total() > opt.Width {
-			cut += writeExpanded(&b, cells, opt.Width)
-			writeTableNote(&b, len(res.Rows), cut, opt)
+			writeExpanded(&b, cells, opt.Width, cutCells)
+			writeTableNote(&b, len(res.Rows), len(cutCells), opt)
 			_, err := io.WriteString(w, b.String())
 			return err
 		}
@@ -222,7 +228,7 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 				if utf8.RuneCountInString(s) > width[i] {
 					row[i] = string([]rune(s)[:width[i]-1]) + "…"
 					if r > 0 {
-						cut++
+						cutCells[[2]int{r, i}] = true
 					}
 				}
 			}
@@ -253,14 +259,14 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 	for _, row := range cells[1:] {
 		line(row)
 	}
-	writeTableNote(&b, len(res.Rows), cut, opt)
+	writeTableNote(&b, len(res.Rows), len(cutCells), opt)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 // writeExpanded prints each row as a block of "column  value" lines no
-// wider than width, and returns how many values it cut.
-func writeExpanded(b *strings.Builder, cells [][]string, width int) int {
+// wider than width, and adds the cells it cuts to cut.
+func writeExpanded(b *strings.Builder, cells [][]string, width int, cut map[[2]int]bool) {
 	head := cells[0]
 	name := 0
 	for _, h := range head {
@@ -268,7 +274,6 @@ func writeExpanded(b *strings.Builder, cells [][]string, width int) int {
 	}
 	name = min(name, max(minColumn, width/3))
 	room := max(minColumn, width-name-2)
-	cut := 0
 	for r, row := range cells[1:] {
 		fmt.Fprintf(b, "-[ row %d ]%s\n", r+1, strings.Repeat("-", max(0, min(width, 40)-len(fmt.Sprintf("-[ row %d ]", r+1)))))
 		for i, s := range row {
@@ -278,12 +283,11 @@ func writeExpanded(b *strings.Builder, cells [][]string, width int) int {
 			}
 			if utf8.RuneCountInString(s) > room {
 				s = string([]rune(s)[:room-1]) + "…"
-				cut++
+				cut[[2]int{r + 1, i}] = true
 			}
 			fmt.Fprintf(b, "%s%s  %s\n", h, strings.Repeat(" ", name-utf8.RuneCountInString(h)), s)
 		}
 	}
-	return cut
 }
 
 func writeTableNote(b *strings.Builder, rows, cut int, opt TableOptions) {

@@ -105,7 +105,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return usagef("--batch with several batch directories: each keeps the id in its batch.json")
 	}
 	start := time.Now()
-	err = ingestPaths(ctx, e, req, paths)
+	landed, err := ingestPaths(ctx, e, req, paths)
 	var ue usageError
 	if errors.As(err, &ue) || deriveAfterIngest == nil || *noDerive {
 		return err
@@ -115,10 +115,12 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	loaded := time.Since(start)
 	derr := deriveAfterIngest(ctx, e, *wh)
-	// The whole command's time: loading and committing, then the derived
-	// tables (the summary lines above count the loading only).
-	fmt.Fprintf(e.stdout, "ingest took %.1f s in all: %.1f s loading and committing, %.1f s computing derived tables\n",
-		time.Since(start).Seconds(), loaded.Seconds(), (time.Since(start) - loaded).Seconds())
+	if landed > 0 && err == nil && derr == nil {
+		// The whole command's time: loading and committing, then the
+		// derived tables (the summary lines above count the loading only).
+		fmt.Fprintf(e.stdout, "ingest took %.1f s in all: %.1f s loading and committing, %.1f s computing derived tables\n",
+			time.Since(start).Seconds(), loaded.Seconds(), (time.Since(start) - loaded).Seconds())
+	}
 	if derr != nil {
 		fmt.Fprintf(e.stderr, "vitlab ingest: %v\n", derr)
 		if err == nil {
@@ -133,14 +135,15 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 var deriveAfterIngest func(ctx context.Context, e *env, wh string) error
 
 // ingestPaths ingests paths: several batch directories one after the other,
-// else one batch.
-func ingestPaths(ctx context.Context, e *env, req ingest.Request, paths []string) error {
+// else one batch. It returns how many batches landed new content.
+func ingestPaths(ctx context.Context, e *env, req ingest.Request, paths []string) (int, error) {
+	landed := 0
 	if len(paths) > 1 && allBatchDirs(paths) {
 		failed := 0
 		for _, p := range paths {
 			r := req
 			r.Paths = []string{p}
-			if err := ingestOne(ctx, e, r); err != nil {
+			if err := ingestOne(ctx, e, r, &landed); err != nil {
 				failed++
 				if !errors.Is(err, errPartial) {
 					fmt.Fprintf(e.stderr, "vitlab ingest: %s: %v\n", p, err)
@@ -149,11 +152,12 @@ func ingestPaths(ctx context.Context, e *env, req ingest.Request, paths []string
 		}
 		if failed > 0 {
 			fmt.Fprintf(e.stderr, "vitlab ingest: %d of %d batch directories did not land whole (see above); the others did\n", failed, len(paths))
-			return errPartial
+			return landed, errPartial
 		}
-		return nil
+		return landed, nil
 	}
-	return ingestOne(ctx, e, req)
+	err := ingestOne(ctx, e, req, &landed)
+	return landed, err
 }
 
 // allBatchDirs says every path is a batch directory (has batch.json).
@@ -166,8 +170,9 @@ func allBatchDirs(paths []string) bool {
 	return true
 }
 
-// ingestOne runs one ingest (one batch) and reports it.
-func ingestOne(ctx context.Context, e *env, req ingest.Request) error {
+// ingestOne runs one ingest (one batch) and reports it; it counts a batch
+// that landed new content in *landed.
+func ingestOne(ctx context.Context, e *env, req ingest.Request, landed *int) error {
 	wh := &req.Warehouse
 	out := newIngestOutput(e)
 	defer out.stop()
@@ -203,6 +208,7 @@ func ingestOne(ctx context.Context, e *env, req ingest.Request) error {
 		fmt.Fprintf(e.stderr, "vitlab ingest: warning: %s: %s\n", w.Path, w.Text)
 	}
 	fmt.Fprintln(e.stdout, summaryLine(sum))
+	*landed++
 	if sum.CleanupErr != nil {
 		fmt.Fprintf(e.stderr, "vitlab ingest: warning: %v (the next ingest removes them)\n", sum.CleanupErr)
 	}
