@@ -227,27 +227,45 @@ func orText(s, alt string) string {
 	return s
 }
 
-// repeatsLimit is the sentence on what one run per configuration means.
-func (a *answerer) repeatsLimit(m row) string {
-	if m == nil {
+// limits is the closing sentence: what one run per configuration means
+// for the intervals, and the verdicts of rq's claims.
+func (a *answerer) limits(m row, rq string) string {
+	ids, counts := a.verdictParts(rq)
+	if m != nil {
+		if hi := num(m["max_ok_runs"]); !math.IsNaN(hi) && hi < 3 {
+			s := fmt.Sprintf("With at most %s successful run per configuration, each interval is over the clean windows of one run, not over runs",
+				a.num("report:measured", m, "max_ok_runs", "rq"))
+			if ids == "" {
+				return s + ": it shows how steady that run was, not how a repeat would differ."
+			}
+			return fmt.Sprintf("%s, so the verdicts of claims %s (%s) are provisional.", s, ids, counts)
+		}
+	}
+	if ids == "" {
 		return ""
 	}
-	if hi := num(m["max_ok_runs"]); !math.IsNaN(hi) && hi < 3 {
-		return fmt.Sprintf("With at most %s successful run per configuration, each interval is over the clean windows of one run, not over runs: it shows how steady that run was, not how a repeat would differ, so no verdict here is final until configurations have at least 3 runs.",
-			a.num("report:measured", m, "max_ok_runs", "rq"))
-	}
-	return ""
+	return fmt.Sprintf("Claims %s: %s.", ids, counts)
 }
 
-// verdicts is "Claims C1-C5: 4 inconclusive, 1 no data." for rq.
+// verdicts is "Claims C12, C13: 2 no data." for rq.
 func (a *answerer) verdicts(rq string) string {
-	rs := a.rows("claims", map[string]string{"rq": rq})
-	if len(rs) == 0 {
+	ids, counts := a.verdictParts(rq)
+	if ids == "" {
 		return ""
 	}
-	var ids []string
+	return fmt.Sprintf("Claims %s: %s.", ids, counts)
+}
+
+// verdictParts is the ids of rq's claims and the count of each verdict
+// ("C1, C2", "1 refuted, 1 no data").
+func (a *answerer) verdictParts(rq string) (ids, counts string) {
+	rs := a.rows("claims", map[string]string{"rq": rq})
+	if len(rs) == 0 {
+		return "", ""
+	}
+	var id []string
 	for _, r := range rs {
-		ids = append(ids, txt(r["claim_id"]))
+		id = append(id, txt(r["claim_id"]))
 	}
 	var parts []string
 	for _, v := range []string{"holds", "refuted", "inconclusive", "no data"} {
@@ -256,7 +274,7 @@ func (a *answerer) verdicts(rq string) string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, v))
 		}
 	}
-	return fmt.Sprintf("Claims %s: %s.", strings.Join(ids, ", "), strings.Join(parts, ", "))
+	return strings.Join(id, ", "), strings.Join(parts, ", ")
 }
 
 // answers writes the answer of each research question.
@@ -323,7 +341,7 @@ func (a *answerer) rq1() []string {
 		out = append(out, fmt.Sprintf("Of the %d traced rq1 configurations, the launch-gap and GPU-busy rule finds %s%s.",
 			a.count(lb, map[string]string{"rq": "rq1"}), strings.Join(parts, ", "), why))
 	}
-	out = append(out, a.repeatsLimit(m), a.verdicts("rq1"))
+	out = append(out, a.limits(m, "rq1"))
 	return out
 }
 
@@ -370,7 +388,7 @@ func (a *answerer) rq2() []string {
 		out = append(out, fmt.Sprintf("The plan shrinks the batch as resolution grows (batch %s down to %s), so compare memory per image, not per run.",
 			a.num(q, bs[len(bs)-1], "batch_size", k...), a.num(q, bs[0], "batch_size", k...)))
 	}
-	out = append(out, a.repeatsLimit(m), a.verdicts("rq2"))
+	out = append(out, a.limits(m, "rq2"))
 	return out
 }
 
@@ -419,7 +437,7 @@ func (a *answerer) rq3() []string {
 	if len(missing) > 0 {
 		out = append(out, fmt.Sprintf("Not measured here: %s.", strings.Join(missing, ", ")))
 	}
-	out = append(out, a.repeatsLimit(m), a.verdicts("rq3"))
+	out = append(out, a.limits(m, "rq3"))
 	return out
 }
 
@@ -485,31 +503,35 @@ func (a *answerer) rq5() []string {
 		fmt.Sprintf("The fastest pipeline is %s at %s img/s%s (%s, batch %s).", txt(best["label"]),
 			a.num(q, best, "clean_throughput", k...), a.interval(q, best, "clean_throughput_lo", "clean_throughput_hi", k...),
 			txt(best["model"]), txt(best["batch_size"]))}
+	var clauses []string
 	for _, pre := range []string{"gpu", "cpu"} {
-		var async []row
-		for _, r := range withValue(a.rows(q, map[string]string{"pipeline": "async", "preprocess": pre}), "vs_sync") {
-			async = append(async, r)
-		}
-		if len(async) == 0 {
+		v := byNum(withValue(a.rows(q, map[string]string{"pipeline": "async", "preprocess": pre}), "vs_sync"), "vs_sync")
+		if len(v) == 0 {
 			continue
 		}
-		v := byNum(async, "vs_sync")
 		lo, hi := v[0], v[len(v)-1]
-		clause := "async never beats sync"
+		clause := "never faster"
 		switch {
 		case num(lo["vs_sync"]) > 1:
-			clause = "async beats sync at every queue depth"
+			clause = "faster at every queue depth"
 		case num(hi["vs_sync"]) > 1:
-			clause = "async beats sync only in its best configuration"
+			clause = "faster only at some queue depths"
 		}
-		out = append(out, fmt.Sprintf("With %s preprocessing, %s: async throughput is %s (%s) to %s (%s) times sync's.",
-			strings.ToUpper(pre), clause, a.num(q, lo, "vs_sync", k...), txt(lo["label"]), a.num(q, hi, "vs_sync", k...), txt(hi["label"])))
+		clauses = append(clauses, fmt.Sprintf("%s with %s preprocessing (%s to %s times sync's throughput, %s to %s)",
+			clause, strings.ToUpper(pre), a.num(q, lo, "vs_sync", k...), a.num(q, hi, "vs_sync", k...), txt(lo["label"]), txt(hi["label"])))
+	}
+	if len(clauses) > 0 {
+		out = append(out, "Against sync, async is "+strings.Join(clauses, ", and ")+".")
 	}
 	if l := byNum(withValue(rs, "latency_p99_ms"), "latency_p99_ms"); len(l) > 1 {
 		lo, hi := l[0], l[len(l)-1]
-		out = append(out, fmt.Sprintf("Per-batch p99 latency goes from %s ms (%s) to %s ms (%s): deeper queues trade latency for overlap.",
-			a.num(q, lo, "latency_p99_ms", k...), txt(lo["label"]), a.num(q, hi, "latency_p99_ms", k...), txt(hi["label"])))
+		why := ""
+		if num(hi["queue_depth"]) > num(lo["queue_depth"]) {
+			why = ": the deeper queue holds batches longer"
+		}
+		out = append(out, fmt.Sprintf("Per-batch p99 latency goes from %s ms (%s) to %s ms (%s)%s.",
+			a.num(q, lo, "latency_p99_ms", k...), txt(lo["label"]), a.num(q, hi, "latency_p99_ms", k...), txt(hi["label"]), why))
 	}
-	out = append(out, a.repeatsLimit(m), a.verdicts("rq5"))
+	out = append(out, a.limits(m, "rq5"))
 	return out
 }
