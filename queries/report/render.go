@@ -49,6 +49,9 @@ type claimRow struct {
 	// runs per configuration that would decide it, and why the verdict is
 	// what it is.
 	Unit, Level, Method, NRunsMin, RunsNeeded, Reason string
+	// EvidenceFull is the evidence as the query wrote it (Evidence may
+	// have its configuration ids shortened).
+	EvidenceFull string
 }
 
 // ValueWithUnit is the deciding value and its unit ("54.59 GB/s").

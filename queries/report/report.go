@@ -160,6 +160,14 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 		}
 		s.Findings = append(s.Findings, f)
 	}
+	// Configuration ids in the claims' evidence, shortened for reading (the
+	// CSV and the hover keep them whole).
+	short := shortConfigIDs(results)
+	for i := range claimRows {
+		claimRows[i].EvidenceFull = claimRows[i].Evidence
+		claimRows[i].Evidence = short.Replace(claimRows[i].Evidence)
+	}
+	pg.Claims = claimRows
 	for _, c := range claimRows {
 		s := cross
 		if sections[normRQ(c.RQ)] != nil {
@@ -429,6 +437,54 @@ func appendixRank(q *queries.Query) int {
 		return 2
 	}
 	return 1
+}
+
+// shortConfigIDs replaces each config_id of the findings' results with a
+// shorter form: without its "rqN-" prefix, "-nnone" and, when the
+// warehouse holds one GPU, its " @ GPU" suffix; words joined by spaces.
+func shortConfigIDs(results map[string]*duck.Result) *strings.Replacer {
+	ids := map[string]bool{}
+	gpus := map[string]bool{}
+	for _, res := range results {
+		for i, c := range res.Columns {
+			if c.Name != "config_id" {
+				continue
+			}
+			for _, r := range res.Rows {
+				if id, ok := r[i].(string); ok {
+					ids[id] = true
+					if _, gpu, ok := strings.Cut(id, " @ "); ok {
+						gpus[gpu] = true
+					}
+				}
+			}
+		}
+	}
+	var pairs []string
+	for id := range ids {
+		s := id
+		if len(gpus) == 1 {
+			s, _, _ = strings.Cut(s, " @ ")
+		}
+		if len(s) > 4 && s[:2] == "rq" && strings.IndexByte(s, '-') > 0 {
+			s = s[strings.IndexByte(s, '-')+1:]
+		}
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "-nnone", ""), "reduce-overhead", "reduce_overhead")
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "max-autotune", "max_autotune"), "-", " ")
+		pairs = append(pairs, id, "["+s+"]")
+	}
+	// Longer ids first: one id may be a prefix of another.
+	type pair struct{ from, to string }
+	ps := make([]pair, 0, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		ps = append(ps, pair{pairs[i], pairs[i+1]})
+	}
+	slices.SortFunc(ps, func(a, b pair) int { return len(b.from) - len(a.from) })
+	var args []string
+	for _, p := range ps {
+		args = append(args, p.from, p.to)
+	}
+	return strings.NewReplacer(args...)
 }
 
 // normRQ maps "rq1", "RQ1", "1" to "rq1"; anything else ("-", "—", "") to "".
