@@ -5,8 +5,8 @@ import (
 	"math/big"
 	"strings"
 	"testing"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	"vitlab/queries/duck"
 )

@@ -48,4 +48,3 @@ func (w *warehouseFlag) Existing() (string, error) {
 	}
 	return dir, nil
 }
-

@@ -723,10 +723,10 @@ type figure struct {
 	// What was drawn, for the tests: every point with its interval (x
 	// shifted to its slot in a category), how many intervals were drawn,
 	// whether the result had interval columns for y, the axes' scales.
-	points             []chartPoint
-	errorBars          int
-	hasIntervals       bool
-	logX, logY, bars   bool
+	points           []chartPoint
+	errorBars        int
+	hasIntervals     bool
+	logX, logY, bars bool
 }
 
 func sans(f font.Font, size float64) font.Font {

@@ -2,12 +2,12 @@ package report
 
 import (
 	"bytes"
-	"strconv"
 	"embed"
 	"fmt"
 	"html/template"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"unicode/utf8"
@@ -146,7 +146,7 @@ type findingView struct {
 	Charts                  []chartView
 	Main                    tableView // the answer's columns first, short labels
 	Table                   tableView // every column, folded
-	Err                     string // the query failed
+	Err                     string    // the query failed
 }
 
 type chartView struct {
@@ -187,9 +187,9 @@ type tableView struct {
 	// HeadTitle is each header's hover text (the column's name where the
 	// header is in words); may be shorter than Head.
 	HeadTitle []string
-	Rows  [][]cellView
-	Total int
-	More  int
+	Rows      [][]cellView
+	Total     int
+	More      int
 }
 
 type cellView struct {
