@@ -152,10 +152,9 @@ class Pipeline:
                 self.batch, planned["source_resolution"], self.resolution, self.decoder,
                 self.resize_mode, self.mode == "cpu", n_slots, grad_mode)
         if vit_device.PIN_MEMORY:
-            host = [s.host_out for s in self.slots]
-            if self.cpu is not None:
-                host += self.cpu.buffers
-            if not all(t.is_pinned() for t in host):
+            # the workers' shared buffers were registered (cudaHostRegister
+            # checked its status); is_pinned() on them is recorded in details
+            if not all(s.host_out.is_pinned() for s in self.slots):
                 self.close()
                 raise WorkloadError("host buffers are not page-locked: copies would not be async")
 

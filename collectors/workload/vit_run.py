@@ -212,6 +212,8 @@ def run_phase(phase, planned, opts, result, log):
                 "cpu_worker_processes": pipe.cpu.processes if pipe.cpu else 0,
                 "cpu_worker_pids": pipe.cpu.pool.pids if pipe.cpu else [],
                 "cpu_buffers_pinned": pipe.cpu.pinned if pipe.cpu else None,
+                "cpu_buffers_is_pinned": (all(b.is_pinned() for b in pipe.cpu.buffers)
+                                          if pipe.cpu else None),
                 "cpu_threads_total": ((pipe.cpu.processes * pipe.cpu.threads if pipe.cpu else 0)
                                       + 1),
             }
