@@ -1,0 +1,79 @@
+#!/bin/bash
+# Issue 21's measurement session on a lent GPU host (../shared/GPU.md), from the
+# repository root, in the background so that no 10-minute call limit cuts it:
+#
+#   here:   GOOS=linux GOARCH=amd64 go build -ldflags="-s -w" -o /tmp/vitlab ./cmd/vitlab
+#           zstd -19 /tmp/vitlab -o .gpu-bin/vitlab.zst     # carry [".gpu-libs", ".gpu-bin"]
+#   there:  bash collectors/workload/device_session.sh smoke      # tests + one collected run (~2.5 min)
+#           setsid nohup bash collectors/workload/device_session.sh all > /tmp/session.out 2>&1 &
+#           bash collectors/workload/device_session.sh pack       # later calls: results to $OUT
+#
+# "all": rq5 quick (ViT-B/16 b32: sync, async q1/q2/q8 × cpu/gpu, each run with its
+# headroom), the same eight variants at b64 as direct clean runs, the DataLoader + timm
+# peer at b32 and b64 (8 and 15 workers), preprocess_bench.py, then rq2 and rq1 quick;
+# batches rq{5,2,1}-quick-<card> under /tmp/sess/batches, the rest under /tmp/sess/side.
+set -u
+S=/tmp/sess; W=collectors/workload
+export PYTHONUNBUFFERED=1
+mkdir -p /tmp/dw && for f in .gpu-libs/*.deb; do dpkg -x "$f" /tmp/dw; done
+NSYS=${NSYS:-/opt/nvidia/nsight-compute/2025.3.1/host/target-linux-x64/nsys}
+DWLIB=/tmp/dw/usr/lib/x86_64-linux-gnu
+if [ ! -x /tmp/vitlab ]; then
+  if command -v zstd >/dev/null; then zstd -q -d .gpu-bin/vitlab.zst -o /tmp/vitlab
+  else python3 -c "
+import os, pyarrow as pa
+d = open('.gpu-bin/vitlab.zst', 'rb').read()
+open('/tmp/vitlab', 'wb').write(pa.Codec('zstd').decompress(d, decompressed_size=int(os.environ.get('VITLAB_SIZE', '107969752'))).to_pybytes())"
+  fi
+  chmod +x /tmp/vitlab
+fi
+collect() {  # plan batch [extra flags]
+  /tmp/vitlab collect --plan collectors/plans/$1.yaml --profile quick --out $S/batches --batch $2 \
+    --nsys $NSYS --nsys-env LD_LIBRARY_PATH=$DWLIB "${@:3}"
+}
+case "${1:-}" in
+smoke)
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  (cd $W && timeout 240 python3 -m unittest test_workers test_sched test_settings test_cli test_stats \
+     test_nvtx test_pipeline_logic test_torch_parts 2>&1 | tail -30)
+  S=/tmp/smoke; collect rq5 smoke --only '*async-q2-cpu*' --timeout 150s 2>&1 | tail -5
+  python3 -c "import glob,json; r=json.load(open(glob.glob('/tmp/smoke/batches/smoke/runs/*/run.json')[0])); print(r['status'], r.get('error'), r['timings'], r.get('labels'))"
+  ;;
+all)
+  mkdir -p $S/side $S/batches
+  CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  case "$CARD" in *H200*) TAG=h200;; *H100*) TAG=h100;; *) TAG=gpu;; esac
+  echo "card $CARD tag $TAG" > $S/card.txt
+  log() { echo "$(date -u +%T) $*" >> $S/progress.txt; }
+  collect rq5 rq5-quick-$TAG > $S/rq5.log 2>&1; log rq5
+  for v in "sync cpu 1" "async cpu 1" "async cpu 2" "async cpu 8" "sync gpu 1" "async gpu 1" "async gpu 2" "async gpu 8"; do
+    set -- $v; n=b64-$1-q$3-$2
+    printf '{"run_id":"side-%s","settings":{"patch":16,"depth":12,"hidden":768,"resolution":224,"source_resolution":256,"batch_size":64,"pipeline":"%s","queue_depth":%s,"preprocess":"%s","warmup_batches":5,"timed_batches":20,"clean_repeats":3,"min_window_s":2}}' \
+      $n $1 $3 $2 > $S/side/$n.req.json
+    timeout 120 python3 $W/vit_workload.py --request $S/side/$n.req.json --result $S/side/$n.json --phase clean > $S/side/$n.log 2>&1
+  done; log side
+  for b in 32 64; do timeout 150 python3 $W/peer_bench.py --batch-size $b --workers 8,15 --json $S/side/peer-b$b.json > $S/side/peer-b$b.log 2>&1; done; log peer
+  timeout 150 python3 $W/preprocess_bench.py --workers 1,2,4,8,15 --seconds 1 --repeats 2 --json $S/side/prep-b32.json > $S/side/prep.log 2>&1; log prep
+  collect rq2 rq2-quick-$TAG > $S/rq2.log 2>&1; log rq2
+  collect rq1 rq1-quick-$TAG > $S/rq1.log 2>&1; log rq1
+  touch $S/ALLDONE
+  ;;
+pack)
+  cat $S/card.txt $S/progress.txt 2>/dev/null
+  python3 - <<'EOP'
+import glob, os, tarfile
+S = "/tmp/sess"; OUT = os.environ["OUT"]
+with tarfile.open(os.path.join(OUT, "side.tar.xz"), "w:xz", preset=3) as t:
+    for p in ["side", "card.txt", "progress.txt"] + [os.path.basename(x) for x in glob.glob(S + "/*.log")]:
+        if os.path.exists(os.path.join(S, p)):
+            t.add(os.path.join(S, p), arcname=p)
+for b in sorted(glob.glob(S + "/batches/*/")):
+    n = os.path.basename(b.rstrip("/"))
+    with tarfile.open(os.path.join(OUT, n + ".tar.xz"), "w:xz", preset=3) as t:
+        t.add(b.rstrip("/"), arcname=n)
+for f in sorted(os.listdir(OUT)):
+    print(f, os.path.getsize(os.path.join(OUT, f)))
+EOP
+  ;;
+*) echo "usage: $0 smoke|all|pack" >&2; exit 2;;
+esac
