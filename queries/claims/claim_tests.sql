@@ -1,7 +1,10 @@
 -- name: claim_tests
 -- description: Every unit of every claim tested: its estimate over run values, its intervals with conf_level and method, its verdict, the runs per side that would decide it, and why.
--- inputs: claim_units, config_stats
+-- inputs: config_stats
 --
+-- units and stats name relations (tables, views or CTEs) of unit rows in
+-- claim_units' shape and of config_stats rows; claim_verdicts passes the
+-- claims' units, stats_test.go simulated ones.
 -- A unit (claims/claim_c*.sql) is a contrast: estimate = shift + Σ cᵢ·f(xᵢ)
 -- over terms (configuration, metric, coefficient cᵢ, transform f: log,
 -- raw or inv), each xᵢ a configuration's run values (config_stats'
@@ -51,23 +54,23 @@ create or replace macro claim_edge_t(scale, e) as
 create or replace macro claim_back(scale, x) as
     case when scale = 'log' then exp(x) else x end;
 
-create or replace macro claim_tests(configs, stats) as table
+create or replace macro claim_tests(units, stats) as table
 with
-    units as materialized (
+    numbered as materialized (
         select
             *,
             row_number() over (order by claim_id, unit) as uid,
             count(*) over (partition by claim_id) as m,
             getvariable('claims_alpha') as alpha,
             getvariable('claims_assumed_cv') as cv
-        from claim_units(configs, stats)
+        from query_table(units)
     ),
     terms as (
         -- a configuration named twice in one contrast (a step against the
         -- next step shares its middle configuration) is one term: its
         -- coefficients add, so its variance is counted once, correctly
         select uid, config_id, metric, tf, sum(coef) as coef
-        from (select uid, unnest(terms, recursive := true) from units)
+        from (select uid, unnest(terms, recursive := true) from numbered)
         group by uid, config_id, metric, tf
     ),
     term_stats as (
@@ -117,7 +120,7 @@ with
             1 - 2 * u.alpha / u.m as level_r,
             1 - u.alpha as p_h,
             1 - u.alpha / u.m as p_r
-        from units as u
+        from numbered as u
         join unit_stats as s
             on s.uid = u.uid
     ),
@@ -242,7 +245,7 @@ with
             case when verdict = 'refuted' then lo_r else lo_h end as lo,
             case when verdict = 'refuted' then hi_r else hi_h end as hi,
             case
-                when scale = 'none' then null
+                when scale = 'none' or lo_h is null then null
                 when verdict = 'refuted' then level_r
                 else level_h
             end as conf_level,

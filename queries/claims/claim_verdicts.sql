@@ -1,6 +1,6 @@
 -- name: claim_verdicts
 -- description: One row per claim with units: its verdict from its tested units (claim_tests), the deciding unit's estimate and interval with conf_level and method, the fewest runs on a side, the runs per side that would decide it, and a short reason.
--- inputs: claim_tests, config_compare
+-- inputs: claim_units, claim_tests, config_compare
 --
 -- The one place that turns units into a verdict:
 --   refuted       at least one unit refuted (at the Bonferroni level),
@@ -36,8 +36,11 @@ create or replace macro claim_far(scale, est, edge) as
 
 create or replace macro claim_verdicts(configs, stats) as table
 with
+    unit_rows as materialized (
+        select * from claim_units(configs, stats)
+    ),
     tested as materialized (
-        select * from claim_tests(configs, stats)
+        select * from claim_tests('unit_rows', stats)
     ),
     ranked as (
         select

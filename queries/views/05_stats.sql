@@ -30,9 +30,10 @@ create or replace macro norm_central_q(q, r) as
 -- of t with df degrees of freedom. t is null for df < 1 or null (too few
 -- runs for an interval) and for p outside (0, 1).
 -- Method: Hill's algorithm 396 (Comm. ACM 13(10), 1970), as R's qt uses
--- it before its refinement step; exact for df = 1 and 2, within 1e-4
--- relative elsewhere (queries/stats_test.go checks it against Student's
--- distribution integrated numerically). Each intermediate is one column,
+-- it before its refinement step: exact for df = 1 and 2, within 0.2 %
+-- from df 2 up; between 1 and 2 (Welch with two runs on a side) up to 3 %
+-- too large, i.e. a wider, conservative interval (queries/stats_test.go
+-- checks it against Student's distribution integrated numerically). Each intermediate is one column,
 -- computed once per row.
 create or replace macro t_quantiles(rel) as table
 with
