@@ -419,8 +419,10 @@ func parseViewFile(file string, layer Layer, text string) (*ViewFile, error) {
 			return nil, fmt.Errorf("queries: %s:1: header has no -- description: line", file)
 		case len(v.Inputs) == 0:
 			return nil, fmt.Errorf("queries: %s:1: header has no -- inputs: line", file)
+		case !slices.Contains(v.Defines, v.Name) && layer == LayerMetric:
+			return nil, fmt.Errorf("queries: %s: does not create view %s", file, v.Name)
 		case !slices.Contains(v.Defines, v.Name):
-			return nil, fmt.Errorf("queries: %s: does not create view or macro %s", file, v.Name)
+			return nil, fmt.Errorf("queries: %s: does not create macro %s", file, v.Name)
 		}
 	}
 	if len(v.Defines) == 0 {
