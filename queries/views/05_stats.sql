@@ -119,3 +119,54 @@ create or replace macro contrast_term(config_id, metric, coef, tf) as
 -- 'never' for infinity), for reasons and evidence.
 create or replace macro num_txt(x) as
     case when x is null then 'n/a' when isinf(x) then 'never' else printf('%.4g', x + 0.0) end;
+
+-- ratio_ci(pairs, stats, level): the ratio of two configurations' run
+-- values with its interval over both sides' runs, for every row of the
+-- relation named pairs (columns a, b: config ids, metric: a config_stats
+-- metric; other columns pass through), stats naming config_stats rows.
+-- Adds ratio = exp(mean ln a − mean ln b) (the ratio of geometric means),
+-- ratio_lo, ratio_hi: Welch's t on log run values at the two-sided level
+-- (e.g. 0.95), Welch–Satterthwaite df — the two-sample case of the claims'
+-- contrasts (claims/claim_tests.sql); null bounds when a side has fewer
+-- than 2 runs or non-positive values; ratio_n_min, the fewer runs of the
+-- two sides.
+create or replace macro ratio_ci(pairs, stats, level) as table
+with
+    sides as (
+        select
+            p.*,
+            sa.n as ratio_n_a, sa.log_mean as ratio_m_a, sa.log_sd as ratio_s_a,
+            sb.n as ratio_n_b, sb.log_mean as ratio_m_b, sb.log_sd as ratio_s_b
+        from query_table(pairs) as p
+        left join query_table(stats) as sa
+            on sa.config_id = p.a and sa.metric = p.metric
+        left join query_table(stats) as sb
+            on sb.config_id = p.b and sb.metric = p.metric
+    ),
+    welch as (
+        select
+            *,
+            case when ratio_n_a >= 2 and ratio_n_b >= 2 then
+                ratio_s_a * ratio_s_a / ratio_n_a + ratio_s_b * ratio_s_b / ratio_n_b end as ratio_w,
+            case when ratio_n_a >= 2 and ratio_n_b >= 2 then
+                pow(ratio_s_a * ratio_s_a / ratio_n_a, 2) / (ratio_n_a - 1)
+                + pow(ratio_s_b * ratio_s_b / ratio_n_b, 2) / (ratio_n_b - 1) end as ratio_w2
+        from sides
+    ),
+    ratio_args as (
+        select
+            *,
+            1 - (1 - level) / 2 as p,
+            welch_df(ratio_w, ratio_w2, least(ratio_n_a, ratio_n_b) - 1) as df
+        from welch
+    ),
+    final as (
+        select
+            * exclude (p, df, t, ratio_n_a, ratio_m_a, ratio_s_a, ratio_n_b, ratio_m_b, ratio_s_b, ratio_w, ratio_w2),
+            exp(ratio_m_a - ratio_m_b) as ratio,
+            exp(t_interval(ratio_m_a - ratio_m_b, sqrt(ratio_w), t).lo) as ratio_lo,
+            exp(t_interval(ratio_m_a - ratio_m_b, sqrt(ratio_w), t).hi) as ratio_hi,
+            least(ratio_n_a, ratio_n_b) as ratio_n_min
+        from t_quantiles('ratio_args')
+    )
+select * from final;
