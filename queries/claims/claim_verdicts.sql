@@ -184,12 +184,12 @@ with
                             e.d_n_min || ' run' || case when e.d_n_min = 1 then '' else 's' end
                             || ' on a point of the fit (R2 has no interval)'
                         when e.d_n_min < 2 then
-                            e.d_n_min || ' run' || case when e.d_n_min = 1 then '' else 's' end || ' per side'
+                            e.d_n_min || ' run' || case when e.d_n_min = 1 then '' else 's' end || ' per configuration'
                         else claim_pct(e.level_h) || ' interval [' || num_txt(e.lo_or_h) || ', ' || num_txt(e.hi_or_h) || '] is not '
                             || case e.test when 'band' then 'inside ' else '' end || e.edge_txt
                     end
                     || case
-                        when e.runs_needed is not null then '; ' || e.runs_needed || ' needed'
+                        when e.runs_needed is not null then '; ' || e.runs_needed || case when e.scale = 'none' then ' per configuration needed' else ' per side needed' end
                             || case
                                 when e.scale = 'none' then ''
                                 when e.assumed_cv then ' at an assumed CV of ' || printf('%.3g', 100 * e.cv) || ' %'
