@@ -92,6 +92,7 @@ with
         select
             uid,
             count(*) filter (where n is null or mu is null) as missing,
+            count(*) filter (where coef <> 0) as n_terms,
             count(*) filter (where coef <> 0 and (n is null or n < 2 or sd is null)) as no_spread,
             min(coalesce(n, 0)) as n_min,
             sum(coef * mu) as sum_mu,
@@ -254,6 +255,7 @@ with
             toward_refuted,
             badness,
             n_min,
+            n_terms,
             n_batches = 1 as same_session,
             n_batches,
             assumed_cv,

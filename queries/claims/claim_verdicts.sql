@@ -86,7 +86,8 @@ with
             any_value(toward_refuted) filter (where pos = 1) as d_toward_refuted,
             any_value(cv) filter (where pos = 1) as cv,
             any_value(m) filter (where pos = 1) as m,
-            any_value(evidence) filter (where pos = 1) as d_evidence
+            any_value(evidence) filter (where pos = 1) as d_evidence,
+            max(n_terms) as max_terms
         from ranked
         group by claim_id
     ),
@@ -150,9 +151,11 @@ with
             e.lo as ci_low,
             e.hi as ci_high,
             e.conf_level,
-            case e.scale
-                when 'log' then 'Welch t on log run values (Welch-Satterthwaite df)'
-                when 'raw' then 'Welch t on run values (Welch-Satterthwaite df)'
+            case
+                when e.scale = 'log' and e.max_terms = 1 then 't on log run values (df n - 1)'
+                when e.scale = 'raw' and e.max_terms = 1 then 't on run values (df n - 1)'
+                when e.scale = 'log' then 'Welch t on log run values (Welch-Satterthwaite df)'
+                when e.scale = 'raw' then 'Welch t on run values (Welch-Satterthwaite df)'
                 else 'point estimate over configuration medians, no interval: decided only with >= '
                     || getvariable('claims_min_runs') || ' runs per configuration'
             end
