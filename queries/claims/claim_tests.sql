@@ -254,6 +254,7 @@ with
             verdict,
             toward_refuted,
             badness,
+            distance,
             n_min,
             n_terms,
             n_batches = 1 as same_session,
@@ -263,6 +264,8 @@ with
             case
                 when verdict <> 'inconclusive' then null
                 when scale = 'none' then greatest(getvariable('claims_min_runs'), n_min)
+                -- (greatest skips a null: an estimate on the edge stays null)
+                when runs_rule is null then null
                 else greatest(runs_rule, n_min + 1)
             end as runs_needed,
             config_ids,

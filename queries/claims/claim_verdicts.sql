@@ -65,7 +65,10 @@ with
             count(*) filter (where not same_session) = 0 as same_session,
             count(*) filter (where verdict = 'inconclusive' and toward_refuted) as n_toward_refuted,
             min(runs_needed) filter (where verdict = 'inconclusive' and toward_refuted) as refute_needed,
-            count(*) filter (where verdict = 'inconclusive' and runs_needed is null) as undecidable,
+            count(*) filter (where verdict = 'inconclusive' and runs_needed is null) as no_count,
+            -- an estimate on an edge: no number of runs decides it
+            count(*) filter (where verdict = 'inconclusive' and runs_needed is null and scale <> 'none'
+                             and coalesce(distance, 0) = 0) as undecidable,
             max(runs_needed) filter (where verdict = 'inconclusive') as hold_needed,
             bool_or(assumed_cv) filter (where verdict = 'inconclusive') as assumed_cv,
             list_distinct(flatten(list(config_ids))) as config_ids,
@@ -102,7 +105,7 @@ with
             case
                 when n_refuted > 0 or n_holds = units then null
                 when n_toward_refuted > 0 then refute_needed
-                when undecidable > 0 then null
+                when no_count > 0 then null
                 else hold_needed
             end as runs_needed
         from per_claim
