@@ -19,7 +19,7 @@ import (
 // embedded whole (a README.md keeps an empty one embeddable); only .sql
 // files are read.
 //
-//go:embed *.sql views metrics nsys findings checks
+//go:embed *.sql views metrics claims nsys findings checks
 var sqlFiles embed.FS
 
 // Layer is the layer of the queries folder a SQL file belongs to, as the
@@ -43,6 +43,11 @@ const (
 	LayerFinding Layer = "finding"
 	// LayerClaims is claims.sql: the verdict of every published claim.
 	LayerClaims Layer = "claims"
+	// LayerClaimUnit is claims/*.sql: one table macro per claim yielding
+	// its units, and the macros that test units and turn them into
+	// verdicts; created after every metric view, in the order of their
+	// -- inputs: (DuckDB binds a macro's calls when it is created).
+	LayerClaimUnit Layer = "claim"
 	// LayerQuery is any other saved query at the top of the folder
 	// (run_metrics, runs_overview).
 	LayerQuery Layer = "query"
@@ -64,6 +69,8 @@ func layerOf(file string) (Layer, bool) {
 		return LayerFinding, true
 	case "checks/":
 		return LayerCheck, true
+	case "claims/":
+		return LayerClaimUnit, true
 	case "":
 		if base == "claims.sql" {
 			return LayerClaims, true
@@ -171,7 +178,8 @@ type Catalog struct {
 	// Views is the SQL of every views/ and metrics/ file in creation order
 	// (ViewFiles), run after the base views.
 	Views string
-	// ViewFiles are the files of views/ then metrics/, in creation order.
+	// ViewFiles are the files of views/, metrics/ then claims/, in
+	// creation order.
 	ViewFiles []*ViewFile
 	// Queries are the saved queries (top-level, nsys/, findings/,
 	// claims.sql), by name.
@@ -256,7 +264,7 @@ var (
 func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 	c := &Catalog{}
 	var files []string
-	for _, pat := range []string{"views/*.sql", "metrics/*.sql", "*.sql", "nsys/*.sql", "findings/*.sql", "checks/*.sql"} {
+	for _, pat := range []string{"views/*.sql", "metrics/*.sql", "claims/*.sql", "*.sql", "nsys/*.sql", "findings/*.sql", "checks/*.sql"} {
 		m, err := fs.Glob(fsys, pat)
 		if err != nil {
 			return nil, fmt.Errorf("queries: %w", err)
@@ -281,7 +289,7 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 	}
 	// Views and metrics first: the macros they define tell which params a
 	// query reads through them.
-	var views, metrics []*ViewFile
+	var views, metrics, claimUnits []*ViewFile
 	var queryFiles []string
 	for _, file := range files {
 		layer, _ := layerOf(file)
@@ -290,7 +298,7 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 			return nil, fmt.Errorf("queries: %w", err)
 		}
 		switch layer {
-		case LayerView, LayerMetric:
+		case LayerView, LayerMetric, LayerClaimUnit:
 			v, err := parseViewFile(file, layer, string(b))
 			if err != nil {
 				return nil, err
@@ -300,10 +308,13 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 					return nil, err
 				}
 			}
-			if layer == LayerView {
+			switch layer {
+			case LayerView:
 				views = append(views, v)
-			} else {
+			case LayerMetric:
 				metrics = append(metrics, v)
+			default:
+				claimUnits = append(claimUnits, v)
 			}
 		default:
 			queryFiles = append(queryFiles, file)
@@ -313,7 +324,11 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.ViewFiles = append(views, sorted...)
+	sortedClaims, err := sortMetrics(claimUnits)
+	if err != nil {
+		return nil, err
+	}
+	c.ViewFiles = append(append(views, sorted...), sortedClaims...)
 	var script strings.Builder
 	macroVars := map[string][]string{}
 	for _, v := range c.ViewFiles {
@@ -326,6 +341,7 @@ func LoadCatalog(fsys fs.FS) (*Catalog, error) {
 			macroVars[k] = vs
 		}
 	}
+	closeMacroVars(macroVars, c.ViewFiles)
 	c.Views = script.String()
 	for _, v := range c.ViewFiles {
 		for _, in := range v.Inputs {
@@ -394,7 +410,7 @@ func parseViewFile(file string, layer Layer, text string) (*ViewFile, error) {
 	if err := checkNoPaths(file, text); err != nil {
 		return nil, err
 	}
-	if layer == LayerMetric {
+	if layer == LayerMetric || layer == LayerClaimUnit {
 		want := strings.TrimSuffix(path.Base(file), ".sql")
 		switch {
 		case v.Name != want:
@@ -403,8 +419,10 @@ func parseViewFile(file string, layer Layer, text string) (*ViewFile, error) {
 			return nil, fmt.Errorf("queries: %s:1: header has no -- description: line", file)
 		case len(v.Inputs) == 0:
 			return nil, fmt.Errorf("queries: %s:1: header has no -- inputs: line", file)
-		case !slices.Contains(v.Defines, v.Name):
+		case !slices.Contains(v.Defines, v.Name) && layer == LayerMetric:
 			return nil, fmt.Errorf("queries: %s: does not create view %s", file, v.Name)
+		case !slices.Contains(v.Defines, v.Name):
+			return nil, fmt.Errorf("queries: %s: does not create macro %s", file, v.Name)
 		}
 	}
 	if len(v.Defines) == 0 {
@@ -453,7 +471,9 @@ func sortMetrics(ms []*ViewFile) ([]*ViewFile, error) {
 	return out, nil
 }
 
-var macroRE = regexp.MustCompile(`(?is)create\s+(?:or\s+replace\s+)?macro\s+([a-z_][a-z0-9_]*)(.*?);`)
+// A macro ends at the first semicolon that ends a line (one inside a
+// string literal, as in '; ', does not end it).
+var macroRE = regexp.MustCompile(`(?ism)create\s+(?:or\s+replace\s+)?macro\s+([a-z_][a-z0-9_]*)(.*?);[ \t]*$`)
 
 // macrosReading returns, for each macro the SQL defines, the params it
 // reads with getvariable.
@@ -467,6 +487,33 @@ func macrosReading(sql string) map[string][]string {
 		}
 	}
 	return out
+}
+
+// closeMacroVars adds to each macro the params read by the macros it
+// calls, transitively (claims.sql calls claim_verdicts, which calls each
+// claim's macro, which reads that claim's params).
+func closeMacroVars(macroVars map[string][]string, files []*ViewFile) {
+	calls := map[string][]string{}
+	for _, v := range files {
+		for _, m := range macroRE.FindAllStringSubmatch(stripComments(v.SQL), -1) {
+			for _, c := range callRE.FindAllStringSubmatch(m[2], -1) {
+				calls[strings.ToLower(m[1])] = append(calls[strings.ToLower(m[1])], strings.ToLower(c[1]))
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for m, callees := range calls {
+			for _, c := range callees {
+				for _, k := range macroVars[c] {
+					if !slices.Contains(macroVars[m], k) {
+						macroVars[m] = append(macroVars[m], k)
+						changed = true
+					}
+				}
+			}
+		}
+	}
 }
 
 // stripMacros removes macro definitions (which may read variables: they

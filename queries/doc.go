@@ -9,7 +9,10 @@
 //
 //   - views/*.sql: macros and views over the base views (durations, nsys
 //     operation names, NVTX full names, the unified gpu_ops view, NVTX
-//     ranges and their GPU projection); metrics/*.sql: one view per metric;
+//     ranges and their GPU projection; 05_stats.sql: the interval
+//     methods); metrics/*.sql: one view per metric; claims/*.sql: one table
+//     macro per claim yielding its units, and the macros that test units
+//     and turn them into verdicts (read by claims.sql);
 //   - <name>.sql, nsys/, findings/, claims.sql: one saved query per file,
 //     dbt-style, with a header (-- name, -- description, -- inputs,
 //     -- param: key = default -- meaning, and -- derive: per-batch where its

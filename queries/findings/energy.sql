@@ -10,7 +10,7 @@
 --   config_id, rq, gpu_name, patch, depth, hidden, resolution, batch_size,
 --   compile_mode, pipeline, preprocess;
 --   energy_per_image_mj, energy_lo_mj, energy_hi_mj, energy_n   energy per
---     image in mJ (median, 95 % interval of the measurements; null when
+--     image in mJ (median run, 95 % t interval over runs; null when
 --     there is no measurement);
 --   energy_source   where it came from, from run_metrics_v (e.g.
 --     nvml_total_energy: the NVML counter over each clean window;

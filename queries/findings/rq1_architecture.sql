@@ -1,5 +1,5 @@
 -- name: rq1_architecture
--- description: RQ1: untraced throughput, GPU busy, achieved TFLOP/s and its fraction of the card's bf16 peak, by patch x depth x hidden (median and 95 % interval of the repeats).
+-- description: RQ1: untraced throughput, GPU busy, achieved TFLOP/s and its fraction of the card's bf16 peak, by patch x depth x hidden (median run and 95 % interval over runs).
 -- inputs: run_config, config_summary, config_stats, run_metrics_v, usable_runs
 -- rq: rq1
 -- chart: line x=hidden y=clean_throughput series=arch logy title=Untraced throughput (img/s) by hidden size, one line per patch and depth
@@ -17,9 +17,9 @@
 --                       (run_metrics_v.flops_per_image; the formula is in
 --                       metrics/run_flops.sql);
 --   clean_throughput, clean_throughput_lo, clean_throughput_hi, clean_throughput_n
---                       untraced img/s: median and 95 % interval of the
---                       clean windows (config_summary; interval null
---                       when n < 3);
+--                       untraced img/s: median and 95 % t interval over
+--                       the runs (config_summary; interval null with one
+--                       run);
 --   gpu_busy, gpu_busy_lo, gpu_busy_hi, gpu_busy_n
 --                       |U kernels n W| / |W| over the traced runs;
 --   seed_compute_utilisation  the earlier study's sum(kernel) / kernel span

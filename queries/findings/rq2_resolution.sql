@@ -1,5 +1,5 @@
 -- name: rq2_resolution
--- description: RQ2: untraced throughput, token rate, per-batch latency p50/p99 and peak GPU memory against input resolution and token count (median and 95 % interval of the repeats).
+-- description: RQ2: untraced throughput, token rate, per-batch latency p50/p99 and peak GPU memory against input resolution and token count (median run and 95 % interval over runs).
 -- inputs: run_config, config_summary
 -- rq: rq2
 -- chart: line x=tokens y=clean_throughput series=model logx logy title=Untraced throughput (img/s) against tokens per image
@@ -16,7 +16,7 @@
 --   (tokens x batch size: plans often shrink the batch as resolution grows
 --   to keep it constant, so compare memory per image, not per run);
 --   clean_throughput, clean_throughput_lo, clean_throughput_hi, clean_throughput_n
---     untraced img/s (median, 95 % interval; null interval when n < 3);
+--     untraced img/s (median run, 95 % t interval over runs; null with one run);
 --   token_rate_m   clean_throughput x tokens / 1e6 (and _lo, _hi): the
 --     claim C6 quantity;
 --   latency_p50_ms, latency_p50_lo, latency_p50_hi, latency_p99_ms,

@@ -1,6 +1,6 @@
 -- name: rq3_compile
 -- description: RQ3: untraced speedup of each torch.compile mode over eager for the same model, batch and pipeline, compile time, and the break-even image count.
--- inputs: run_config, config_summary
+-- inputs: run_config, config_summary, config_stats
 -- rq: rq3
 -- chart: bar x=compile_mode y=speedup series=model title=Untraced speedup over eager (same model, batch size and pipeline)
 -- chart: bar x=compile_mode y=compile_s series=model logy title=Compile time (s): the first, compiling call
@@ -16,14 +16,15 @@
 --   config_id, gpu_name, model ('p<patch> d<depth> h<hidden>'), patch,
 --   depth, hidden, resolution, batch_size, pipeline, compile_mode;
 --   clean_throughput, clean_throughput_lo, clean_throughput_hi,
---   clean_throughput_n   untraced img/s (median, 95 % interval);
+--   clean_throughput_n   untraced img/s (median run, 95 % t interval over
+--     runs, runs: config_summary);
 --   eager_throughput, eager_throughput_lo, eager_throughput_hi  the same for
 --     the baseline;
---   speedup = clean_throughput / eager_throughput; speedup_lo =
---     clean_throughput_lo / eager_throughput_hi and speedup_hi =
---     clean_throughput_hi / eager_throughput_lo: the widest ratio the two
---     intervals allow (null when either interval is), a conservative
---     interval; exactly 1 for the eager baseline itself;
+--   speedup = clean_throughput / eager_throughput (medians of runs);
+--     speedup_lo, speedup_hi: its 95 % interval over both sides' runs
+--     (Welch's t on log run values, ratio_ci in views/05_stats.sql;
+--     null when a side has fewer than 2 runs); exactly 1 for the eager
+--     baseline itself; speedup_method names the level and method;
 --   compile_s, compile_s_lo, compile_s_hi   time of the first (compiling)
 --     call, s (0 for eager);
 --   saving_us_per_image = (1 / eager - 1 / clean_throughput) x 1e6: GPU
@@ -95,16 +96,37 @@ paired as (
     ) = 1
 ),
 
+stats as (
+    select * from config_stats
+),
+
+-- the speedup's interval over both sides' runs
+speedup_pairs as (
+    select config_id as a, eager_config_id as b, 'clean_throughput' as metric
+    from paired
+    where eager_config_id is not null and config_id <> eager_config_id
+),
+
+speedup_ci as (
+    select * from ratio_ci('speedup_pairs', 'stats', 0.95)
+),
+
 measured as (
     select
-        *,
-        clean_throughput / nullif(eager_throughput, 0) as speedup,
-        case when config_id = eager_config_id then 1.0
-            else clean_throughput_lo / nullif(eager_throughput_hi, 0) end as speedup_lo,
-        case when config_id = eager_config_id then 1.0
-            else clean_throughput_hi / nullif(eager_throughput_lo, 0) end as speedup_hi,
-        (1 / nullif(eager_throughput, 0) - 1 / nullif(clean_throughput, 0)) as saving_s_per_image
-    from paired
+        p.*,
+        p.clean_throughput / nullif(p.eager_throughput, 0) as speedup,
+        case when p.config_id = p.eager_config_id then 1.0 else c.ratio_lo end as speedup_lo,
+        case when p.config_id = p.eager_config_id then 1.0 else c.ratio_hi end as speedup_hi,
+        case
+            when p.config_id = p.eager_config_id then 'baseline'
+            when p.eager_config_id is null then 'no eager baseline'
+            when c.ratio_lo is null then 'no interval (fewer than 2 runs on a side)'
+            else '95 % Welch t on log run values'
+        end as speedup_method,
+        (1 / nullif(p.eager_throughput, 0) - 1 / nullif(p.clean_throughput, 0)) as saving_s_per_image
+    from paired as p
+    left join speedup_ci as c
+        on c.a = p.config_id and c.b = p.eager_config_id
 ),
 
 final as (
@@ -129,6 +151,7 @@ final as (
         round(speedup, 3) as speedup,
         round(speedup_lo, 3) as speedup_lo,
         round(speedup_hi, 3) as speedup_hi,
+        speedup_method,
         round(compile_s, 2) as compile_s,
         round(compile_s_lo, 2) as compile_s_lo,
         round(compile_s_hi, 2) as compile_s_hi,

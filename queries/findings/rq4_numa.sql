@@ -1,6 +1,6 @@
 -- name: rq4_numa
 -- description: RQ4: untraced throughput with CPUs and memory bound local to the GPU's NUMA node against remote, and their ratio, by model and batch size; no data where the host could not place a run remotely.
--- inputs: run_config, runs, config_summary
+-- inputs: run_config, runs, config_summary, config_stats
 -- rq: rq4
 -- chart: bar x=batch_size y=ratio series=model title=Throughput ratio local / remote NUMA binding, by batch size
 --
@@ -15,11 +15,12 @@
 --   gpu_name, model ('p<patch> d<depth> h<hidden>'), patch, depth, hidden,
 --   resolution, batch_size;
 --   local_throughput, local_lo, local_hi, local_n   untraced img/s of the
---     local configuration (median, 95 % interval, windows);
+--     local configuration (median run, 95 % t interval over runs, runs);
 --   remote_throughput, remote_lo, remote_hi, remote_n   the same, remote;
---   ratio = local / remote; ratio_lo = local_lo / remote_hi, ratio_hi =
---     local_hi / remote_lo (the widest ratio the intervals allow; null
---     when either interval is): null unless both placements were measured;
+--   ratio = local / remote (medians of runs): null unless both placements
+--     were measured; ratio_lo, ratio_hi its 95 % interval over both
+--     sides' runs (Welch's t on log run values, ratio_ci in
+--     views/05_stats.sql; null when a side has fewer than 2 runs);
 --   unbound_throughput   the unbound (placement unknown) configuration's
 --     median, shown for reference where no binding was possible;
 --   runs_ok, runs_unavailable   runs of the group by outcome (a run the
@@ -150,6 +151,28 @@ joined as (
     left join summary as u on u.config_id = g.unbound_config_id
 ),
 
+stats as (
+    select * from config_stats
+),
+
+-- the ratio's interval over both sides' runs
+ratio_pairs as (
+    select distinct local_config_id as a, remote_config_id as b, 'clean_throughput' as metric
+    from joined
+    where local_config_id is not null and remote_config_id is not null
+),
+
+ratio_intervals as (
+    select * from ratio_ci('ratio_pairs', 'stats', 0.95)
+),
+
+with_ci as (
+    select j.*, c.ratio_lo as ci_lo, c.ratio_hi as ci_hi
+    from joined as j
+    left join ratio_intervals as c
+        on c.a = j.local_config_id and c.b = j.remote_config_id
+),
+
 final as (
     select
         gpu_name,
@@ -168,8 +191,8 @@ final as (
         round(remote_hi, 1) as remote_hi,
         remote_n,
         round(local_throughput / nullif(remote_throughput, 0), 4) as ratio,
-        round(local_lo / nullif(remote_hi, 0), 4) as ratio_lo,
-        round(local_hi / nullif(remote_lo, 0), 4) as ratio_hi,
+        round(ci_lo, 4) as ratio_lo,
+        round(ci_hi, 4) as ratio_hi,
         round(unbound_throughput, 1) as unbound_throughput,
         runs_ok,
         runs_unavailable,
@@ -181,7 +204,7 @@ final as (
             when local_config_id is null then 'no data: no local run'
             else 'no data: no untraced throughput'
         end as status
-    from joined
+    from with_ci
     order by gpu_name, patch, depth, hidden, resolution, batch_size, compile_mode, pipeline, preprocess
 )
 

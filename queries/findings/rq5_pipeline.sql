@@ -15,8 +15,8 @@
 --   ('<pipeline> <preprocess>': the chart series), label ('sync gpu',
 --   'async q4 cpu', ...);
 --   clean_throughput, clean_throughput_lo, clean_throughput_hi,
---   clean_throughput_n   untraced img/s (median, 95 % interval of the
---     clean windows; null interval when n < 3);
+--   clean_throughput_n   untraced img/s (median run, 95 % t interval over
+--     the runs; null interval with one run);
 --   vs_sync   clean_throughput / the sync configuration's with the same
 --     model, batch size and preprocessing (1 for sync itself);
 --   latency_p50_ms, latency_p90_ms, latency_p99_ms   per-batch latency in

@@ -1,22 +1,20 @@
 -- name: config_compare
--- description: One row per configuration the claims may compare: none of its runs flagged by runs_flagged, with its settings, usable runs, median images in the timed window, the median, 95 % interval and repeats of the metrics the claims test, and comparison keys k_* (every setting but the varied ones).
--- inputs: config_summary, run_config, runs_flagged, usable_runs, run_metrics_v
+-- description: One row per configuration with a usable run: its settings, usable runs, median images in the timed window, the median run value and run count of the metrics the claims test, and comparison keys k_* (every setting but the varied ones).
+-- inputs: config_summary, usable_runs, run_metrics_v, run_config, runs_flagged
 --
--- Defined here rather than inside queries/claims.sql so that it is computed
--- once per process (MaterializeMetrics stores config_* views) and planned
--- once: the claims read it twenty times. Intervals are those of
--- config_summary (config_stats' method) whatever the number of repeats; the
--- claims decide which are too few (param claims_min_repeats).
+-- Defined here so that it is computed once per process (MaterializeMetrics
+-- stores config_* views): the claims' unit files (claims/claim_c*.sql)
+-- read it to find the configurations they compare. Only usable runs count
+-- (status ok, not flagged: usable_runs); a flagged run is left out by
+-- itself, its configuration kept through its other runs. The medians here
+-- label units and order them; the intervals of a claim are computed from
+-- the run values (config_stats' moments) in claims/claim_tests.sql.
 --
--- A configuration is left out as a whole when any of its runs is flagged:
--- config_stats aggregates every usable repeat, so a flagged run cannot be
--- taken out of its numbers, and a configuration half of whose runs
--- contradict their settings is not one configuration.
---
--- Metric columns: thr = clean_throughput (img/s), busy = gpu_busy,
--- util = seed_compute_utilisation, mem = peak_mem_bytes,
--- h2d = h2d_link_gbps (GB/s, 1e9 B), comp = compile_s; each with _lo, _hi
--- (its 95 % interval) and _n (repeats), util without.
+-- Metric columns (median of run values, _n = runs with a value):
+-- thr = clean_throughput (img/s), busy = gpu_busy, util =
+-- seed_compute_utilisation, mem = peak_mem_bytes, h2d = h2d_link_gbps
+-- (GB/s, 1e9 B), comp = compile_s. batches: how many batches the runs come
+-- from; flagged_runs how many of its runs runs_flagged names (left out).
 --
 -- Keys: s_* is each setting as text ('-' for null); k_<varied> joins the
 -- s_* of every setting except the varied one(s), so two configurations
@@ -25,18 +23,20 @@
 -- card); decoder and cpu_workers are left out, as they follow preprocess.
 create or replace view config_compare as
 with
-    flagged_configs as (
-        select distinct r.config_id
-        from run_config as r
-        join runs_flagged as f
-            on f.batch_id = r.batch_id and f.run_id = r.run_id
-    ),
     images as (
         select u.config_id, median(m.images) as images
         from usable_runs as u
         join run_metrics_v as m
             on m.batch_id = u.batch_id and m.run_id = u.run_id
         group by u.config_id
+    ),
+    flagged as (
+        -- runs of the configuration that runs_flagged names (left out)
+        select r.config_id, count(distinct (r.batch_id, r.run_id)) as flagged_runs
+        from run_config as r
+        semi join runs_flagged as f
+            on f.batch_id = r.batch_id and f.run_id = r.run_id
+        group by r.config_id
     ),
     cfg as (
         select
@@ -45,21 +45,20 @@ with
             c.resolution, c.tokens, c.batch_size, c.compile_mode, c.pipeline,
             c.queue_depth, c.preprocess, c.numa_placement,
             c.runs,
+            coalesce(fl.flagged_runs, 0) as flagged_runs,
             i.images,
-            c.clean_throughput as thr, c.clean_throughput_lo as thr_lo,
-            c.clean_throughput_hi as thr_hi, c.clean_throughput_n as thr_n,
-            c.gpu_busy as busy, c.gpu_busy_lo as busy_lo, c.gpu_busy_hi as busy_hi, c.gpu_busy_n as busy_n,
+            c.batches,
+            c.clean_throughput as thr, c.clean_throughput_n as thr_n,
+            c.gpu_busy as busy, c.gpu_busy_n as busy_n,
             c.seed_compute_utilisation as util,
-            c.peak_mem_bytes as mem, c.peak_mem_bytes_lo as mem_lo,
-            c.peak_mem_bytes_hi as mem_hi, c.peak_mem_bytes_n as mem_n,
-            c.h2d_link_gbps as h2d, c.h2d_link_gbps_lo as h2d_lo,
-            c.h2d_link_gbps_hi as h2d_hi, c.h2d_link_gbps_n as h2d_n,
-            c.compile_s as comp, c.compile_s_lo as comp_lo,
-            c.compile_s_hi as comp_hi, c.compile_s_n as comp_n
+            c.peak_mem_bytes as mem, c.peak_mem_bytes_n as mem_n,
+            c.h2d_link_gbps as h2d, c.h2d_link_gbps_n as h2d_n,
+            c.compile_s as comp, c.compile_s_n as comp_n
         from config_summary as c
         left join images as i
             on i.config_id = c.config_id
-        where c.config_id not in (select config_id from flagged_configs)
+        left join flagged as fl
+            on fl.config_id = c.config_id
     ),
     parts as (
         select

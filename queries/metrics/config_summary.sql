@@ -1,12 +1,17 @@
 -- name: config_summary
--- description: One row per configuration: its settings and, for each headline metric m, the median m, its 95 % interval m_lo..m_hi and the number of repeats m_n (from config_stats).
+-- description: One row per configuration: its settings and, for each headline metric m, the median run value m, its 95 % interval over runs m_lo..m_hi and the number of runs m_n (from config_stats), with the runs' worst clean-window stability.
 -- inputs: config_stats, usable_runs
 --
 -- Metrics: clean_throughput, gpu_busy, seed_compute_utilisation, tflops,
 -- peak_mem_bytes, h2d_link_gbps, energy_per_image_j, latency_p50_ms,
 -- latency_p99_ms, compile_s. Settings are those of the configuration's
 -- runs (equal by construction of config_id); runs counts its ok runs not
--- flagged by runs_flagged. Intervals and method: config_stats.
+-- flagged by runs_flagged (usable_runs). Intervals and method:
+-- config_stats (the run is the unit; a 95 % t interval over runs, on log
+-- values for positive metrics; null below 2 runs). window_cv_max and
+-- window_spread_max are the largest clean-window CV and spread of a run
+-- of the configuration (its stability, not a repeat); batches counts the
+-- batches its runs come from (pooled).
 create or replace view config_summary as
 with
     stats as (
@@ -82,7 +87,10 @@ with
             max(median) filter (where metric = 'compile_s') as compile_s,
             max(ci_low) filter (where metric = 'compile_s') as compile_s_lo,
             max(ci_high) filter (where metric = 'compile_s') as compile_s_hi,
-            max(n) filter (where metric = 'compile_s') as compile_s_n
+            max(n) filter (where metric = 'compile_s') as compile_s_n,
+            max(window_cv_max) filter (where metric = 'clean_throughput') as window_cv_max,
+            max(window_spread_max) filter (where metric = 'clean_throughput') as window_spread_max,
+            max(batches) filter (where metric = 'clean_throughput') as batches
         from stats
         group by config_id
     ),
