@@ -15,8 +15,9 @@
 -- at any n, its estimate sitting on an edge). n_runs_min is the fewest
 -- runs on any side of any unit. same_session is true when every unit's
 -- runs come from one batch. runs and flagged_runs add up config_compare's
--- counts over the claim's configurations (usable runs, and runs flagged
--- by runs_flagged and left out of every number).
+-- counts over the claim's configurations (usable runs, and ok runs that
+-- usable_runs leaves out of every number: named by runs_flagged, invalid
+-- by run_validity, or copies).
 
 -- claim_pct(level): a confidence level as text, e.g. 0.9 -> '90 %'.
 create or replace macro claim_pct(level) as printf('%.4g', 100 * level) || ' %';

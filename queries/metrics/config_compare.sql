@@ -1,6 +1,6 @@
 -- name: config_compare
 -- description: One row per configuration with a usable run: its settings, usable runs, median images in the timed window, the median run value and run count of the metrics the claims test, and comparison keys k_* (every setting but the varied ones).
--- inputs: config_summary, usable_runs, run_metrics_v, run_config, runs_flagged
+-- inputs: config_summary, usable_runs, run_metrics_v, run_config
 --
 -- Defined here so that it is computed once per process (MaterializeMetrics
 -- stores config_* views): the claims' unit files (claims/claim_c*.sql)
@@ -14,7 +14,8 @@
 -- thr = clean_throughput (img/s), busy = gpu_busy, util =
 -- seed_compute_utilisation, mem = peak_mem_bytes, h2d = h2d_link_gbps
 -- (GB/s, 1e9 B), comp = compile_s. batches: how many batches the runs come
--- from; flagged_runs how many of its runs runs_flagged names (left out).
+-- from; flagged_runs how many of its ok runs usable_runs leaves out (named
+-- by runs_flagged, invalid by run_validity, or copies of earlier runs).
 --
 -- Keys: s_* is each setting as text ('-' for null); k_<varied> joins the
 -- s_* of every setting except the varied one(s), so two configurations
@@ -31,11 +32,13 @@ with
         group by u.config_id
     ),
     flagged as (
-        -- runs of the configuration that runs_flagged names (left out)
+        -- ok runs of the configuration that usable_runs leaves out: named
+        -- by runs_flagged, an invalid run_validity flag, or a copy
         select r.config_id, count(distinct (r.batch_id, r.run_id)) as flagged_runs
         from run_config as r
-        semi join runs_flagged as f
-            on f.batch_id = r.batch_id and f.run_id = r.run_id
+        anti join usable_runs as u
+            on u.batch_id = r.batch_id and u.run_id = r.run_id
+        where r.status = 'ok'
         group by r.config_id
     ),
     cfg as (

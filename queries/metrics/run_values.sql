@@ -1,6 +1,6 @@
 -- name: run_values
 -- description: One row per usable run and metric: the run's one value of the metric (the unit of replication), with the run's clean-window stability figures.
--- inputs: run_metrics_v, usable_runs, clean_windows, runs
+-- inputs: usable_run_metrics, usable_runs, clean_windows, runs
 --
 -- The run (its own process and CUDA context) is the unit of replication:
 -- each run gives one value per metric, and intervals of a configuration or
@@ -11,7 +11,11 @@
 -- the median of the untraced repeats the workload recorded;
 -- run_throughput), energy_per_image_j the run's energy over its clean
 -- windows (run_energy), the trace metrics one per run, compile_s from
--- runs. Only runs of usable_runs (status ok, not flagged) appear.
+-- runs. Only runs of usable_runs appear (status ok, not flagged by
+-- settings_vs_trace, no invalid validity flag, not a copy), with their
+-- metrics from usable_run_metrics: a run whose profiler overhead is beyond
+-- the limit gives its untraced values (clean throughput, energy,
+-- gpu_busy_untraced) but no trace-derived ones.
 -- Stability of a run, on every row of the run (null without windows):
 --   window_n       clean windows (or untraced repeats) behind clean_throughput
 --   window_cv      their sample standard deviation / mean
@@ -24,7 +28,7 @@ with
     ),
     metrics as (
         select m.* exclude (config_id), u.config_id, u.compile_s
-        from run_metrics_v as m
+        from usable_run_metrics as m
         join usable as u
             on u.batch_id = m.batch_id and u.run_id = m.run_id
     ),
