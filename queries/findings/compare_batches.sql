@@ -294,11 +294,9 @@ verdicts as (
         end as verdict,
         case
             when base_n < 2 or new_n < 2 then
-                format('{} run(s) in base, {} in new: an interval needs >= 2 runs a side; the estimate {:.3f} is {}',
-                    base_n, new_n, ratio,
-                    case when ratio > up then 'beyond +' || round(100 * (ratio - 1), 1) || ' %'
-                         when ratio < down then 'beyond ' || round(100 * (ratio - 1), 1) || ' %'
-                         else 'within the threshold' end)
+                format('{} run(s) in base, {} in new: an interval needs >= 2 runs a side; the estimate {:.3f} ({:+.1f} %) is {}',
+                    base_n, new_n, ratio, 100 * (ratio - 1),
+                    case when ratio > up or ratio < down then 'beyond the threshold' else 'within the threshold' end)
             when move = 'same' then format('interval inside [{:.4f}, {:.4f}]', down, up)
             when move is not null then format('interval excludes 1 and the estimate is beyond {:.1f} %', 100 * getvariable('threshold'))
             when ci_low > 1 or ci_high < 1 then format('a change, but the estimate {:.3f} is within the threshold while the interval reaches beyond it', ratio)
