@@ -12,6 +12,9 @@ export CGO_ENABLED := 1
 export GOFLAGS ?= -tags=duckdb_arrow
 
 BIN       := bin/vitlab
+# The notebooks' Python (pinned in notebooks/requirements.txt), made by `make venv`.
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
 WAREHOUSE ?= warehouse
 SAMPLE    ?= data/sample
 REPORT    ?= report
@@ -43,6 +46,7 @@ deps: ## install what the build and tests need (Go modules for this platform; py
 
 .PHONY: build
 build: ## build bin/vitlab
+	@test -x $(BIN) || echo "building $(BIN): the first build compiles DuckDB's C++ library into it, which takes about 5-6 minutes (1.3 GB of memory, 2 cores); later builds take seconds"
 	$(GO) build -o $(BIN) ./cmd/vitlab
 
 .PHONY: run
@@ -52,11 +56,12 @@ run: build ## ingest the shipped sample batch, run every saved query, write the 
 	@echo "open $(abspath $(REPORT))/index.html (also report.md, queries/*.csv, findings/*.parquet beside it)"
 
 .PHONY: test
-test: deps ## run every test (Go, Python workload, a short fuzz run)
+test: deps ## run every test (Go, Python workload, the notebooks and the independent-DuckDB check, a short fuzz run)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 	python3 -m unittest discover -s collectors/workload -p 'test_*.py'
 	python3 -m py_compile collectors/workload/*.py
+	$(MAKE) --no-print-directory test-notebooks
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 	$(MAKE) --no-print-directory test-slurm
 
@@ -64,12 +69,27 @@ test: deps ## run every test (Go, Python workload, a short fuzz run)
 test-slurm: ## start a one-node Slurm cluster on loopback (root; slurm-wlm + munge) and run a batch through it: job array, afterany finaliser, a cancelled task, resubmit, ingest (~1 min)
 	VITLAB_SLURM=1 $(GO) test -count=1 -timeout 5m -run '^TestRealSlurm$$' -v ./collectors/slurm
 
+$(VENV)/.installed: notebooks/requirements.txt
+	@command -v python3 >/dev/null || { echo "installing python3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq python3) >/dev/null; }
+	@python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || { echo "installing python3-venv (apt-get)"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv) >/dev/null; }
+	@echo "making $(VENV) with notebooks/requirements.txt (pandas, pyarrow, polars, duckdb, matplotlib, nbclient, ipykernel; about 1 minute)"
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r notebooks/requirements.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## make .venv with the notebooks' pinned Python packages
+
 .PHONY: notebooks
-notebooks: ## execute every notebook against the sample (make run first if there is no report); needs pandas, pyarrow, matplotlib
-	@python3 notebooks/run_cells.py --check
+notebooks: venv ## execute every notebook top to bottom against the sample (runs `make run` first when there is no report); SAVE_FIGURES=1 rewrites notebooks/figures/
 	@test -f $(WAREHOUSE)/_manifest.json -a -d $(REPORT)/findings || $(MAKE) --no-print-directory run
-	@if jupyter nbconvert --version >/dev/null 2>&1; then d=$$(mktemp -d); VITLAB_WAREHOUSE=$(WAREHOUSE) VITLAB_REPORT=$(REPORT) jupyter nbconvert --to notebook --execute --output-dir "$$d" notebooks/*.ipynb && echo "executed notebooks in $$d"; \
-	else VITLAB_WAREHOUSE=$(WAREHOUSE) VITLAB_REPORT=$(REPORT) python3 notebooks/run_cells.py --all; fi
+	VITLAB_WAREHOUSE=$(abspath $(WAREHOUSE)) VITLAB_REPORT=$(abspath $(REPORT)) VITLAB_BIN=$(abspath $(BIN)) VITLAB_SAVE_FIGURES=$(SAVE_FIGURES) $(PY) notebooks/execute.py
+
+.PHONY: test-notebooks
+test-notebooks: venv run ## the notebooks against a fresh sample report, every saved query through Python's duckdb against vitlab query, pyarrow and polars reading every table
+	@$(PY) notebooks/check_notebooks.py >/dev/null || $(PY) notebooks/check_notebooks.py
+	VITLAB_WAREHOUSE=$(abspath $(WAREHOUSE)) VITLAB_REPORT=$(abspath $(REPORT)) VITLAB_BIN=$(abspath $(BIN)) $(PY) notebooks/execute.py
+	VITLAB_WAREHOUSE=$(abspath $(WAREHOUSE)) VITLAB_BIN=$(abspath $(BIN)) $(PY) -m unittest discover -v -s notebooks -p 'test_*.py'
 
 .PHONY: fuzz
 fuzz: ## fuzz the export reader (FUZZTIME=3000x executions; longer by hand, e.g. FUZZTIME=200000x)
@@ -112,5 +132,5 @@ collector: ## build vitlab for the GPU host into .gpu-bin/ (linux/amd64, cgo for
 	GOOS=linux GOARCH=amd64 $(GO) build -tags noduckdb -trimpath -ldflags="-s -w" -o .gpu-bin/vitlab ./cmd/vitlab
 
 .PHONY: clean
-clean: ## remove build outputs, the local warehouse and report
+clean: ## remove build outputs, the local warehouse and report (.venv stays: rm -rf .venv)
 	rm -rf bin .gpu-bin $(WAREHOUSE) $(REPORT)

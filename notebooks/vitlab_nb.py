@@ -165,6 +165,23 @@ def lines(ax, df, x, y, series, lo=None, hi=None, **style):
     ax.grid(True, alpha=0.3)
 
 
+def log_scale(ax, axis="y", base=10):
+    """Puts axis ("x" or "y") on a log scale only where its data span more than a decade
+    (base 10), labelled with plain numbers (1, 2, 5 × 10^k; 1, 2, 4, 8 for base 2) rather
+    than powers; a narrower range stays linear, where a log axis hides differences."""
+    from matplotlib import ticker
+
+    lo, hi = (ax.dataLim.x0, ax.dataLim.x1) if axis == "x" else (ax.dataLim.y0, ax.dataLim.y1)
+    if base == 10 and not (lo > 0 and hi > 10 * lo):
+        return
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=base)
+    subs = (1.0,) if base == 2 else ((1.0,) if hi > 100 * lo else (1.0, 2.0, 5.0))
+    a.set_major_locator(ticker.LogLocator(base=base, subs=subs))
+    a.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    a.set_minor_formatter(ticker.NullFormatter())
+
+
 def save(fig, name):
     """Saves fig as notebooks/figures/<name>.png when VITLAB_SAVE_FIGURES=1."""
     if not SAVE_FIGURES:

@@ -142,10 +142,22 @@ type TableOptions struct {
 	// MaxWidth cuts longer cells to that many characters, ending in "…";
 	// 0 keeps them whole.
 	MaxWidth int
+	// Width is the widest line to print (the terminal's width); 0 means no
+	// limit. A table wider than that has its widest columns cut (cells end
+	// in "…"); one that cannot fit even so is printed one row at a time,
+	// a line per column ("expanded", as psql's \x).
+	Width int
+	// Whole says how to get cut cells whole, for the note under a table
+	// that cut some (e.g. "--format csv or json prints every cell whole").
+	Whole string
 }
 
+// minColumn is the narrowest a column is cut to when fitting a width.
+const minColumn = 8
+
 // WriteTable writes res as aligned text for a terminal: a header, a rule,
-// then the rows, numbers right-aligned, and a last line counting the rows.
+// then the rows, numbers right-aligned, and a last line counting the rows
+// (and saying how many cells were cut, and how to get them whole).
 func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 	n := len(res.Columns)
 	cells := make([][]string, len(res.Rows)+1)
@@ -155,6 +167,7 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 	for i, c := range res.Columns {
 		cells[0][i] = c.Name
 	}
+	cutCells := map[[2]int]bool{} // (row, column) of the cells cut
 	for r, row := range res.Rows {
 		cells[r+1] = make([]string, n)
 		for i, v := range row {
@@ -165,6 +178,7 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 			}
 			if opt.MaxWidth > 0 && utf8.RuneCountInString(s) > opt.MaxWidth {
 				s = string([]rune(s)[:opt.MaxWidth-1]) + "…"
+				cutCells[[2]int{r + 1, i}] = true
 			}
 			cells[r+1][i] = s
 		}
@@ -175,6 +189,51 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 		}
 	}
 	var b strings.Builder
+	total := func() int {
+		t := 2 * max(0, n-1)
+		for _, x := range width {
+			t += x
+		}
+		return t
+	}
+	if opt.Width > 0 && total() > opt.Width {
+		// Cut the widest column by one until the table fits: first down
+		// to its header (values are cut before names), then to minColumn.
+		for _, keepHeader := range []bool{true, false} {
+			for total() > opt.Width {
+				widest := -1
+				for i, x := range width {
+					floor := minColumn
+					if keepHeader {
+						floor = max(minColumn, utf8.RuneCountInString(cells[0][i]))
+					}
+					if x > floor && (widest < 0 || x > width[widest]) {
+						widest = i
+					}
+				}
+				if widest < 0 {
+					break
+				}
+				width[widest]--
+			}
+		}
+		if total() > opt.Width {
+			writeExpanded(&b, cells, opt.Width, cutCells)
+			writeTableNote(&b, len(res.Rows), len(cutCells), opt)
+			_, err := io.WriteString(w, b.String())
+			return err
+		}
+		for r, row := range cells {
+			for i, s := range row {
+				if utf8.RuneCountInString(s) > width[i] {
+					row[i] = string([]rune(s)[:width[i]-1]) + "…"
+					if r > 0 {
+						cutCells[[2]int{r, i}] = true
+					}
+				}
+			}
+		}
+	}
 	line := func(row []string) {
 		var l strings.Builder
 		for i, s := range row {
@@ -200,7 +259,53 @@ func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
 	for _, row := range cells[1:] {
 		line(row)
 	}
-	fmt.Fprintf(&b, "(%d rows)\n", len(res.Rows))
+	writeTableNote(&b, len(res.Rows), len(cutCells), opt)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeExpanded prints each row as a block of "column  value" lines no
+// wider than width, and adds the cells it cuts to cut.
+func writeExpanded(b *strings.Builder, cells [][]string, width int, cut map[[2]int]bool) {
+	head := cells[0]
+	name := 0
+	for _, h := range head {
+		name = max(name, utf8.RuneCountInString(h))
+	}
+	name = min(name, max(minColumn, width/3))
+	room := max(minColumn, width-name-2)
+	for r, row := range cells[1:] {
+		fmt.Fprintf(b, "-[ row %d ]%s\n", r+1, strings.Repeat("-", max(0, min(width, 40)-len(fmt.Sprintf("-[ row %d ]", r+1)))))
+		for i, s := range row {
+			h := head[i]
+			if utf8.RuneCountInString(h) > name {
+				h = string([]rune(h)[:name-1]) + "…"
+			}
+			if utf8.RuneCountInString(s) > room {
+				s = string([]rune(s)[:room-1]) + "…"
+				cut[[2]int{r + 1, i}] = true
+			}
+			fmt.Fprintf(b, "%s%s  %s\n", h, strings.Repeat(" ", name-utf8.RuneCountInString(h)), s)
+		}
+	}
+}
+
+func writeTableNote(b *strings.Builder, rows, cut int, opt TableOptions) {
+	noun := "rows"
+	if rows == 1 {
+		noun = "row"
+	}
+	if cut == 0 {
+		fmt.Fprintf(b, "(%d %s)\n", rows, noun)
+		return
+	}
+	cells := "cells"
+	if cut == 1 {
+		cells = "cell"
+	}
+	fmt.Fprintf(b, "(%d %s; %d %s cut to fit, ending in …", rows, noun, cut, cells)
+	if opt.Whole != "" {
+		b.WriteString(": " + opt.Whole)
+	}
+	b.WriteString(")\n")
 }

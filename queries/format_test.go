@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"vitlab/queries/duck"
 )
@@ -62,8 +63,41 @@ func TestWriteTable(t *testing.T) {
 		"------------  --  -----  ----  ------------\n" +
 		"gemm<float>   12    0.5  0.25  2026-01-02T…\n" +
 		"a \"quoted\",…      100.0   NaN\n" +
-		"(2 rows)\n"
+		"(2 rows; 2 cells cut to fit, ending in …)\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestWriteTableWidth: a table wider than the terminal has its widest
+// columns cut to fit, with a note saying how to get them whole; one that
+// cannot fit even so is printed a row at a time.
+func TestWriteTableWidth(t *testing.T) {
+	var b strings.Builder
+	opt := TableOptions{Width: 40, Whole: "--format csv prints them whole"}
+	if err := WriteTable(&b, formatSample(), opt); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for _, l := range lines[:len(lines)-1] {
+		if n := utf8.RuneCountInString(l); n > 40 {
+			t.Errorf("line of %d characters: %q", n, l)
+		}
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, "cut to fit") || !strings.Contains(last, "--format csv prints them whole") {
+		t.Errorf("last line %q", last)
+	}
+	b.Reset()
+	opt.Width = 24
+	if err := WriteTable(&b, formatSample(), opt); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.String(), "-[ row 1 ]") {
+		t.Errorf("want expanded rows at width 24, got\n%s", b.String())
+	}
+	for _, l := range strings.Split(b.String(), "\n") {
+		if n := utf8.RuneCountInString(l); n > 24 && !strings.HasPrefix(l, "(") {
+			t.Errorf("line of %d characters: %q", n, l)
+		}
 	}
 }

@@ -17,5 +17,6 @@
 //	2        batches.filter, batches.warnings (from batch.json)
 //	3        settings registry settings.json (the runs setting columns derive from it); runs: the new
 //	         settings and cpus_allowed; gpu_samples.phase, gpu_samples.energy_mj; table clean_windows;
-//	         batches.hosts (hosts of a batch collected in shards)
+//	         batches.hosts (hosts of a batch collected in shards); later within 3: runs.host,
+//	         runs.run_content_sha256 (a run's content identity; older files read it as null)
 package schemas

@@ -235,6 +235,7 @@ var Runs = newTable("runs",
 		req("gpu_samples", i64, "", "NVML sample rows loaded."),
 		opt("cpus_allowed", i32, "", "CPUs the workload process could run on (os.sched_getaffinity: its NUMA node's CPUs when bound); workers × threads per worker + the launching thread stay within it.").since(3),
 		opt("host", str, "", "Host that ran the run (run.json host: with shards, each task's own node); null where run.json does not record it (batches collected before 2026-12-02, bare exports).").since(3),
+		opt("run_content_sha256", str, "", "Content identity of the run: SHA-256 over its export's SHA-256 and its run.json without the command lines (which name the batch directory). Two runs with the same value are one measurement ingested twice (queries/checks/duplicate_runs.sql); null for batches ingested before it was recorded.").since(3),
 	})...,
 )
 

@@ -75,7 +75,8 @@ func TestShardedSameWarehouse(t *testing.T) {
 	}
 	// What legitimately differs between two collections of one plan.
 	differs := map[string]bool{"batch_id": true, "started_at": true, "finished_at": true}
-	for _, c := range []string{"clean_throughput", "traced_throughput", "compile_s", "timed_images", "gpu_index", "gpu_uuid"} {
+	// run_content_sha256 hashes run.json, whose timings and GPU differ too.
+	for _, c := range []string{"clean_throughput", "traced_throughput", "compile_s", "timed_images", "gpu_index", "gpu_uuid", "run_content_sha256"} {
 		differs[c] = true
 	}
 	rows := func(table, batch string) map[string]map[string]string {

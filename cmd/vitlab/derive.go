@@ -41,14 +41,18 @@ with the same result. vitlab ingest runs this after each ingest (unless
 
 func runDerive(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "derive", deriveUsage)
-	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
+	whf := newWarehouseFlag(fs, e, "warehouse `DIR`ectory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments: %v", fs.Args())
 	}
-	return deriveWarehouse(ctx, e, *dir)
+	dir, err := whf.Existing()
+	if err != nil {
+		return err
+	}
+	return deriveWarehouse(ctx, e, dir)
 }
 
 // deriveWarehouse derives every batch of dir that lacks current derived
@@ -62,7 +66,11 @@ func deriveWarehouse(ctx context.Context, e *env, dir string) error {
 		return fmt.Errorf("derived tables: %w (queries compute what is missing live; run vitlab derive again)", err)
 	}
 	if len(st.Batches) > 0 {
-		fmt.Fprintf(e.stdout, "derived tables of %d batches in %s\n", len(st.Batches), time.Since(t0).Round(time.Millisecond))
+		n := fmt.Sprintf("%d batches", len(st.Batches))
+		if len(st.Batches) == 1 {
+			n = "1 batch"
+		}
+		fmt.Fprintf(e.stdout, "derived tables of %s in %s\n", n, time.Since(t0).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func init() {
 	})
 }
 
-const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--load-budget MB] [--allow-incomplete] PATH...
+const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--load-budget MB] [--allow-incomplete] [--allow-duplicate-runs] PATH...
 
 Loads batches into the warehouse. PATH is either batch directories (each
 has batch.json; the batch id is batch.json's, and each run's settings come
@@ -40,7 +40,13 @@ every label also goes into runs.labels and batches.labels.
 Exports that cannot be read are reported one per line and set aside; the
 rest of the batch lands (exit 1). Ingesting the same content again does
 nothing; a batch id already holding other content is refused unless
---replace. Exit status: 0 all landed or nothing to do, 1 some inputs failed
+--replace. A run whose content (its export and its run.json, less the
+command lines) the warehouse already holds under another batch is set
+aside as a duplicate, naming the batch and run that hold it, so that one
+measurement is never counted twice; --allow-duplicate-runs lands it anyway
+(vitlab verify then fails on the check duplicate_runs, and the statistics
+use the earliest-committed copy only).
+Exit status: 0 all landed or nothing to do, 1 some inputs failed
 or the batch was refused, 2 usage error.`
 
 // labelFlags collects repeated --label k=v in order.
@@ -55,7 +61,7 @@ func (l *labelFlags) Set(s string) error {
 
 func runIngest(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "ingest", ingestUsage)
-	wh := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory (created when missing)")
+	whf := newWarehouseFlag(fs, e, "warehouse `DIR`ectory, created when missing")
 	batchID := fs.String("batch", "", "batch `ID` of bare exports (default: exports-<content hash>); for a batch directory, must match batch.json")
 	var labels labelFlags
 	fs.Var(&labels, "label", "label `k=v` (repeatable); a runs column name sets that column")
@@ -63,11 +69,14 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	jobs := fs.Int("jobs", ingest.DefaultJobs(), "exports loaded at once (default: the CPUs, at most 16)")
 	budgetMB := fs.Int64("load-budget", ingest.DefaultLoadBudget>>20, "`MB` of SQLite loading at once: big exports load fewer than --jobs at a time, which bounds memory (about 1.2 MB of memory per MB)")
 	allowIncomplete := fs.Bool("allow-incomplete", false, "ingest a batch directory whose batch.json has no finished time")
+	allowDuplicates := fs.Bool("allow-duplicate-runs", false, "land runs whose content another batch already holds (verify then fails; statistics keep the earliest copy)")
 	noDerive := fs.Bool("no-derive", false, "skip computing the derived tables of the new batches (vitlab derive does it later; queries compute them live meanwhile)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
+	whDir, _ := whf.Dir()
+	wh := &whDir
 	if len(paths) == 0 {
 		return usagef("no input: give a batch directory or nsys exports (.sqlite, .sqlite.zst)")
 	}
@@ -99,10 +108,12 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		AllowIncomplete: *allowIncomplete,
 		IngestVersion:   version(),
 	}
+	req.AllowDuplicateRuns = *allowDuplicates
 	if len(paths) > 1 && allBatchDirs(paths) && *batchID != "" {
 		return usagef("--batch with several batch directories: each keeps the id in its batch.json")
 	}
-	err = ingestPaths(ctx, e, req, paths)
+	start := time.Now()
+	landed, err := ingestPaths(ctx, e, req, paths)
 	var ue usageError
 	if errors.As(err, &ue) || deriveAfterIngest == nil || *noDerive {
 		return err
@@ -110,7 +121,15 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if _, statErr := os.Stat(filepath.Join(*wh, warehouse.ManifestName)); statErr != nil {
 		return err // nothing committed
 	}
-	if derr := deriveAfterIngest(ctx, e, *wh); derr != nil {
+	loaded := time.Since(start)
+	derr := deriveAfterIngest(ctx, e, *wh)
+	if landed > 0 && err == nil && derr == nil {
+		// The whole command's time: loading and committing, then the
+		// derived tables (the summary lines above count the loading only).
+		fmt.Fprintf(e.stdout, "ingest took %.1f s in all: %.1f s loading and committing, %.1f s computing derived tables\n",
+			time.Since(start).Seconds(), loaded.Seconds(), (time.Since(start) - loaded).Seconds())
+	}
+	if derr != nil {
 		fmt.Fprintf(e.stderr, "vitlab ingest: %v\n", derr)
 		if err == nil {
 			err = errPartial
@@ -124,14 +143,15 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 var deriveAfterIngest func(ctx context.Context, e *env, wh string) error
 
 // ingestPaths ingests paths: several batch directories one after the other,
-// else one batch.
-func ingestPaths(ctx context.Context, e *env, req ingest.Request, paths []string) error {
+// else one batch. It returns how many batches landed new content.
+func ingestPaths(ctx context.Context, e *env, req ingest.Request, paths []string) (int, error) {
+	landed := 0
 	if len(paths) > 1 && allBatchDirs(paths) {
 		failed := 0
 		for _, p := range paths {
 			r := req
 			r.Paths = []string{p}
-			if err := ingestOne(ctx, e, r); err != nil {
+			if err := ingestOne(ctx, e, r, &landed); err != nil {
 				failed++
 				if !errors.Is(err, errPartial) {
 					fmt.Fprintf(e.stderr, "vitlab ingest: %s: %v\n", p, err)
@@ -140,11 +160,12 @@ func ingestPaths(ctx context.Context, e *env, req ingest.Request, paths []string
 		}
 		if failed > 0 {
 			fmt.Fprintf(e.stderr, "vitlab ingest: %d of %d batch directories did not land whole (see above); the others did\n", failed, len(paths))
-			return errPartial
+			return landed, errPartial
 		}
-		return nil
+		return landed, nil
 	}
-	return ingestOne(ctx, e, req)
+	err := ingestOne(ctx, e, req, &landed)
+	return landed, err
 }
 
 // allBatchDirs says every path is a batch directory (has batch.json).
@@ -157,8 +178,9 @@ func allBatchDirs(paths []string) bool {
 	return true
 }
 
-// ingestOne runs one ingest (one batch) and reports it.
-func ingestOne(ctx context.Context, e *env, req ingest.Request) error {
+// ingestOne runs one ingest (one batch) and reports it; it counts a batch
+// that landed new content in *landed.
+func ingestOne(ctx context.Context, e *env, req ingest.Request, landed *int) error {
 	wh := &req.Warehouse
 	out := newIngestOutput(e)
 	defer out.stop()
@@ -194,6 +216,7 @@ func ingestOne(ctx context.Context, e *env, req ingest.Request) error {
 		fmt.Fprintf(e.stderr, "vitlab ingest: warning: %s: %s\n", w.Path, w.Text)
 	}
 	fmt.Fprintln(e.stdout, summaryLine(sum))
+	*landed++
 	if sum.CleanupErr != nil {
 		fmt.Fprintf(e.stderr, "vitlab ingest: warning: %v (the next ingest removes them)\n", sum.CleanupErr)
 	}

@@ -197,8 +197,8 @@ func TestIngestConcurrent(t *testing.T) {
 		t.Fatalf("batches %v", ids)
 	}
 
-	// The same batch twice at once.
-	args := []string{"ingest", "--warehouse", wh, "--batch", "S", filepath.Join(dir, "a")}
+	// The same batch twice at once (its runs are batch A's: allowed again).
+	args := []string{"ingest", "--warehouse", wh, "--batch", "S", "--allow-duplicate-runs", filepath.Join(dir, "a")}
 	out = both(args, args)
 	landed, noop := 0, 0
 	for _, o := range out {
@@ -243,7 +243,8 @@ func TestIngestKilledAtEveryStep(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"new batch", []string{"--batch", "new", x, y}},
+		// x is batch old's run too: allowed to land again under new
+		{"new batch", []string{"--batch", "new", "--allow-duplicate-runs", x, y}},
 		{"replace", []string{"--batch", "old", "--replace", x, y}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {

@@ -56,7 +56,7 @@ func (p paramFlags) Set(s string) error {
 
 func runQuery(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "query", queryUsage)
-	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
+	whf := newWarehouseFlag(fs, e, "warehouse `DIR`ectory")
 	format := fs.String("format", "table", "output `format`: table, csv, json, parquet (needs --out) or arrow (an Arrow IPC stream, e.g. for pyarrow.ipc.open_stream)")
 	out := fs.String("out", "", "write to `FILE` instead of stdout (required for parquet)")
 	list := fs.Bool("list", false, "list the saved queries with their descriptions and params")
@@ -99,7 +99,11 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		return usagef("%v", err)
 	}
 
-	w, err := queries.Open(ctx, *dir)
+	dir, err := whf.Existing()
+	if err != nil {
+		return err
+	}
+	w, err := queries.Open(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -120,6 +124,9 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 			}
 			return err
 		}
+		if err := checkParamValues(ctx, w, q, params, res); err != nil {
+			return err
+		}
 	}
 	write := func(dst io.Writer) error {
 		switch *format {
@@ -130,7 +137,12 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		case "json":
 			return queries.WriteJSON(dst, res)
 		}
-		return queries.WriteTable(dst, res, queries.TableOptions{MaxWidth: 80})
+		width := 0 // a file gets every line whole
+		if *out == "" {
+			width = tableWidth(e)
+		}
+		return queries.WriteTable(dst, res, queries.TableOptions{MaxWidth: 80, Width: width,
+			Whole: "--format csv or --format json prints every cell whole"})
 	}
 	if *out == "" {
 		return write(e.stdout)
@@ -168,6 +180,68 @@ func listQueries(w io.Writer, cat *queries.Catalog) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// checkParamValues makes a filter param whose value names nothing an error
+// that lists the values it could name, rather than an empty answer. A param
+// whose default is null and that is given a value is a filter ("only this
+// claim", "only this batch"); when the answer is empty and the query has a
+// column named after the param (claim_id, batch_id, run_id, or the key
+// itself), the query runs again without that param and the value is looked
+// for in that column.
+func checkParamValues(ctx context.Context, w *queries.Warehouse, q *queries.Query, given map[string]string, res *duck.Result) error {
+	if len(res.Rows) > 0 {
+		return nil
+	}
+	for _, p := range q.Params {
+		v, ok := given[p.Key]
+		if !ok || p.Default != nil || strings.TrimSpace(v) == "" {
+			continue
+		}
+		ci := -1
+		for i, c := range res.Columns {
+			if c.Name == p.Key || c.Name == p.Key+"_id" {
+				ci = i
+				break
+			}
+		}
+		if ci < 0 {
+			continue
+		}
+		rest := map[string]string{}
+		for k, x := range given {
+			if k != p.Key {
+				rest[k] = x
+			}
+		}
+		all, err := w.Run(ctx, q, rest)
+		if err != nil {
+			return err
+		}
+		var values []string
+		seen := map[string]bool{}
+		for _, r := range all.Rows {
+			s := queries.FormatValue(r[ci])
+			if r[ci] == nil || seen[s] {
+				continue
+			}
+			if s == v {
+				return nil // a real value whose rows the other params leave out
+			}
+			seen[s] = true
+			values = append(values, s)
+		}
+		list := "none: the answer is empty without it too"
+		if len(values) > 0 {
+			shown := values
+			if len(shown) > 30 {
+				shown = append(shown[:30:30], fmt.Sprintf("… (%d in all)", len(values)))
+			}
+			list = strings.Join(shown, ", ")
+		}
+		return usagef("--param %s=%s names no %s of query %s; valid values: %s", p.Key, v, all.Columns[ci].Name, q.Name, list)
+	}
+	return nil
 }
 
 // writeArrow writes q's answer to dst as an Arrow IPC stream (schema, then

@@ -34,6 +34,7 @@ func TestQueryScripts(t *testing.T) {
 		Env:    map[string]string{"FIXTURES": testfixtures.Root()},
 		Run:    inProcess,
 		Cmds:   map[string]scriptCmd{"mkwarehouse": mkwarehouseCmd},
+		Update: os.Getenv("VITLAB_UPDATE_SCRIPTS") != "",
 	})
 }
 

@@ -34,7 +34,7 @@ still written, the failure shown in its place).`
 
 func runReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "report", reportUsage)
-	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
+	whf := newWarehouseFlag(fs, e, "warehouse `DIR`ectory")
 	out := fs.String("out", "report", "output `DIR`ectory")
 	rows := fs.Int("rows", 40, "rows of each table shown in the report (the CSV and Parquet files hold all)")
 	timelineRun := fs.String("timeline-run", "", "draw the timeline of this `RUN` id (default: a representative async run)")
@@ -47,7 +47,11 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if *rows < 1 {
 		return usagef("--rows must be at least 1")
 	}
-	w, err := queries.Open(ctx, *dir)
+	dir, err := whf.Existing()
+	if err != nil {
+		return err
+	}
+	w, err := queries.Open(ctx, dir)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ empty, 1 when one returns rows or cannot run.`
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "verify", verifyUsage)
-	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
+	whf := newWarehouseFlag(fs, e, "warehouse `DIR`ectory")
 	rows := fs.Int("rows", 5, "rows of each failing check to print")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -39,7 +39,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if *rows < 1 {
 		return usagef("--rows must be at least 1")
 	}
-	w, err := queries.Open(ctx, *dir)
+	dir, err := whf.Existing()
+	if err != nil {
+		return err
+	}
+	w, err := queries.Open(ctx, dir)
 	if err != nil {
 		return err
 	}

@@ -30,14 +30,18 @@ unchanged, e.g.
 
 func runViews(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "views", viewsUsage)
-	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
+	whf := newWarehouseFlag(fs, e, "warehouse `DIR`ectory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments: %v", fs.Args())
 	}
-	sql, err := queries.Script(*dir)
+	dir, err := whf.Existing()
+	if err != nil {
+		return err
+	}
+	sql, err := queries.Script(dir)
 	if err != nil {
 		return err
 	}

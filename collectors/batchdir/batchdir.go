@@ -133,7 +133,24 @@ type Timings struct {
 	CleanLatencyP90Ms   *float64  `json:"clean_latency_p90_ms,omitempty"`
 	CleanLatencyP99Ms   *float64  `json:"clean_latency_p99_ms,omitempty"`
 	PeakMemBytes        int64     `json:"peak_mem_bytes,omitempty"`
+	// ForwardBoundImgS is the forward-only rate of the run's model, batch
+	// and resolution (input already on the GPU, back-to-back forwards),
+	// img/s; PrepBoundImgS the rate of the run's preprocessing path alone
+	// (its workers, uploads and GPU transforms, no model). The workload
+	// measures both in its clean phase right after the clean windows
+	// (collectors/workload/README.md, Headroom); nil in batches before
+	// 2026-12-07. The runner mirrors them into the run's labels
+	// (HeadroomLabelPrefix) so that the warehouse has them before its runs
+	// table gets columns of their own.
+	ForwardBoundImgS *float64 `json:"forward_bound_img_s,omitempty"`
+	PrepBoundImgS    *float64 `json:"prep_bound_img_s,omitempty"`
 }
+
+// HeadroomLabelPrefix starts the run labels that carry Timings'
+// headroom rates (ForwardBoundImgS, PrepBoundImgS) into the warehouse:
+// "headroom.forward_bound_img_s" and "headroom.prep_bound_img_s", the
+// rates formatted with strconv 'g' (full precision).
+const HeadroomLabelPrefix = "headroom."
 
 // Run is run.json.
 type Run struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"vitlab/collectors/batchdir"
@@ -132,6 +133,8 @@ func mergeTimings(clean, traced *Result) batchdir.Timings {
 		t.CleanLatencyP90Ms = c.CleanLatencyP90Ms
 		t.CleanLatencyP99Ms = c.CleanLatencyP99Ms
 		t.PeakMemBytes = c.PeakMemBytes
+		t.ForwardBoundImgS = c.ForwardBoundImgS
+		t.PrepBoundImgS = c.PrepBoundImgS
 	}
 	if traced != nil {
 		t.TracedThroughput = traced.Timings.TracedThroughput
@@ -203,4 +206,21 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("runner: %w", err)
 	}
 	return nil
+}
+
+// headroomLabels mirrors the run's headroom timings into its labels
+// (batchdir.HeadroomLabelPrefix), the path by which they reach the
+// warehouse's runs.labels today.
+func headroomLabels(rec *batchdir.Run) {
+	set := func(name string, v *float64) {
+		if v == nil {
+			return
+		}
+		if rec.Labels == nil {
+			rec.Labels = map[string]string{}
+		}
+		rec.Labels[batchdir.HeadroomLabelPrefix+name] = strconv.FormatFloat(*v, 'g', -1, 64)
+	}
+	set("forward_bound_img_s", rec.Timings.ForwardBoundImgS)
+	set("prep_bound_img_s", rec.Timings.PrepBoundImgS)
 }

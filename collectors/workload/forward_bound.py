@@ -84,14 +84,14 @@ def modes_of(text):
     return modes
 
 
-def measure(torch, vit_pipeline, vit_nvtx, model, mode, x, planned, args):
+def measure(torch, vit_run, vit_nvtx, model, mode, x, planned, args):
     """measure returns the result dict of one compile mode."""
     dtype = x.dtype
     batch = x.shape[0]
     if mode != "eager":
         torch._dynamo.reset()
     torch.cuda.reset_peak_memory_stats()
-    fwd, compile_s = vit_pipeline.compile_model(model, mode, x, batch, dtype,
+    fwd, compile_s = vit_run.compile_model(model, mode, x, batch, dtype,
                                                 vit_nvtx.Tracer(None), vit_workload.log)
     for _ in range(args.warmup):
         fwd(x)
@@ -140,12 +140,14 @@ def _run(args, modes, requested, cpus):
     planned, _ = vit_settings.resolve(requested, cpus, timm_available=timm_ok)
     import vit_model
     import vit_nvtx
-    import vit_pipeline
+    import vit_device
+    import vit_gpu_prep
+    import vit_run
     if not torch.cuda.is_available():
         sys.stderr.write("forward_bound.py: no CUDA GPU is visible\n")
         return 1
     torch.cuda.set_device(args.device)
-    device = torch.device(vit_pipeline.DEVICE_TYPE, args.device)
+    device = torch.device(vit_device.DEVICE_TYPE, args.device)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.benchmark = True
     dtype = vit_model.TORCH_DTYPES[planned["dtype"]]
@@ -166,13 +168,13 @@ def _run(args, modes, requested, cpus):
             "warmup": args.warmup, "iters": args.iters, "repeats": args.repeats}
     results = []
     status = 0
-    with vit_pipeline.GRAD_MODES[args.grad_mode]():
+    with vit_run.GRAD_MODES[args.grad_mode]():
         x = torch.randn((planned["batch_size"], 3, r, r), device=device, dtype=dtype).contiguous(
-            memory_format=vit_pipeline.memory_format(planned["patch_embed"]))
+            memory_format=vit_gpu_prep.memory_format(planned["patch_embed"]))
         for mode in modes:
             t = time.time()
             try:
-                res = measure(torch, vit_pipeline, vit_nvtx, model, mode, x, planned, args)
+                res = measure(torch, vit_run, vit_nvtx, model, mode, x, planned, args)
                 res["ok"] = True
             except Exception as e:  # noqa: BLE001 - reported, next mode runs
                 res = {"mode": mode, "ok": False, "error": vit_settings.error_message(e)}

@@ -123,9 +123,9 @@ def fake_cuda(nvtx):
         mock.patch.object(torch.cuda, "max_memory_allocated", lambda *a: 12345),
         mock.patch.object(torch.cuda, "nvtx", nvtx),
     ]
-    import vit_pipeline
-    patches += [mock.patch.object(vit_pipeline, "DEVICE_TYPE", "cpu"),
-                mock.patch.object(vit_pipeline, "PIN_MEMORY", False)]
+    import vit_device
+    patches += [mock.patch.object(vit_device, "DEVICE_TYPE", "cpu"),
+                mock.patch.object(vit_device, "PIN_MEMORY", False)]
     if not hasattr(F, "scaled_dot_product_attention"):  # torch < 2.0 on a dev box
         patches.append(mock.patch.object(F, "scaled_dot_product_attention", reference_sdpa,
                                          create=True))
@@ -145,24 +145,32 @@ class PipelineLogic(unittest.TestCase):
             p.start()
             self.addCleanup(p.stop)
 
-    def run_phase(self, settings, phase="clean", grad_mode="inference"):
-        import vit_pipeline
+    def run_phase(self, settings, phase="clean", grad_mode="inference", headroom=False):
+        import vit_run
+        import vit_sources
         planned, _ = vit_settings.resolve(settings, cpu_count=4, timm_available=False,
-                                          decoders=vit_pipeline.available_decoders())
+                                          decoders=vit_sources.available_decoders())
         result = vit_settings.new_result(phase)
         opts = {"device": 0, "seed": 0, "cpu_count": 4, "mem_total": None,
-                "profiler_range": False, "grad_mode": grad_mode}
-        effective, timings, details = vit_pipeline.run_phase(phase, planned, opts, result,
-                                                             lambda m: None)
+                "profiler_range": False, "grad_mode": grad_mode, "headroom": headroom}
+        effective, timings, details = vit_run.run_phase(phase, planned, opts, result,
+                                                        lambda m: None)
         self.assertEqual(vit_settings.reconcile(planned, effective, phase), [])
         return planned, effective, timings, details, result
 
     def main_tree(self):
         return self.nvtx.tree(threading.get_ident())
 
-    def worker_names(self):
-        return [n for t, op, n in self.nvtx.events
-                if op == "push" and n.startswith("preprocess_worker ")]
+    def check_workers(self, details, processes):
+        # CPU preprocessing ran in worker processes (not threads of this
+        # interpreter), which push no NVTX ranges (nsys does not follow a
+        # fork without exec)
+        p = details["pipeline"]
+        self.assertEqual((p["cpu_worker_kind"], p["cpu_worker_processes"]), ("process", processes))
+        self.assertEqual(len(set(p["cpu_worker_pids"])), processes)
+        self.assertNotIn(os.getpid(), p["cpu_worker_pids"])
+        self.assertFalse([n for t, op, n in self.nvtx.events
+                          if op == "push" and n.startswith("preprocess_worker ")])
 
     def completion_names(self):
         return [n for t, op, n in self.nvtx.events
@@ -193,9 +201,8 @@ class PipelineLogic(unittest.TestCase):
                 self.assertEqual(kind, "batch")
                 self.assertEqual([k[0] for k in kids],
                                  ["preprocess", "h2d", "forward", "d2h", "retire %d" % seq])
-        workers = self.worker_names()
-        self.assertEqual(len(workers), 2 * len(seqs))  # min(2 workers, 5 images) jobs a batch
-        self.assertEqual(sorted({vit_nvtx.parse_indexed(w)[1] for w in workers}), seqs)
+        self.assertTrue(seqs)
+        self.check_workers(details, 2)
         self.assertEqual(len(t["clean_throughput_runs"]), 2)
         self.assertEqual(t["timed_images"], 4 * 5)
         self.assertEqual(t["peak_mem_bytes"], 12345)
@@ -237,13 +244,13 @@ class PipelineLogic(unittest.TestCase):
         self.assertEqual(sorted(seen["admit"]), seen["retire"])
 
     def test_async_cpu(self):
-        planned, eff, t, _, _ = self.run_phase(dict(SMALL, pipeline="async", queue_depth=3,
-                                                    cpu_workers=3))
+        planned, eff, t, details, _ = self.run_phase(dict(SMALL, pipeline="async", queue_depth=3,
+                                                          cpu_workers=3))
         self.assertEqual((eff["pipeline"], eff["queue_depth"], eff["cpu_workers"]), ("async", 3, 3))
         tree = self.main_tree()
-        seqs = self.check_windows(tree, planned, "clean")
+        self.check_windows(tree, planned, "clean")
         self.check_async(tree, 3, ["preprocess", "h2d", "forward", "d2h"])
-        self.assertEqual(len(self.worker_names()), 3 * len(seqs))
+        self.check_workers(details, 3)
 
     def test_async_gpu_traced(self):
         planned, eff, t, details, _ = self.run_phase(
@@ -380,6 +387,53 @@ class PipelineLogic(unittest.TestCase):
         self.assertEqual(len(r["runs"]), 2)
         self.assertGreater(r["img_per_s"], 0)
         self.assertEqual(json.loads(out.getvalue().strip()), r)
+
+    def test_headroom(self):
+        # clean phase: forward-only and preprocessing-only rates after the
+        # timed windows, inside NVTX "headroom", into details and timings
+        for extra in ({}, {"pipeline": "async", "queue_depth": 3}, {"preprocess": "gpu"}):
+            with self.subTest(**extra):
+                self.nvtx.events.clear()
+                planned, eff, t, details, _ = self.run_phase(
+                    dict(SMALL, cpu_workers=2, **extra), headroom=True)
+                self.assertEqual(set(t), set(vit_settings.CLEAN_TIMING_KEYS)
+                                 | set(vit_settings.HEADROOM_TIMING_KEYS))
+                h = details["headroom"]
+                self.assertGreater(h["forward_bound_img_s"], 0)
+                self.assertGreater(h["prep_bound_img_s"], 0)
+                self.assertEqual(t["forward_bound_img_s"], h["forward_bound_img_s"])
+                self.assertEqual(h["prep_in_flight"], max(2, eff["queue_depth"]))
+                self.assertEqual(h["prep_path"], details["pipeline"]["preprocess_mode"])
+                self.assertGreaterEqual(h["prep_batches"], 4)
+                labels = [n for n, _ in self.main_tree()]
+                self.assertEqual(labels, ["warmup", "timed", "timed", "headroom", "headroom"])
+                # the traced phase measures no headroom
+                _, _, tt, td, _ = self.run_phase(dict(SMALL, cpu_workers=2, **extra),
+                                                 phase="traced", headroom=True)
+                self.assertNotIn("headroom", td)
+                self.assertEqual(set(tt), set(vit_settings.TRACED_TIMING_KEYS))
+
+    def test_dead_worker_fails_the_run(self):
+        # a worker process that dies fails the run with an error naming it
+        import signal
+        import vit_cpu_prep
+        real = vit_cpu_prep.CpuPreprocessor.submit
+
+        def submit(self, seq):
+            if seq == 3:
+                os.kill(self.pool.pids[1], signal.SIGKILL)
+            return real(self, seq)
+        import vit_pipeline
+        with mock.patch.object(vit_cpu_prep.CpuPreprocessor, "submit", submit):
+            for extra in ({}, {"pipeline": "async", "queue_depth": 2}):
+                with self.subTest(**extra):
+                    t0 = time.monotonic()
+                    with self.assertRaises(vit_pipeline.WorkloadError) as cm:
+                        self.run_phase(dict(SMALL, cpu_workers=2, **extra))
+                    self.assertRegex(str(cm.exception),
+                                     r"CPU preprocessing worker 1 \(pid [0-9]+\) died "
+                                     r"\(killed by SIGKILL\)")
+                    self.assertLess(time.monotonic() - t0, 60)
 
     def test_non_finite_output_fails(self):
         import vit_model

@@ -310,14 +310,17 @@ class Sizing(unittest.TestCase):
         planned["queue_depth"] = 3
         m = sc.memory_plan(planned, 2)
         src, inp, out = 8 * 256 * 256 * 3, 8 * 3 * 224 * 224 * 2, 8 * 1000 * 2
-        self.assertEqual(m, {"pinned": 2 * src + 3 * out + 3 * inp, "device": 3 * inp})
+        u8 = 8 * 3 * 224 * 224  # the workers' resized uint8 images, pinned and on the device
+        self.assertEqual(m, {"pinned": 2 * src + 3 * out + 3 * u8, "device": 3 * inp + 3 * u8})
 
     def test_memory_plan_gpu_fp32(self):
         planned, _ = resolve({"batch_size": 4, "resolution": 64, "preprocess": "gpu",
                               "dtype": "float32"}, cpu_count=4)
-        m = sc.memory_plan(planned, 1)
+        m = sc.memory_plan(dict(planned, decoder="torchvision-cpu"), 1)
         src, inp, out = 4 * 64 * 64 * 3, 4 * 3 * 64 * 64 * 4, 4 * 1000 * 4
-        self.assertEqual(m, {"pinned": src + out, "device": inp + src})
+        self.assertEqual(m, {"pinned": 2 * src + out, "device": inp + src})
+        m = sc.memory_plan(dict(planned, decoder="nvjpeg"), 1)
+        self.assertEqual(m, {"pinned": src + out, "device": inp})
 
     def test_check_pinned(self):
         self.assertIsNone(sc.check_pinned(10, None))

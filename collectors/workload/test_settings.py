@@ -180,8 +180,8 @@ class Resolve(unittest.TestCase):
         self.assertEqual(vs.resolve({}, cpu_count=3)[0]["cpu_workers"], 2)
         with self.assertRaises(vs.SettingsError) as cm:
             vs.resolve({"cpu_workers": 8, "cpu_threads_per_worker": 2}, cpu_count=16)
-        self.assertIn("cpu_workers 8 × cpu_threads_per_worker 2 + 1 launching thread = 17 "
-                      "threads, more than the 16 CPU(s)", str(cm.exception))
+        self.assertIn("cpu_workers 8 processes × cpu_threads_per_worker 2 + 1 launching thread "
+                      "= 17 threads, more than the 16 CPU(s)", str(cm.exception))
         planned, notes = vs.resolve({"preprocess": "gpu", "cpu_workers": 4}, cpu_count=4)
         self.assertEqual((planned["cpu_workers"], planned["cpu_threads_per_worker"]), (0, 0))
         self.assertIn("cpu_workers: requested 4", notes[0])

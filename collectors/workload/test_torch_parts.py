@@ -30,8 +30,11 @@ else:
 @unittest.skipUnless(HAVE_TORCH, "torch is not installed")
 class Preprocess(unittest.TestCase):
     def setUp(self):
-        import vit_pipeline
-        self.vp = vit_pipeline
+        import types
+        import vit_gpu_prep
+        import vit_sources
+        self.vp = types.SimpleNamespace(**{k: getattr(m, k) for m in (vit_sources, vit_gpu_prep)
+                                           for k in dir(m) if not k.startswith("__")})
         g = torch.Generator().manual_seed(1)
         self.src = torch.randint(0, 256, (3, 3, 12, 12), generator=g, dtype=torch.uint8)
 
@@ -85,19 +88,34 @@ class Preprocess(unittest.TestCase):
                 # decoders differ in IDCT and chroma upsampling; both stay close
                 self.assertLess((out.float() - img.float()).abs().mean().item(), 12.0)
 
-    def test_cpu_preprocessor_splits_batch(self):
-        import vit_nvtx
+    def test_cpu_worker_processes_fill_buffers_in_order(self):
+        # worker processes decode + resize (uint8) batch seq into shared buffer
+        # seq % 2; every batch comes out as this process would compute it
+        import vit_cpu_prep
+        import vit_device
         dec = [d for d in self.vp.available_decoders() if d != "nvjpeg"][0]
-        pool = self.vp.SourcePool(3, 12, 100, 0)
-        pre = self.vp.CpuPreprocessor(2, 1, 8, 12, dec, "bilinear", True, vit_nvtx.Tracer(None))
+        pool = self.vp.SourcePool(5, 12, 100, 0)
+        with mock.patch.object(vit_device, "PIN_MEMORY", HAVE_CUDA):
+            pre = vit_cpu_prep.CpuPreprocessor(2, 1, pool, 3, 12, 8, dec, "bilinear-antialias",
+                                               True, 2)
         self.addCleanup(pre.close)
-        out = torch.zeros((3, 3, 8, 8), dtype=torch.bfloat16)
-        jpegs = pool.batch(0, 3)
-        with torch.inference_mode():
-            out = out.clone()
-            pre.wait(pre.submit(0, jpegs, out))
-        src = torch.stack([self.vp.decode_cpu(j, dec) for j in jpegs])
-        torch.testing.assert_close(out.float(), self.reference(src, 8), rtol=3e-2, atol=4e-2)
+        self.assertEqual(pre.processes, 2)
+        self.assertEqual(len(pre.buffers), 2)
+        self.assertTrue(all(b.is_shared() for b in pre.buffers))
+        if HAVE_CUDA:
+            self.assertTrue(all(b.is_pinned() for b in pre.buffers))
+        pre.submit(0)
+        for seq in range(6):
+            if seq + 1 < 6:
+                pre.submit(seq + 1)  # two in flight, as the async pipeline does
+            pre.wait(seq)
+            src = torch.stack([self.vp.decode_cpu(j, dec) for j in pool.batch(seq, 3)])
+            want = self.vp.resize(src.contiguous(memory_format=torch.channels_last), 8,
+                                  "bilinear-antialias")
+            got = pre.buffer(seq)
+            self.assertEqual(got.dtype, torch.uint8)
+            self.assertEqual(tuple(got.shape), (3, 3, 8, 8))
+            torch.testing.assert_close(got, want, rtol=0, atol=1)
 
     def test_linear_patch_proj_equals_conv(self):
         import vit_model
@@ -171,9 +189,9 @@ class GPUSmoke(unittest.TestCase):
     def check(self, result, settings, phase):
         import vit_settings
         eff = result["effective"]
-        import vit_pipeline
+        import vit_sources
         planned, _ = vit_settings.resolve(settings, cpu_count=len(os.sched_getaffinity(0)),
-                                          decoders=vit_pipeline.available_decoders())
+                                          decoders=vit_sources.available_decoders())
         for key in vit_settings.phase_effective_keys(phase):
             self.assertEqual(eff[key], planned[key], key)
         t = result["timings"]
@@ -184,6 +202,10 @@ class GPUSmoke(unittest.TestCase):
             self.assertGreater(t["clean_latency_p50_ms"], 0)
             self.assertLessEqual(t["clean_latency_p50_ms"], t["clean_latency_p99_ms"])
             self.assertGreater(t["peak_mem_bytes"], 0)
+            self.assertGreater(t["forward_bound_img_s"], 0)
+            self.assertGreater(t["prep_bound_img_s"], 0)
+            self.assertEqual(result["details"]["headroom"]["prep_path"],
+                             result["details"]["pipeline"]["preprocess_mode"])
         else:
             self.assertGreater(t["traced_throughput"], 0)
         self.assertTrue(result["gpu"]["name"])

@@ -285,21 +285,28 @@ def pool_batches(batch_size, source_resolution, budget=POOL_BYTES, most=MAX_POOL
 def memory_plan(planned, n_pool_batches):
     """memory_plan returns the bytes the pipeline allocates up front:
     {"pinned": host page-locked bytes, "device": GPU buffer bytes (without
-    the model and its activations)}."""
+    the model and its activations)}, for queue_depth slots.
+
+    preprocess cpu: the workers' shared uint8 buffers at the model
+    resolution (pinned) and their device copies; preprocess gpu with a CPU
+    decoder (not nvjpeg): the same at the source resolution; nvjpeg: none
+    (torchvision allocates its decoded images). Every slot has the model
+    input (model dtype) on the device and the logits (pinned)."""
     b = planned["batch_size"]
     r = planned["resolution"]
     s = planned["source_resolution"]
     q = planned["queue_depth"]
     elt = DTYPE_BYTES[planned["dtype"]]
-    src_batch = b * s * s * 3
     in_batch = b * 3 * r * r * elt
     out_batch = b * NUM_CLASSES * elt
-    pinned = n_pool_batches * src_batch + q * out_batch
+    pinned = n_pool_batches * b * s * s * 3 + q * out_batch
     device = q * in_batch
     if planned["preprocess"] == "cpu":
-        pinned += q * in_batch
-    else:
-        device += q * src_batch
+        pinned += q * b * r * r * 3
+        device += q * b * r * r * 3
+    elif planned.get("decoder") != "nvjpeg":
+        pinned += q * b * s * s * 3
+        device += q * b * s * s * 3
     return {"pinned": pinned, "device": device}
 
 

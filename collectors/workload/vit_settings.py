@@ -108,6 +108,9 @@ CLEAN_TIMING_KEYS = ("compile_s", "timed_images", "clean_throughput",
                      "clean_throughput_runs", "clean_latency_p50_ms",
                      "clean_latency_p90_ms", "clean_latency_p99_ms",
                      "peak_mem_bytes")
+# HEADROOM_TIMING_KEYS: clean-phase timings of the run's headroom
+# (vit_measure.headroom), present unless it was switched off.
+HEADROOM_TIMING_KEYS = ("forward_bound_img_s", "prep_bound_img_s")
 TRACED_TIMING_KEYS = ("compile_s", "timed_images", "traced_throughput")
 
 
@@ -246,7 +249,9 @@ def normalize(requested):
 
 def cpu_budget(cpus, workers, threads):
     """cpu_budget returns (workers, threads_per_worker) for CPU preprocessing
-    such that workers × threads + 1 (the launching thread) ≤ cpus; workers
+    such that workers × threads + 1 (the launching thread) ≤ cpus. Workers
+    are processes (vit_cpu_prep), each running `threads` intra-op threads,
+    so the count is of CPU threads across processes; workers
     and threads are the requested values or None (derived: one intra-op
     thread a worker and as many workers as fit, at most
     MAX_DEFAULT_CPU_WORKERS). Raises SettingsError when a request exceeds
@@ -261,13 +266,13 @@ def cpu_budget(cpus, workers, threads):
     elif threads is None:
         threads = max(1, budget // max(1, workers))
     if workers < 1:
-        raise SettingsError("CPU preprocessing needs at least one worker thread beside the "
+        raise SettingsError("CPU preprocessing needs at least one worker process beside the "
                             "launching thread, but the run may use %d CPU(s)%s"
                             % (cpus, "" if threads is None else
                                " (cpu_threads_per_worker %d)" % threads))
     if workers * threads + 1 > cpus:
-        raise SettingsError("cpu_workers %d × cpu_threads_per_worker %d + 1 launching thread = "
-                            "%d threads, more than the %d CPU(s) this run may use "
+        raise SettingsError("cpu_workers %d processes × cpu_threads_per_worker %d + 1 launching "
+                            "thread = %d threads, more than the %d CPU(s) this run may use "
                             "(os.sched_getaffinity)" % (workers, threads,
                                                         workers * threads + 1, cpus))
     return workers, threads

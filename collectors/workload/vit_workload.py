@@ -243,8 +243,9 @@ def run(args, result):
     try:
         import_torch()
         timm_ok, timm_err = probe_timm()
-        import vit_pipeline
-        decoders = vit_pipeline.available_decoders()
+        import vit_run
+        import vit_sources
+        decoders = vit_sources.available_decoders()
         result["details"]["decoders_available"] = decoders
         planned, notes = vit_settings.resolve(requested, cpus, timm_available=timm_ok,
                                               decoders=decoders)
@@ -255,7 +256,7 @@ def run(args, result):
         opts = {"device": args.device, "seed": args.seed, "cpu_count": cpus,
                 "mem_total": host_mem_total(), "profiler_range": args.cuda_profiler_range,
                 "grad_mode": args.grad_mode}
-        effective, timings, _ = vit_pipeline.run_phase(args.phase, planned, opts, result, log)
+        effective, timings, _ = vit_run.run_phase(args.phase, planned, opts, result, log)
         problems = vit_settings.reconcile(planned, effective, args.phase)
         if problems:
             raise RunError("the workload did not run what it planned: " + "; ".join(problems))

@@ -59,6 +59,11 @@ type RunInput struct {
 	// Run is run.json (collector batches), NVML its nvml.jsonl ("" if none).
 	Run  *batchdir.Run
 	NVML string
+	// RunJSON is run.json's path ("" for a bare export).
+	RunJSON string
+	// ContentSHA256 is the run's content identity (duplicates.go), set
+	// before loading.
+	ContentSHA256 string
 }
 
 // Incomplete reports whether the inputs are a batch directory whose
@@ -235,7 +240,7 @@ func discoverBatch(dir string) (*Inputs, error) {
 			continue
 		}
 		byID[id] = relDir
-		ri := &RunInput{RunID: id, Run: r}
+		ri := &RunInput{RunID: id, Run: r, RunJSON: runJSON}
 		if nvml := filepath.Join(runDir, batchdir.NVMLFile); fileExists(nvml) {
 			ri.NVML = nvml
 			in.Files = append(in.Files, InputFile{Rel: relDir + "/" + batchdir.NVMLFile, Path: nvml})

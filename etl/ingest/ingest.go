@@ -44,6 +44,9 @@ type Request struct {
 	Jobs int
 	// AllowIncomplete ingests a batch directory without a finished time.
 	AllowIncomplete bool
+	// AllowDuplicateRuns lands a run whose content another batch already
+	// holds, instead of setting it aside with ErrDuplicateRun.
+	AllowDuplicateRuns bool
 
 	// IngestVersion is stored with the batch (default "dev").
 	IngestVersion string
@@ -208,6 +211,8 @@ func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 		}
 	}
 
+	setAsideDuplicates(in, m, sum.BatchID, hashes, req.Labels, req.AllowDuplicateRuns)
+
 	st, err := warehouse.NewStaging(ctx, req.Warehouse)
 	if err != nil {
 		return nil, err
@@ -306,6 +311,7 @@ func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 		Source:        in.Source,
 		IngestVersion: req.IngestVersion,
 		Runs:          len(runRows),
+		RunContent:    runContent(loads),
 		Failed:        failed,
 		Parts:         parts,
 		Replace:       req.Replace,

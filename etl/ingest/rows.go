@@ -192,6 +192,7 @@ func runRow(batchID string, b *batchdir.Batch, ld *loaded, labels Labels) row {
 		"nvtx":        ld.rows[schemas.NVTX.Name],
 		"gpu_samples": ld.samples,
 	}
+	r["run_content_sha256"] = nonEmpty(in.ContentSHA256)
 	if in.Load() {
 		info := ld.result.Info
 		r["source_file"] = in.ExportRel

@@ -35,6 +35,9 @@ type Commit struct {
 	// Replace allows replacing a committed batch of the same id whose
 	// content hash differs.
 	Replace bool
+	// RunContent maps each run id to its content identity (stored in the
+	// manifest as Batch.RunContent).
+	RunContent map[string]string
 	// OnWait, if not nil, is called once when another process holds the
 	// warehouse lock.
 	OnWait func()
@@ -139,6 +142,7 @@ func CommitBatch(ctx context.Context, wh string, c Commit) (res CommitResult, er
 		Runs:          c.Runs,
 		Failed:        c.Failed,
 		Tables:        map[string]TableFiles{},
+		RunContent:    c.RunContent,
 		// No Derived: a derivation belongs to the generation it was
 		// computed from (CommitDerived checks it), never to a new one.
 	}

@@ -41,6 +41,11 @@ type Batch struct {
 	Runs          int                   `json:"runs"`
 	Failed        []FailedInput         `json:"failed,omitempty"`
 	Tables        map[string]TableFiles `json:"tables"`
+	// RunContent maps each run id of the batch to its content identity
+	// (runs.run_content_sha256: its export and run.json), so that an
+	// ingest can refuse a run the warehouse already holds under another
+	// batch. Absent for batches committed before it was recorded.
+	RunContent map[string]string `json:"run_content,omitempty"`
 	// Derived are the tables the query layer derived from this generation
 	// of the batch (CommitDerived), if any.
 	Derived *Derived `json:"derived,omitempty"`

@@ -9,12 +9,19 @@
 --   window_ns (run_window), images (run_images),
 --   clean_throughput, traced_throughput, profiler_overhead (run_throughput),
 --   gpu_busy, compute_busy, h2d_busy, d2h_busy, copy_compute_overlap, idle (run_busy),
+--   gpu_busy_untraced (here, from run_busy and run_throughput: see below),
 --   h2d_link_gbps, h2d_effective_gbps, seed_h2d_mib_s (run_copy_rates),
 --   kernels_per_image, launch_gap_p50_us (run_kernels),
 --   flops_per_image, tflops, peak_tflops, peak_fraction (run_flops),
 --   energy_per_image_j, energy_source (run_energy),
 --   latency_p50_ms, latency_p90_ms, latency_p99_ms (run_latency),
 --   seed_compute_utilisation, seed_pipeline_efficiency, seed_temporal_compression (run_seed_metrics).
+-- gpu_busy_untraced estimates the GPU busy fraction of the untraced run:
+-- the trace's kernel busy time in W per image (gpu_busy × |W| / images =
+-- gpu_busy / traced_throughput) × the untraced clean_throughput, at most
+-- 1; it assumes the profiler slowed the host side (launches, syncs) and
+-- not the kernels. gpu_busy itself is the traced run's (profiler included).
+-- Null without either throughput.
 -- peak_mem_bytes is runs.peak_mem_bytes (PyTorch's peak allocation), else
 -- the largest NVML mem_used_bytes sample of the run. Every run of runs has
 -- a row; a run without a trace window has null trace metrics.
@@ -48,6 +55,11 @@ with
             t.traced_throughput,
             t.profiler_overhead,
             b.gpu_busy,
+            -- least() skips nulls: test first, so no estimate reads 1
+            case
+                when b.gpu_busy * t.clean_throughput / nullif(t.traced_throughput, 0) is not null
+                    then least(1.0, b.gpu_busy * t.clean_throughput / t.traced_throughput)
+            end as gpu_busy_untraced,
             b.compute_busy,
             b.h2d_busy,
             b.d2h_busy,

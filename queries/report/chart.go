@@ -74,6 +74,12 @@ const (
 // left out; a chart left with no point is an error, as is a column res
 // lacks.
 func RenderChart(spec queries.Chart, res *duck.Result) (svg []byte, err error) {
+	svg, _, err = renderChart(spec, res)
+	return svg, err
+}
+
+// renderChart is RenderChart that also returns what the chart drew.
+func renderChart(spec queries.Chart, res *duck.Result) (svg []byte, f *figure, err error) {
 	defer func() {
 		// gonum/plot panics on some degenerate inputs; a chart is not worth
 		// stopping the report for.
@@ -81,11 +87,47 @@ func RenderChart(spec queries.Chart, res *duck.Result) (svg []byte, err error) {
 			svg, err = nil, fmt.Errorf("chart %q: %v", chartTitle(spec), r)
 		}
 	}()
-	f, err := buildPlot(spec, res)
+	f, err = buildPlot(spec, res)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return f.svg(chartWidth, chartHeight)
+	svg, err = f.svg(chartWidth, chartHeight)
+	return svg, f, err
+}
+
+// chartPoint is one value a chart draws: where, and the interval drawn
+// around y (Lo == Hi == Y, Interval false, when the row has none).
+type chartPoint struct {
+	X, Y, Lo, Hi float64
+	Interval     bool
+}
+
+// intervalColumns finds the columns holding y's interval: <stem>_lo and
+// <stem>_hi, optionally followed by y's unit suffix, for the longest stem
+// of y (y itself, y less its unit, then shorter prefixes): clean_throughput
+// → clean_throughput_lo; latency_p99_ms → latency_p99_lo; energy_per_image_mj
+// → energy_lo_mj; local_throughput → local_lo. -1, -1 when there is none.
+func intervalColumns(res *duck.Result, y string) (lo, hi int) {
+	idx := map[string]int{}
+	for i, c := range res.Columns {
+		idx[c.Name] = i
+	}
+	parts := strings.Split(y, "_")
+	unit := ""
+	if len(parts) > 1 && unitSuffix[parts[len(parts)-1]] != "" {
+		unit = "_" + parts[len(parts)-1]
+	}
+	for n := len(parts); n >= 1; n-- {
+		stem := strings.Join(parts[:n], "_")
+		for _, u := range []string{"", unit} {
+			l, okl := idx[stem+"_lo"+u]
+			h, okh := idx[stem+"_hi"+u]
+			if okl && okh && stem+"_lo"+u != y {
+				return l, h
+			}
+		}
+	}
+	return -1, -1
 }
 
 func buildPlot(spec queries.Chart, res *duck.Result) (*figure, error) {
@@ -115,20 +157,185 @@ func buildPlot(spec queries.Chart, res *duck.Result) (*figure, error) {
 			return nil, err
 		}
 	}
-	f := newFigure(chartTitle(spec))
-	f.p.X.Label.Text = spec.X
-	f.p.Y.Label.Text = spec.Y
 	if spec.Kind == "bar" && spec.LogX {
 		return nil, fmt.Errorf("chart %q: a bar chart has categories on x (no logx)", chartTitle(spec))
 	}
-	if spec.Kind == "bar" {
-		err = addBars(f, spec, res, xi, yi, si)
+	loi, hii := intervalColumns(res, spec.Y)
+	f := newFigure(chartTitle(spec))
+	f.p.X.Label.Text = axisLabel(spec.X)
+	f.p.Y.Label.Text = axisLabel(spec.Y)
+	f.hasIntervals = loi >= 0
+
+	// x is categorical for bars, and when every non-null x is text.
+	categorical := spec.Kind == "bar"
+	if !categorical {
+		for _, r := range res.Rows {
+			if _, ok := r[xi].(string); ok {
+				categorical = true
+			} else if r[xi] != nil {
+				if _, ok := number(r[xi]); ok {
+					categorical = false
+					break
+				}
+			}
+		}
+		if categorical && spec.LogX {
+			return nil, fmt.Errorf("chart %q: logx needs a numeric x, %s is text", chartTitle(spec), spec.X)
+		}
+	}
+	var cats []string
+	catIndex := map[string]int{}
+	if categorical {
+		for _, r := range res.Rows {
+			if r[xi] == nil {
+				continue
+			}
+			c := cellText(r[xi])
+			if _, ok := catIndex[c]; !ok {
+				catIndex[c] = len(cats)
+				cats = append(cats, c)
+			}
+		}
+	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	type seriesPoints struct {
+		name string
+		pts  []chartPoint
+	}
+	var all []seriesPoints
+	kept := 0
+	for _, s := range splitSeries(res, si, "") {
+		sp := seriesPoints{name: s.name}
+		for _, r := range s.rows {
+			var x float64
+			okx := false
+			if categorical {
+				if r[xi] != nil {
+					x, okx = float64(catIndex[cellText(r[xi])]), true
+				}
+			} else {
+				x, okx = number(r[xi])
+			}
+			y, oky := number(r[yi])
+			if !okx || !oky || !finite(x) || !finite(y) {
+				continue
+			}
+			pt := chartPoint{X: x, Y: y, Lo: y, Hi: y}
+			if loi >= 0 {
+				lo, okl := number(r[loi])
+				hi, okh := number(r[hii])
+				if okl && okh && finite(lo) && finite(hi) {
+					pt.Lo, pt.Hi, pt.Interval = math.Min(lo, y), math.Max(hi, y), true
+				}
+			}
+			sp.pts = append(sp.pts, pt)
+		}
+		if len(sp.pts) == 0 {
+			continue
+		}
+		kept += len(sp.pts)
+		all = append(all, sp)
+	}
+	if kept == 0 {
+		return nil, fmt.Errorf("chart %q: %w: none of the %d rows has a plottable %s and %s", chartTitle(spec), errNoPoints, len(res.Rows), spec.X, spec.Y)
+	}
+
+	// A log axis only where the data span more than a decade (and are all
+	// positive): on a narrower range it hides differences and has too few
+	// labels to read a value from.
+	var xs, ys []float64
+	for _, s := range all {
+		for _, p := range s.pts {
+			xs = append(xs, p.X)
+			ys = append(ys, p.Y, p.Lo, p.Hi)
+		}
+	}
+	logX := spec.LogX && !categorical && spansDecade(xs)
+	logY := spec.LogY && spansDecade(ys)
+	// No bars on a log axis: a bar's length would mean nothing. Bars whose
+	// values need a log axis are drawn as dots.
+	bars := spec.Kind == "bar" && !logY
+
+	p := f.p
+	slots := len(all)
+	for i, s := range all {
+		clr := seriesColor(i)
+		pts := s.pts
+		if categorical && slots > 1 {
+			// Side by side within the category, as bars are.
+			off := (float64(i)+0.5)/float64(slots)*0.8 - 0.4
+			pts = slices.Clone(pts)
+			for k := range pts {
+				pts[k].X += off
+			}
+		}
+		var thumbs []plot.Thumbnailer
+		switch {
+		case bars:
+			b := &barSet{pts: pts, color: clr, width: 0.8 / float64(slots)}
+			p.Add(b)
+			thumbs = []plot.Thumbnailer{swatch(palette[i%len(palette)])}
+		case spec.Kind == "line":
+			slices.SortStableFunc(pts, func(a, b chartPoint) int { return cmpFloat(a.X, b.X) })
+			l, sc, err := plotter.NewLinePoints(xyOf(pts))
+			if err != nil {
+				return nil, fmt.Errorf("chart %q: %w", chartTitle(spec), err)
+			}
+			l.Color, l.Width = clr, vg.Points(1.5)
+			sc.Color, sc.Shape, sc.Radius = clr, seriesGlyph(i), vg.Points(2.5)
+			p.Add(l, sc)
+			thumbs = []plot.Thumbnailer{l, sc}
+		default:
+			sc, err := plotter.NewScatter(xyOf(pts))
+			if err != nil {
+				return nil, fmt.Errorf("chart %q: %w", chartTitle(spec), err)
+			}
+			sc.Color, sc.Shape, sc.Radius = clr, seriesGlyph(i), vg.Points(3)
+			p.Add(sc)
+			thumbs = []plot.Thumbnailer{sc}
+		}
+		eb := &errBars{pts: pts, color: clr}
+		if eb.count() > 0 {
+			p.Add(eb)
+			f.errorBars += eb.count()
+		}
+		f.points = append(f.points, pts...)
+		if s.name != "" {
+			f.legend(s.name, thumbs...)
+		}
+	}
+
+	// Axis ranges from the data, intervals included, with a margin so no
+	// glyph sits on the frame.
+	var px, py []float64
+	for _, q := range f.points {
+		px = append(px, q.X)
+		py = append(py, q.Y, q.Lo, q.Hi)
+	}
+	if bars {
+		py = append(py, 0)
+	}
+	if categorical {
+		p.X.Min, p.X.Max = -0.5, float64(len(cats))-0.5
+		p.X.Tick.Marker = categoryTicks(p.X.Tick.Label, cats)
+		p.X.Tick.Length = 0
 	} else {
-		err = addPoints(f, spec, res, xi, yi, si)
+		p.X.Min, p.X.Max = padRange(px, logX)
+		p.X.Tick.Marker = axisTicks(logX)
 	}
-	if err != nil {
-		return nil, err
+	p.Y.Min, p.Y.Max = padRange(py, logY)
+	if bars && p.Y.Min > 0 {
+		p.Y.Min = 0
 	}
+	p.Y.Tick.Marker = axisTicks(logY)
+	if logX {
+		p.X.Scale = plot.LogScale{}
+	}
+	if logY {
+		p.Y.Scale = plot.LogScale{}
+	}
+	f.logX, f.logY, f.bars = logX, logY, bars
+	p.Add(plotter.NewGrid())
 	return f, nil
 }
 
@@ -145,7 +352,10 @@ func splitSeries(res *duck.Result, si int, label string) []*series {
 	var out []*series
 	byName := map[string]*series{}
 	for _, r := range res.Rows {
-		name := label + "=" + cellText(r[si])
+		name := cellText(r[si])
+		if label != "" {
+			name = label + "=" + name
+		}
 		s, ok := byName[name]
 		if !ok {
 			s = &series{name: name}
@@ -157,249 +367,332 @@ func splitSeries(res *duck.Result, si int, label string) []*series {
 	return out
 }
 
-func addPoints(f *figure, spec queries.Chart, res *duck.Result, xi, yi, si int) error {
-	p := f.p
-	// x is numeric, or categorical when every non-null x is text.
-	var cats []string
-	catIndex := map[string]int{}
-	categorical := false
-	for _, r := range res.Rows {
-		if _, ok := r[xi].(string); ok {
-			categorical = true
-		} else if r[xi] != nil {
-			if _, ok := number(r[xi]); ok {
-				categorical = false
-				break
-			}
-		}
+func xyOf(pts []chartPoint) plotter.XYs {
+	xys := make(plotter.XYs, len(pts))
+	for i, p := range pts {
+		xys[i] = plotter.XY{X: p.X, Y: p.Y}
 	}
-	if categorical && spec.LogX {
-		return fmt.Errorf("chart %q: logx needs a numeric x, %s is text", chartTitle(spec), spec.X)
-	}
-	if categorical {
-		for _, r := range res.Rows {
-			if s, ok := r[xi].(string); ok {
-				if _, seen := catIndex[s]; !seen {
-					catIndex[s] = len(cats)
-					cats = append(cats, s)
-				}
-			}
-		}
-	}
-	ok := func(v float64, log bool) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && (!log || v > 0) }
-	total, kept := 0, 0
-	for i, s := range splitSeries(res, si, spec.Series) {
-		var xys plotter.XYs
-		for _, r := range s.rows {
-			total++
-			var x float64
-			var okx bool
-			if categorical {
-				var c string
-				c, okx = r[xi].(string)
-				x = float64(catIndex[c])
-			} else {
-				x, okx = number(r[xi])
-			}
-			y, oky := number(r[yi])
-			if !okx || !oky || !ok(x, spec.LogX) || !ok(y, spec.LogY) {
-				continue
-			}
-			xys = append(xys, plotter.XY{X: x, Y: y})
-		}
-		if len(xys) == 0 {
-			continue
-		}
-		kept += len(xys)
-		clr := seriesColor(i)
-		var thumbs []plot.Thumbnailer
-		if spec.Kind == "line" {
-			slices.SortStableFunc(xys, func(a, b plotter.XY) int { return cmpFloat(a.X, b.X) })
-			l, sc, err := plotter.NewLinePoints(xys)
-			if err != nil {
-				return fmt.Errorf("chart %q: %w", chartTitle(spec), err)
-			}
-			l.Color, l.Width = clr, vg.Points(1.5)
-			sc.Color, sc.Shape, sc.Radius = clr, seriesGlyph(i), vg.Points(2.5)
-			p.Add(l, sc)
-			thumbs = []plot.Thumbnailer{l, sc}
-		} else {
-			sc, err := plotter.NewScatter(xys)
-			if err != nil {
-				return fmt.Errorf("chart %q: %w", chartTitle(spec), err)
-			}
-			sc.Color, sc.Shape, sc.Radius = clr, seriesGlyph(i), vg.Points(3)
-			p.Add(sc)
-			thumbs = []plot.Thumbnailer{sc}
-		}
-		if s.name != "" {
-			f.legend(s.name, thumbs...)
-		}
-	}
-	if kept == 0 {
-		return fmt.Errorf("chart %q: %w: none of the %d rows has a plottable %s and %s", chartTitle(spec), errNoPoints, total, spec.X, spec.Y)
-	}
-	if categorical {
-		ticks := make(plot.ConstantTicks, len(cats))
-		for i, c := range cats {
-			ticks[i] = plot.Tick{Value: float64(i), Label: c}
-		}
-		p.X.Tick.Marker = ticks
-		p.X.Min, p.X.Max = -0.5, float64(len(cats))-0.5
-	}
-	if spec.LogX {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
-		widenLog(&p.X)
-	}
-	if spec.LogY {
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
-		widenLog(&p.Y)
-	}
-	p.Add(plotter.NewGrid())
-	return nil
+	return xys
 }
 
-func addBars(f *figure, spec queries.Chart, res *duck.Result, xi, yi, si int) error {
-	p := f.p
-	var cats []string
-	catIndex := map[string]int{}
-	for _, r := range res.Rows {
-		if r[xi] == nil {
-			continue
+// spansDecade reports whether every value is positive and the largest is
+// more than ten times the smallest.
+func spansDecade(vs []float64) bool {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range vs {
+		if v <= 0 {
+			return false
 		}
-		c := cellText(r[xi])
-		if _, ok := catIndex[c]; !ok {
-			catIndex[c] = len(cats)
-			cats = append(cats, c)
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	return hi > 10*lo
+}
+
+// padRange is the axis range that holds every value with a margin: 6 % of
+// the span on a linear axis (or of the value, when all are equal), the
+// same share of the decades on a log one.
+func padRange(vs []float64, log bool) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, v := range vs {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	if log {
+		m := math.Pow(hi/lo, 0.06)
+		if m < 1.05 {
+			m = 1.05
+		}
+		return lo / m, hi * m
+	}
+	span := hi - lo
+	if span == 0 {
+		span = math.Abs(hi)
+		if span == 0 {
+			span = 1
 		}
 	}
-	groups := splitSeries(res, si, spec.Series)
-	var sets []*barSet
-	kept := 0
-	for i, s := range groups {
-		b := &barSet{vals: make([]float64, len(cats)), color: seriesColor(i), log: spec.LogY}
-		for k := range b.vals {
-			b.vals[k] = math.NaN()
-		}
-		n := 0
-		for _, r := range s.rows {
-			y, ok := number(r[yi])
-			if r[xi] == nil || !ok || math.IsNaN(y) || math.IsInf(y, 0) || (spec.LogY && y <= 0) {
-				continue
-			}
-			b.vals[catIndex[cellText(r[xi])]] = y
-			n++
-		}
-		if n == 0 {
-			continue
-		}
-		kept += n
-		sets = append(sets, b)
-		if s.name != "" {
-			f.legend(s.name, swatch(palette[i%len(palette)]))
-		}
+	lo, hi = lo-0.06*span, hi+0.06*span
+	// Keep a positive quantity's axis from dipping below zero for the margin alone.
+	if lo < 0 && lo+0.06*span >= 0 {
+		lo = 0
 	}
-	if kept == 0 {
-		return fmt.Errorf("chart %q: %w: none of the %d rows has a plottable %s and %s", chartTitle(spec), errNoPoints, len(res.Rows), spec.X, spec.Y)
+	return lo, hi
+}
+
+func axisTicks(log bool) plot.Ticker {
+	if log {
+		return logTicks{}
 	}
-	for i, b := range sets {
-		b.slot, b.slots = i, len(sets)
-		p.Add(b)
-	}
+	return linTicks{}
+}
+
+// categoryTicks labels categories at 0, 1, …; a label wider than its
+// category's share of the axis is broken at its spaces onto several lines.
+func categoryTicks(style plottext.Style, cats []string) plot.ConstantTicks {
+	room := (chartWidth - vg.Points(190)) / vg.Length(max(1, len(cats)))
 	ticks := make(plot.ConstantTicks, len(cats))
 	for i, c := range cats {
-		ticks[i] = plot.Tick{Value: float64(i), Label: c}
+		label := c
+		if style.Width(c) > room {
+			label = wrapText(style, c, room)
+		}
+		ticks[i] = plot.Tick{Value: float64(i), Label: label}
 	}
-	p.X.Tick.Marker = ticks
-	p.X.Tick.Length = 0
-	p.X.Min, p.X.Max = -0.5, float64(len(cats))-0.5
-	if spec.LogY {
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
-		widenLog(&p.Y)
-	}
-	p.Add(plotter.NewGrid())
-	return nil
+	return ticks
 }
 
-// barSet is one series of a bar chart, a gonum/plot Plotter: category k
-// is centred on x = k, the series' bar is slot of slots side by side. On a
-// log y axis a bar rises from the axis' bottom; otherwise from zero.
+// errBars draws each point's interval as a vertical bar with caps.
+type errBars struct {
+	pts   []chartPoint
+	color color.Color
+}
+
+func (e *errBars) count() int {
+	n := 0
+	for _, p := range e.pts {
+		if p.Interval {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *errBars) Plot(c draw.Canvas, p *plot.Plot) {
+	tx, ty := p.Transforms(&c)
+	sty := draw.LineStyle{Color: e.color, Width: vg.Points(1)}
+	w := vg.Points(3)
+	for _, q := range e.pts {
+		if !q.Interval {
+			continue
+		}
+		x, lo, hi := tx(q.X), ty(q.Lo), ty(q.Hi)
+		c.StrokeLine2(sty, x, lo, x, hi)
+		c.StrokeLine2(sty, x-w, lo, x+w, lo)
+		c.StrokeLine2(sty, x-w, hi, x+w, hi)
+	}
+}
+
+func (e *errBars) DataRange() (xmin, xmax, ymin, ymax float64) {
+	xmin, xmax, ymin, ymax = math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, q := range e.pts {
+		xmin, xmax = math.Min(xmin, q.X), math.Max(xmax, q.X)
+		ymin, ymax = math.Min(ymin, q.Lo), math.Max(ymax, q.Hi)
+	}
+	return
+}
+
+// barSet is one series of a bar chart, a gonum/plot Plotter: each point's
+// bar is centred on its x (the category, shifted to the series' slot) and
+// rises from zero on a linear y axis (bars are never drawn on a log one).
 type barSet struct {
-	vals        []float64 // by category; NaN where the series has none
-	color       color.Color
-	log         bool
-	slot, slots int
+	pts   []chartPoint
+	color color.Color
+	width float64 // in x units
 }
 
 func (b *barSet) Plot(c draw.Canvas, p *plot.Plot) {
 	tx, ty := p.Transforms(&c)
-	unit := tx(1) - tx(0)
-	w := unit * 0.8 / vg.Length(b.slots)
-	base := 0.0
-	if b.log {
-		base = p.Y.Min
-	}
 	c.SetColor(b.color)
-	for k, v := range b.vals {
-		if math.IsNaN(v) {
-			continue
-		}
-		x0 := tx(float64(k)) - unit*0.4 + w*vg.Length(b.slot)
-		c.Fill(rect(x0, ty(base), x0+w, ty(v)))
+	for _, q := range b.pts {
+		x0, x1 := tx(q.X-b.width/2), tx(q.X+b.width/2)
+		c.Fill(rect(x0, ty(0), x1, ty(q.Y)))
 	}
 }
 
 func (b *barSet) DataRange() (xmin, xmax, ymin, ymax float64) {
-	ymin, ymax = math.Inf(1), math.Inf(-1)
-	for _, v := range b.vals {
-		if !math.IsNaN(v) {
-			ymin, ymax = math.Min(ymin, v), math.Max(ymax, v)
+	xmin, xmax, ymin, ymax = math.Inf(1), math.Inf(-1), 0, 0
+	for _, q := range b.pts {
+		xmin, xmax = math.Min(xmin, q.X-b.width/2), math.Max(xmax, q.X+b.width/2)
+		ymin, ymax = math.Min(ymin, q.Y), math.Max(ymax, q.Y)
+	}
+	return
+}
+
+// linTicks labels a linear axis at 4 to 8 round values (1, 2 or 5 × 10^k
+// apart), each with as many decimals as the step needs and no more.
+type linTicks struct{}
+
+func (linTicks) Ticks(min, max float64) []plot.Tick {
+	if !(max > min) {
+		return []plot.Tick{{Value: min, Label: numLabel(min, 0)}}
+	}
+	var ticks []plot.Tick
+	for parts := 5.0; parts <= 40; parts *= 2 {
+		ticks = linTicksAt(min, max, (max-min)/parts)
+		labelled := 0
+		for _, t := range ticks {
+			if t.Label != "" {
+				labelled++
+			}
+		}
+		if labelled >= 3 {
+			break
 		}
 	}
-	if b.log {
-		ymin /= 1.5
-	} else {
-		ymin, ymax = math.Min(ymin, 0), math.Max(ymax, 0)
-	}
-	return -0.5, float64(len(b.vals)) - 0.5, ymin, ymax
+	return ticks
 }
 
-// widenLog gives a log axis whose data sit on one value a range around it
-// (gonum/plot would widen it by ±1, through zero).
-func widenLog(a *plot.Axis) {
-	if a.Min == a.Max && a.Min > 0 {
-		a.Min, a.Max = a.Min/2, a.Max*2
+// linTicksAt labels round values at the 1-2-5 step at or above raw, with
+// an unlabelled tick halfway between.
+func linTicksAt(min, max, raw float64) []plot.Tick {
+	e := math.Floor(math.Log10(raw))
+	step := math.Pow(10, e)
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*math.Pow(10, e) >= raw*(1-1e-9) {
+			step = m * math.Pow(10, e)
+			break
+		}
 	}
+	decimals := 0
+	for d := 0; d < 10; d++ {
+		scaled := step * math.Pow(10, float64(d))
+		if math.Abs(scaled-math.Round(scaled)) < 1e-9*scaled {
+			decimals = d
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for k := math.Ceil(min/step - 1e-9); k*step <= max+step*1e-9; k++ {
+		v := k * step
+		ticks = append(ticks, plot.Tick{Value: v, Label: numLabel(v, decimals)})
+		if half := v + step/2; half <= max {
+			ticks = append(ticks, plot.Tick{Value: half})
+		}
+	}
+	return ticks
 }
 
-// logTicks labels a log axis at powers of ten, and at 2 and 5 times them
-// when the range spans less than two decades.
+// numLabel prints a tick value with the given decimals, thousands
+// separated by commas; -0 prints as 0.
+func numLabel(v float64, decimals int) string {
+	if math.Abs(v) < 1e-12 {
+		v = 0
+	}
+	s := strconv.FormatFloat(v, 'f', decimals, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	intPart, frac, hasFrac := strings.Cut(s, ".")
+	if len(intPart) > 3 {
+		var b strings.Builder
+		for i, r := range intPart {
+			if i > 0 && (len(intPart)-i)%3 == 0 {
+				b.WriteByte(',')
+			}
+			b.WriteRune(r)
+		}
+		intPart = b.String()
+	}
+	s = intPart
+	if frac = strings.TrimRight(frac, "0"); hasFrac && frac != "" {
+		s += "." + frac
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// logTicks labels a log axis at powers of ten, at 2 and 5 times them when
+// the range spans less than two decades, and at every integer multiple
+// when that still gives fewer than three labels.
 type logTicks struct{}
 
 func (logTicks) Ticks(min, max float64) []plot.Tick {
 	if min <= 0 || max <= min {
 		return nil
 	}
-	mults := []float64{1}
-	if math.Log10(max/min) < 2 {
-		mults = []float64{1, 2, 5}
-	}
-	var ticks []plot.Tick
-	for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
-		for _, m := range mults {
-			v := m * math.Pow(10, e)
-			if v < min*0.999 || v > max*1.001 {
-				continue
-			}
-			ticks = append(ticks, plot.Tick{Value: v, Label: tickLabel(v)})
+	for _, mults := range [][]float64{{1}, {1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}} {
+		if len(mults) == 1 && math.Log10(max/min) < 2 {
+			continue
 		}
-		for _, m := range []float64{2, 3, 4, 5, 6, 7, 8, 9} {
-			if v := m * math.Pow(10, e); v >= min && v <= max && !slices.Contains(mults, m) {
-				ticks = append(ticks, plot.Tick{Value: v})
+		var ticks []plot.Tick
+		labelled := 0
+		for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
+			for m := 1.0; m <= 9; m++ {
+				v := m * math.Pow(10, e)
+				if v < min*0.999 || v > max*1.001 {
+					continue
+				}
+				t := plot.Tick{Value: v}
+				if slices.Contains(mults, m) {
+					t.Label = tickLabel(v)
+					labelled++
+				}
+				ticks = append(ticks, t)
 			}
 		}
+		if labelled >= 3 || len(mults) == 9 {
+			return ticks
+		}
 	}
-	return ticks
+	return nil
+}
+
+// tickLabel prints a log-axis tick (one significant digit): plain
+// decimals from 0.001 to 10^7, thousands separated.
+func tickLabel(v float64) string {
+	if v >= 1e-3 && v < 1e7 {
+		return numLabel(v, max(0, -int(math.Floor(math.Log10(v)+1e-9))))
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// unitSuffix maps a column name's last word to the unit it means.
+var unitSuffix = map[string]string{
+	"ms": "ms", "us": "µs", "ns": "ns", "s": "s", "mib": "MiB", "gib": "GiB", "mj": "mJ", "j": "J", "w": "W",
+	"gbps": "GB/s", "pct": "%",
+}
+
+// axisLabels are the axis titles of the findings' chart columns, in words
+// with their units; other columns get their name in words and the unit
+// their suffix names.
+var axisLabels = map[string]string{
+	"clean_throughput":         "Untraced throughput (images/s)",
+	"traced_throughput":        "Traced throughput (images/s)",
+	"hidden":                   "Hidden size",
+	"depth":                    "Depth (blocks)",
+	"patch":                    "Patch size (pixels)",
+	"gpu_busy":                 "GPU busy (fraction of the timed window)",
+	"tflops":                   "Achieved TFLOP/s",
+	"gflops_per_image":         "Work per image (GFLOP)",
+	"peak_fraction":            "Fraction of the card's dense bf16 peak",
+	"kernel_us":                "Mean GPU time per kernel (µs)",
+	"launch_gap_p50_us":        "Median launch gap (µs)",
+	"tokens":                   "Tokens per image",
+	"token_rate_m":             "Token rate (million tokens/s)",
+	"latency_p50_ms":           "Per-batch latency p50 (ms)",
+	"latency_p99_ms":           "Per-batch latency p99 (ms)",
+	"peak_mem_mib":             "Peak GPU memory (MiB)",
+	"compile_mode":             "torch.compile mode",
+	"speedup":                  "Speedup over eager (×)",
+	"compile_s":                "Compile time (s)",
+	"batch_size":               "Batch size (images)",
+	"ratio":                    "Throughput ratio, local / remote",
+	"queue_depth":              "Queue depth (batches in flight)",
+	"label":                    "Pipeline",
+	"copy_compute_overlap":     "Copy time hidden under kernels (fraction)",
+	"seed_compute_utilisation": "Seed compute utilisation (fraction)",
+	"h2d_link_mib_s":           "vitlab H2D link rate (MiB/s)",
+	"seed_h2d_mib_s":           "Seed per-copy H2D rate (MiB/s)",
+	"energy_per_image_mj":      "Energy per image (mJ)",
+	"resolution":               "Resolution (pixels)",
+}
+
+// axisLabel is a column's axis title.
+func axisLabel(col string) string {
+	if l, ok := axisLabels[col]; ok {
+		return l
+	}
+	parts := strings.Split(col, "_")
+	unit := ""
+	if len(parts) > 1 && unitSuffix[parts[len(parts)-1]] != "" {
+		unit = " (" + unitSuffix[parts[len(parts)-1]] + ")"
+		parts = parts[:len(parts)-1]
+	}
+	s := strings.Join(parts, " ")
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	return s + unit
 }
 
 // wrapText breaks s into lines no wider than width in style (a word wider
@@ -421,20 +714,19 @@ func wrapText(style plottext.Style, s string, width vg.Length) string {
 	return strings.Join(append(lines, line), "\n")
 }
 
-// tickLabel prints a log-axis tick: plain decimals from 0.001 to 10^7.
-func tickLabel(v float64) string {
-	if v >= 1e-3 && v < 1e7 {
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	return strconv.FormatFloat(v, 'g', 3, 64)
-}
-
 // figure is a plot with its legend drawn in a strip at its right, where
 // it hides no data.
 type figure struct {
 	p       *plot.Plot
 	leg     plot.Legend
 	entries int
+	// What was drawn, for the tests: every point with its interval (x
+	// shifted to its slot in a category), how many intervals were drawn,
+	// whether the result had interval columns for y, the axes' scales.
+	points           []chartPoint
+	errorBars        int
+	hasIntervals     bool
+	logX, logY, bars bool
 }
 
 func sans(f font.Font, size float64) font.Font {

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"unicode/utf8"
@@ -42,6 +43,66 @@ type page struct {
 
 type claimRow struct {
 	ID, RQ, Claim, Verdict, Value, CILow, CIHigh, Threshold, Configs, Runs, Evidence string
+	// From the statistics columns, where the claims query has them (empty
+	// otherwise): the value's unit, the interval's confidence level and
+	// method, the fewest runs of a configuration behind the verdict, the
+	// runs per configuration that would decide it, and why the verdict is
+	// what it is.
+	Unit, Level, Method, NRunsMin, RunsNeeded, Reason string
+	// EvidenceFull is the evidence as the query wrote it (Evidence may
+	// have its configuration ids shortened).
+	EvidenceFull string
+}
+
+// ValueWithUnit is the deciding value and its unit ("54.59 GB/s").
+func (c claimRow) ValueWithUnit() string {
+	if c.Value == "" {
+		return ""
+	}
+	u := c.Unit
+	if u == "" {
+		u = unitFromThreshold(c.Threshold)
+	}
+	switch u {
+	case "", "1", "fraction":
+		return c.Value
+	case "x", "×", "ratio":
+		return c.Value + "×"
+	}
+	return c.Value + " " + u
+}
+
+// unitFromThreshold guesses a claim's unit from its testable form when the
+// claims query has no unit column.
+func unitFromThreshold(t string) string {
+	t = strings.ToLower(t)
+	switch {
+	case strings.Contains(t, "gb/s"):
+		return "GB/s"
+	case strings.Contains(t, "images"):
+		return "images"
+	case strings.Contains(t, "speedup"), strings.Contains(t, "ratio"), strings.Contains(t, "/remote"), strings.Contains(t, "async/sync"),
+		strings.Contains(t, "cpu/gpu"), strings.Contains(t, "token rate"), strings.Contains(t, " / throughput"):
+		return "×"
+	}
+	return ""
+}
+
+// NRuns is the runs behind the verdict: the fewest per configuration when
+// the claims query says, else the runs it used.
+func (c claimRow) NRuns() string {
+	if c.NRunsMin != "" {
+		return c.NRunsMin + " per config"
+	}
+	return c.Runs
+}
+
+// Why is the verdict's reason, or the evidence where there is none.
+func (c claimRow) Why() string {
+	if c.Reason != "" {
+		return c.Reason
+	}
+	return c.Evidence
 }
 
 // VerdictClass is the CSS class of the verdict's badge.
@@ -59,7 +120,7 @@ func verdictClass(v string) string {
 	return "v-nodata"
 }
 
-// CI is the 95 % interval as "[lo, hi]", empty when there is none.
+// CI is the interval as "[lo, hi]", empty when there is none.
 func (c claimRow) CI() string {
 	if c.CILow == "" && c.CIHigh == "" {
 		return ""
@@ -74,6 +135,7 @@ type verdictCount struct {
 
 type rqSection struct {
 	ID, Title, Question string
+	Answer              string // in words, from the findings (answers.go)
 	Findings            []findingView
 	Claims              []claimRow
 }
@@ -82,12 +144,14 @@ type findingView struct {
 	Name, Description, File string
 	CSV, Parquet            string
 	Charts                  []chartView
-	Table                   tableView
-	Err                     string // the query failed
+	Main                    tableView // the answer's columns first, short labels
+	Table                   tableView // every column, folded
+	Err                     string    // the query failed
 }
 
 type chartView struct {
 	Spec, Title string
+	Note        string // e.g. why no interval is drawn
 	File        string
 	SVG         template.HTML
 	Err         string // the chart could not be drawn
@@ -118,16 +182,28 @@ type tableSection struct {
 }
 
 type tableView struct {
-	ID    string
-	Head  []string
-	Rows  [][]cellView
-	Total int
-	More  int
+	ID   string
+	Head []string
+	// HeadTitle is each header's hover text (the column's name where the
+	// header is in words); may be shorter than Head.
+	HeadTitle []string
+	Rows      [][]cellView
+	Total     int
+	More      int
 }
 
 type cellView struct {
-	Text string
-	Num  bool
+	Text  string
+	Num   bool
+	Title string // hover text: the whole value (e.g. the full config_id)
+}
+
+// Th is the i-th header's hover text.
+func (t tableView) Th(i int) string {
+	if i < len(t.HeadTitle) {
+		return t.HeadTitle[i]
+	}
+	return ""
 }
 
 // claimsOf reads the claims query's rows by column name; a column the
@@ -148,7 +224,19 @@ func claimsOf(res *duck.Result) []claimRow {
 	for _, r := range res.Rows {
 		c := claimRow{ID: get(r, "claim_id"), RQ: get(r, "rq"), Claim: get(r, "claim"), Verdict: get(r, "verdict"),
 			Value: get(r, "value"), CILow: get(r, "ci_low"), CIHigh: get(r, "ci_high"), Threshold: get(r, "threshold"),
-			Configs: get(r, "configs"), Runs: get(r, "runs"), Evidence: get(r, "evidence")}
+			Configs: get(r, "configs"), Runs: get(r, "runs"), Evidence: get(r, "evidence"),
+			Unit: get(r, "unit"), Method: get(r, "method"), NRunsMin: get(r, "n_runs_min"), RunsNeeded: get(r, "runs_needed"),
+			Reason: get(r, "reason")}
+		if lv := get(r, "conf_level"); lv != "" {
+			// 0.95 or 95: printed as a percentage.
+			if f, err := strconv.ParseFloat(lv, 64); err == nil {
+				if f <= 1 {
+					f *= 100
+				}
+				lv = strconv.FormatFloat(f, 'f', -1, 64) + " %"
+			}
+			c.Level = lv
+		}
 		if c.Verdict == "" {
 			c.Verdict = "no data"
 		}

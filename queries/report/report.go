@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -56,7 +57,7 @@ type Timing struct {
 	Duration time.Duration
 }
 
-// The research questions of DESIGN.md, in the report's order.
+// The research questions (docs/claims.md), in the report's order.
 var researchQuestions = []struct{ ID, Title, Question string }{
 	{"rq1", "Architecture", "How patch, depth and hidden change throughput, GPU busy time and achieved TFLOP/s; where runs turn from launch-bound to compute-bound."},
 	{"rq2", "Resolution", "Throughput, latency and memory against resolution and token count."},
@@ -112,6 +113,7 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 
 	// Claims first: the RQ sections list their own.
 	var claimRows []claimRow
+	results := map[string]*duck.Result{} // by query name, for the answers
 	if claims == nil {
 		pg.ClaimsNote = "No claims query: queries/claims.sql is not in this build of vitlab, so no claim has a verdict yet."
 	} else {
@@ -121,6 +123,7 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 			res = &duck.Result{}
 		}
 		sum.Claims = len(res.Rows)
+		results[claims.Name] = res
 		claimRows = claimsOf(res)
 		pg.Claims = claimRows
 		pg.ClaimsFiles = []string{"queries/" + claims.Name + ".csv", "findings/" + claims.Name + ".parquet"}
@@ -145,7 +148,8 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 		if res, err := r.query(q, true); err != nil {
 			f.Err = err.Error()
 		} else {
-			f.Table = r.table(res, "q-"+q.Name)
+			results[q.Name] = res
+			f.Main, f.Table = r.findingTables(q, res)
 			for i, c := range q.Charts {
 				f.Charts = append(f.Charts, r.chart(q.Name, i, c, res))
 			}
@@ -156,6 +160,14 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 		}
 		s.Findings = append(s.Findings, f)
 	}
+	// Configuration ids in the claims' evidence, shortened for reading (the
+	// CSV and the hover keep them whole).
+	short := shortConfigIDs(results)
+	for i := range claimRows {
+		claimRows[i].EvidenceFull = claimRows[i].Evidence
+		claimRows[i].Evidence = short.Replace(claimRows[i].Evidence)
+	}
+	pg.Claims = claimRows
 	for _, c := range claimRows {
 		s := cross
 		if sections[normRQ(c.RQ)] != nil {
@@ -167,6 +179,25 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 		pg.RQs = append(pg.RQs, cross)
 	}
 	pg.NoFindings = len(findings) == 0
+
+	// An answer in words per research question, from the results above.
+	for name, sql := range internalQueries {
+		res, err := r.w.SQL(r.ctx, sql)
+		if err != nil {
+			return sum, fmt.Errorf("report: %s: %w", name, err)
+		}
+		results[name] = res
+	}
+	answers := (&answerer{results: results}).answers()
+	for _, a := range answers {
+		if s := sections[a.RQ]; s != nil {
+			s.Answer = a.Text
+		}
+	}
+	if err := writeJSON(filepath.Join(dir, "answers.json"), answers); err != nil {
+		return sum, err
+	}
+	sum.Files = append(sum.Files, "answers.json")
 
 	// The timeline of one run.
 	tv, err := r.timeline()
@@ -334,7 +365,14 @@ func (r *run) sqlTable(sql, id string) (tableView, error) {
 // is reported in its place (and in the summary), not fatal.
 func (r *run) chart(finding string, i int, spec queries.Chart, res *duck.Result) chartView {
 	cv := chartView{Spec: chartLine(spec), Title: chartTitle(spec)}
-	svg, err := RenderChart(spec, res)
+	svg, f, err := renderChart(spec, res)
+	if f != nil && f.hasIntervals && f.errorBars < len(f.points) {
+		if f.errorBars == 0 {
+			cv.Note = "No interval drawn: no row has one (intervals need repeats: see the answer above)."
+		} else {
+			cv.Note = fmt.Sprintf("Intervals drawn for %d of %d points; the others have none.", f.errorBars, len(f.points))
+		}
+	}
 	{
 		if err == nil {
 			rel := fmt.Sprintf("charts/%s-%d.svg", finding, i+1)
@@ -348,7 +386,7 @@ func (r *run) chart(finding string, i int, spec queries.Chart, res *duck.Result)
 		}
 	}
 	if errors.Is(err, errNoPoints) {
-		cv.NoData = err.Error()
+		cv.NoData = fmt.Sprintf("none of the %d rows has both a %s and a %s; the answer above says why", len(res.Rows), spec.X, spec.Y)
 		return cv
 	}
 	cv.Err = err.Error()
@@ -401,6 +439,54 @@ func appendixRank(q *queries.Query) int {
 	return 1
 }
 
+// shortConfigIDs replaces each config_id of the findings' results with a
+// shorter form: without its "rqN-" prefix, "-nnone" and, when the
+// warehouse holds one GPU, its " @ GPU" suffix; words joined by spaces.
+func shortConfigIDs(results map[string]*duck.Result) *strings.Replacer {
+	ids := map[string]bool{}
+	gpus := map[string]bool{}
+	for _, res := range results {
+		for i, c := range res.Columns {
+			if c.Name != "config_id" {
+				continue
+			}
+			for _, r := range res.Rows {
+				if id, ok := r[i].(string); ok {
+					ids[id] = true
+					if _, gpu, ok := strings.Cut(id, " @ "); ok {
+						gpus[gpu] = true
+					}
+				}
+			}
+		}
+	}
+	var pairs []string
+	for id := range ids {
+		s := id
+		if len(gpus) == 1 {
+			s, _, _ = strings.Cut(s, " @ ")
+		}
+		if len(s) > 4 && s[:2] == "rq" && strings.IndexByte(s, '-') > 0 {
+			s = s[strings.IndexByte(s, '-')+1:]
+		}
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "-nnone", ""), "reduce-overhead", "reduce_overhead")
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "max-autotune", "max_autotune"), "-", " ")
+		pairs = append(pairs, id, "["+s+"]")
+	}
+	// Longer ids first: one id may be a prefix of another.
+	type pair struct{ from, to string }
+	ps := make([]pair, 0, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		ps = append(ps, pair{pairs[i], pairs[i+1]})
+	}
+	slices.SortFunc(ps, func(a, b pair) int { return len(b.from) - len(a.from) })
+	var args []string
+	for _, p := range ps {
+		args = append(args, p.from, p.to)
+	}
+	return strings.NewReplacer(args...)
+}
+
 // normRQ maps "rq1", "RQ1", "1" to "rq1"; anything else ("-", "—", "") to "".
 func normRQ(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
@@ -424,6 +510,14 @@ func writeCSV(path string, res *duck.Result) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %s: %w", path, err)
+	}
+	return writeFile(path, string(b)+"\n")
 }
 
 func writeFile(path, text string) error {

@@ -299,6 +299,7 @@ func RenderTimeline(tl *Timeline) (svg []byte, err error) {
 	f := newFigure(fmt.Sprintf("%s — %.1f ms window", tl.RunID, float64(tl.WindowNs)/1e6))
 	p := f.p
 	p.X.Label.Text = "ms from the start of the timed window"
+	p.X.Tick.Marker = linTicks{}
 	p.X.Min, p.X.Max = 0, float64(tl.WindowNs)/1e6
 	n := len(tl.Lanes)
 	ticks := make(plot.ConstantTicks, n)
