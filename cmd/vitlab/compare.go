@@ -46,7 +46,7 @@ or energy / kernels per image got worse), change (any decisive change).`
 
 func runCompare(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "compare", compareUsage)
-	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
+	wh := newWarehouseFlag(fs, e, "warehouse `DIR`ectory")
 	base := fs.String("base", "", "the BASE side (instead of the first argument)")
 	newSide := fs.String("new", "", "the NEW side (instead of the second argument)")
 	threshold := fs.String("threshold", "3%", "relative change below which nothing changed: 3% or 0.03")
@@ -109,7 +109,11 @@ func runCompare(ctx context.Context, e *env, args []string) error {
 	if _, err := q.Bind(params); err != nil {
 		return usagef("%v", err)
 	}
-	w, err := queries.Open(ctx, *dir)
+	dir, err := wh.Existing()
+	if err != nil {
+		return err
+	}
+	w, err := queries.Open(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -133,7 +137,12 @@ func runCompare(ctx context.Context, e *env, args []string) error {
 		case "json":
 			return queries.WriteJSON(dst, shown)
 		}
-		return queries.WriteTable(dst, shown, queries.TableOptions{MaxWidth: 60})
+		width := 0 // a file gets every line whole
+		if *out == "" {
+			width = tableWidth(e)
+		}
+		return queries.WriteTable(dst, shown, queries.TableOptions{MaxWidth: 60, Width: width,
+			Whole: "--format csv or --format json prints every cell whole, with every column (GPUs, method, kernels)"})
 	}
 	if *out == "" {
 		err = write(e.stdout)
