@@ -22,11 +22,12 @@ const sampleRQ5 = "../../data/sample/rq5-quick-h200"
 var compareRuns = map[string]bool{"sync-q1-gpu": true, "async-q2-gpu": false}
 
 // writeReplicatedBatch copies the sample's sync and async q2 GPU runs into
-// batch id with three runs each (run.json ids r1..r3, clean windows
-// scaled by 1, 1.01, 0.99 so the runs differ like real repeats), the
+// batch id with one run per jitter (run.json ids r1.., clean windows scaled
+// by the jitter so the runs differ like real repeats, and no run is the
+// copy of another: ingest refuses copies), the
 // changed run's windows also scaled by factor. The exports are the sample's
 // own: ingest, the metrics and the kernels are real.
-func writeReplicatedBatch(t *testing.T, root, id string, started string, factor float64) string {
+func writeReplicatedBatch(t *testing.T, root, id string, started string, factor float64, jitters []float64) string {
 	t.Helper()
 	dst := filepath.Join(root, id)
 	var batch map[string]any
@@ -49,7 +50,7 @@ func writeReplicatedBatch(t *testing.T, root, id string, started string, factor 
 		if !keep {
 			continue
 		}
-		for rep, jitter := range []float64{1, 1.01, 0.99} {
+		for rep, jitter := range jitters {
 			runID := strings.TrimSuffix(e.Name(), "-r1") + fmt.Sprintf("-r%d", rep+1)
 			src := filepath.Join(sampleRQ5, "runs", e.Name())
 			dir := filepath.Join(dst, "runs", runID)
@@ -136,8 +137,8 @@ func TestCompareGate(t *testing.T) {
 		t.Skip("ingests 12 real runs")
 	}
 	root := t.TempDir()
-	a := writeReplicatedBatch(t, root, "rq5-a", "2026-12-01T10:00:00Z", 1)
-	b := writeReplicatedBatch(t, root, "rq5-b", "2026-12-02T10:00:00Z", 0.7)
+	a := writeReplicatedBatch(t, root, "rq5-a", "2026-12-01T10:00:00Z", 1, []float64{1, 1.01, 0.99})
+	b := writeReplicatedBatch(t, root, "rq5-b", "2026-12-02T10:00:00Z", 0.7, []float64{1.002, 1.012, 0.993})
 	wh := filepath.Join(root, "wh")
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
