@@ -9,6 +9,9 @@
 -- requested ones (runs.mismatch null), else a key built from the effective
 -- settings; then ' @ ' and the GPU name, so that repeats on different cards
 -- never pool. Bare exports without a name get 'export:' and the run id.
+-- settings_key is the key of the effective settings alone (no plan name,
+-- no GPU): what compare_batches matches configurations on across batches,
+-- plans and cards; null for a bare export without settings.
 create or replace view run_config as
 with
     runs_in as (
@@ -32,6 +35,7 @@ with
                 when patch is not null then settings_key
                 else 'export:' || run_id
             end || coalesce(' @ ' || gpu_name, '') as config_id,
+            case when patch is not null then settings_key end as settings_key,
             name,
             repeat,
             rq,
