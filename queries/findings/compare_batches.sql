@@ -254,13 +254,19 @@ levels as (
     join family as f using (comparison, metric)
 ),
 
+quantile_args as (
+    -- the (1 + level) / 2 quantile of t with the Welch df (t_quantiles)
+    select *, 1 - (1 - level) / 2 as p
+    from levels
+),
+
 intervals as (
     select
-        *,
+        * exclude (p, t),
         exp(d) as ratio,
-        case when base_n >= 2 and new_n >= 2 then exp(t_interval(d, se, df, level).lo) end as ci_low,
-        case when base_n >= 2 and new_n >= 2 then exp(t_interval(d, se, df, level).hi) end as ci_high
-    from levels
+        case when base_n >= 2 and new_n >= 2 then exp(t_interval(d, se, t).lo) end as ci_low,
+        case when base_n >= 2 and new_n >= 2 then exp(t_interval(d, se, t).hi) end as ci_high
+    from t_quantiles('quantile_args')
 ),
 
 judged as (

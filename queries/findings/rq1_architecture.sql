@@ -1,6 +1,6 @@
 -- name: rq1_architecture
 -- description: RQ1: untraced throughput, GPU busy, achieved TFLOP/s and its fraction of the card's bf16 peak, by patch x depth x hidden (median run and 95 % interval over runs).
--- inputs: run_config, config_summary, config_stats, run_metrics_v, usable_runs
+-- inputs: run_config, config_summary, config_stats, run_metrics_v, usable_runs, config_headroom
 -- rq: rq1
 -- chart: line x=hidden y=clean_throughput series=arch logy title=Untraced throughput (img/s) by hidden size, one line per patch and depth
 -- chart: line x=hidden y=gpu_busy series=arch title=GPU busy (interval union of kernels over the timed window) by hidden size
@@ -33,6 +33,14 @@
 -- Every value is rounded for reading (throughput 1 decimal, fractions 4,
 -- TFLOP/s 2); the report's Parquet copy has the same rounding.
 
+-- forward_bound_img_s, prep_bound_img_s, bound_img_s, bound_fraction,
+--   limiting_stage   how much of the throughput is the model
+--     (metrics/config_headroom.sql, from metrics/run_headroom.sql): the
+--     forward-only bound (same model, batch, resolution and compile mode,
+--     input already on the GPU), the preprocessing path's rate alone, the
+--     pipeline's own bound from the two, clean_throughput / that bound,
+--     and the stage that limits it; null for runs collected before the
+--     workload measured them.
 with
 
 configs as (
@@ -99,12 +107,19 @@ final as (
         round(p.peak_tflops, 1) as peak_tflops,
         round(f.median, 4) as peak_fraction,
         round(f.ci_low, 4) as peak_fraction_lo,
-        round(f.ci_high, 4) as peak_fraction_hi
+        round(f.ci_high, 4) as peak_fraction_hi,
+        round(h.forward_bound_img_s, 1) as forward_bound_img_s,
+        round(h.prep_bound_img_s, 1) as prep_bound_img_s,
+        round(h.bound_img_s, 1) as bound_img_s,
+        round(h.bound_fraction, 3) as bound_fraction,
+        h.limiting_stage
     from summary as s
     left join per_config as p
         on p.config_id = s.config_id
     left join stats as f
         on f.config_id = s.config_id
+    left join config_headroom as h
+        on h.config_id = s.config_id
     order by s.gpu_name, s.patch, s.depth, s.hidden, s.resolution, s.batch_size, s.config_id
 )
 

@@ -1,6 +1,6 @@
 -- name: rq2_resolution
 -- description: RQ2: untraced throughput, token rate, per-batch latency p50/p99 and peak GPU memory against input resolution and token count (median run and 95 % interval over runs).
--- inputs: run_config, config_summary
+-- inputs: run_config, config_summary, config_headroom
 -- rq: rq2
 -- chart: line x=tokens y=clean_throughput series=model logx logy title=Untraced throughput (img/s) against tokens per image
 -- chart: line x=tokens y=token_rate_m series=model logx title=Token rate (million tokens/s) against tokens per image: flat means cost grows linearly in tokens
@@ -26,6 +26,14 @@
 --     allocated by PyTorch (MiB = 2^20 B), weights included;
 --   peak_mem_per_image_mib   peak_mem_mib / batch_size.
 
+-- forward_bound_img_s, prep_bound_img_s, bound_img_s, bound_fraction,
+--   limiting_stage   how much of the throughput is the model
+--     (metrics/config_headroom.sql, from metrics/run_headroom.sql): the
+--     forward-only bound (same model, batch, resolution and compile mode,
+--     input already on the GPU), the preprocessing path's rate alone, the
+--     pipeline's own bound from the two, clean_throughput / that bound,
+--     and the stage that limits it; null for runs collected before the
+--     workload measured them.
 with
 
 configs as (
@@ -67,8 +75,14 @@ final as (
         round(peak_mem_bytes / 1048576, 1) as peak_mem_mib,
         round(peak_mem_bytes_lo / 1048576, 1) as peak_mem_mib_lo,
         round(peak_mem_bytes_hi / 1048576, 1) as peak_mem_mib_hi,
-        round(peak_mem_bytes / 1048576 / nullif(batch_size, 0), 2) as peak_mem_per_image_mib
+        round(peak_mem_bytes / 1048576 / nullif(batch_size, 0), 2) as peak_mem_per_image_mib,
+        round(h.forward_bound_img_s, 1) as forward_bound_img_s,
+        round(h.prep_bound_img_s, 1) as prep_bound_img_s,
+        round(h.bound_img_s, 1) as bound_img_s,
+        round(h.bound_fraction, 3) as bound_fraction,
+        h.limiting_stage
     from summary
+    left join config_headroom as h using (config_id)
     order by gpu_name, patch, depth, hidden, resolution, batch_size, config_id
 )
 

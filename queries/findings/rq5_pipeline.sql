@@ -1,10 +1,11 @@
 -- name: rq5_pipeline
 -- description: RQ5: sync against async pipelines, queue depth and CPU against GPU preprocessing: untraced throughput with its interval, per-batch latency p50/p90/p99, copy/compute overlap and GPU busy.
--- inputs: run_config, config_summary, config_stats, usable_runs, run_prefetch
+-- inputs: run_config, config_summary, config_stats, usable_runs, run_prefetch, config_headroom
 -- rq: rq5
 -- chart: line x=queue_depth y=clean_throughput series=variant title=Untraced throughput (img/s) by queue depth (sync drawn at depth 1)
 -- chart: line x=queue_depth y=latency_p99_ms series=variant logy title=Per-batch latency p99 (ms) by queue depth
 -- chart: bar x=label y=copy_compute_overlap title=Share of copy time hidden under kernels (traced)
+-- chart: bar x=label y=bound_fraction title=Fraction of the pipeline's own bound reached (forward-only and preprocessing-only rates measured in each run)
 --
 -- One row per configuration of the rq5 plan (run_config rows with
 -- rq = 'rq5'), ordered by GPU, model, batch size, preprocessing, pipeline
@@ -40,6 +41,14 @@
 -- pipeline) is not in the warehouse; collectors/workload/forward_bound.py
 -- measures it apart.
 
+-- forward_bound_img_s, prep_bound_img_s, bound_img_s, bound_fraction,
+--   limiting_stage   how much of the throughput is the model
+--     (metrics/config_headroom.sql, from metrics/run_headroom.sql): the
+--     forward-only bound (same model, batch, resolution and compile mode,
+--     input already on the GPU), the preprocessing path's rate alone, the
+--     pipeline's own bound from the two, clean_throughput / that bound,
+--     and the stage that limits it; null for runs collected before the
+--     workload measured them.
 with
 
 configs as (
@@ -138,8 +147,14 @@ final as (
         round(copy_compute_overlap, 4) as copy_compute_overlap,
         round(h2d_busy, 4) as h2d_busy,
         round(traced_throughput, 1) as traced_throughput,
-        round(prefetch_fraction, 3) as prefetch_fraction
+        round(prefetch_fraction, 3) as prefetch_fraction,
+        round(h.forward_bound_img_s, 1) as forward_bound_img_s,
+        round(h.prep_bound_img_s, 1) as prep_bound_img_s,
+        round(h.bound_img_s, 1) as bound_img_s,
+        round(h.bound_fraction, 3) as bound_fraction,
+        h.limiting_stage
     from joined
+    left join config_headroom as h using (config_id)
     order by gpu_name, patch, depth, hidden, resolution, batch_size, preprocess,
         case pipeline when 'sync' then 0 else 1 end, queue_depth, config_id
 )
