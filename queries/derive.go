@@ -13,6 +13,7 @@ import (
 
 	"vitlab/etl/warehouse"
 	"vitlab/queries/duck"
+	"vitlab/schemas"
 )
 
 // Derived tables: incremental materialisation of the per-run SQL.
@@ -94,10 +95,48 @@ type DeriveStats struct {
 
 // Derive computes the derived tables of every committed batch of the
 // warehouse dir whose derivation is missing or stale (another DeriveKey),
-// one batch at a time, each committed on its own (an interruption loses at
-// most the batch in progress). progress, if not nil, is called after each.
+// with DefaultDeriveOptions and progress. See DeriveWith.
 func Derive(ctx context.Context, dir string, progress func(id string, took time.Duration)) (DeriveStats, error) {
+	opts := DefaultDeriveOptions()
+	opts.Progress = progress
+	return DeriveWith(ctx, dir, opts)
+}
+
+// DeriveOptions bound a derivation.
+type DeriveOptions struct {
+	// Resources bound each pass's DuckDB (its memory_limit: what a pass
+	// holds beyond it spills to the temporary directory).
+	Resources Resources
+	// MaxEvents bounds the event rows of one pass: batches are derived in
+	// groups of consecutive batches up to this many events (and at most
+	// 32 batches); a batch bigger than that is a pass of its own.
+	MaxEvents int64
+	// Progress, if not nil, is called after each batch is committed.
+	Progress func(id string, took time.Duration)
+}
+
+// DefaultDeriveOptions are DefaultResources and passes of at most
+// DefaultDeriveEvents events.
+func DefaultDeriveOptions() DeriveOptions {
+	return DeriveOptions{Resources: DefaultResources(), MaxEvents: DefaultDeriveEvents}
+}
+
+// DefaultDeriveEvents is DeriveOptions.MaxEvents by default: the sample's
+// 728k events derive in one pass; a pass's DuckDB peaks at about 300 bytes
+// per event without a memory limit.
+const DefaultDeriveEvents = 1 << 20
+
+// DeriveWith computes the derived tables of every committed batch of the
+// warehouse dir whose derivation is missing or stale (another DeriveKey),
+// in passes over groups of batches bounded by opts, each batch committed
+// on its own (an interruption loses at most the pass in progress: the
+// warehouse stays queryable, its underived batches computed live, and the
+// next derive completes it).
+func DeriveWith(ctx context.Context, dir string, opts DeriveOptions) (DeriveStats, error) {
 	var st DeriveStats
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = DefaultDeriveEvents
+	}
 	cat, err := Embedded()
 	if err != nil {
 		return st, err
@@ -113,13 +152,13 @@ func Derive(ctx context.Context, dir string, progress func(id string, took time.
 	key := cat.DeriveKey()
 	stale := staleBatches(cat, m, key)
 	for len(stale) > 0 {
-		n := min(len(stale), deriveChunk)
+		n := passSize(m, stale, opts.MaxEvents)
 		t0 := time.Now()
-		err := deriveBatches(ctx, cat, abs, m, stale[:n], key, func(id string) {
+		err := deriveBatches(ctx, cat, abs, m, stale[:n], key, opts.Resources, func(id string) {
 			st.Batches = append(st.Batches, id)
 			st.Took = append(st.Took, time.Since(t0))
-			if progress != nil {
-				progress(id, time.Since(t0))
+			if opts.Progress != nil {
+				opts.Progress(id, time.Since(t0))
 			}
 			t0 = time.Now()
 		})
@@ -129,6 +168,26 @@ func Derive(ctx context.Context, dir string, progress func(id string, took time.
 		stale = stale[n:]
 	}
 	return st, nil
+}
+
+// passSize is how many of the batches ids (at least one) one pass derives:
+// at most deriveChunk, and at most maxEvents event rows unless the first
+// alone has more.
+func passSize(m *warehouse.Manifest, ids []string, maxEvents int64) int {
+	var events int64
+	for i, id := range ids {
+		var n int64
+		for name, tf := range m.Batches[id].Tables {
+			if eventTable(name) {
+				n += tf.Rows
+			}
+		}
+		if i > 0 && (i == deriveChunk || events+n > maxEvents) {
+			return i
+		}
+		events += n
+	}
+	return min(len(ids), deriveChunk)
 }
 
 // staleBatches are the batches of m missing a current derivation of any
@@ -173,7 +232,7 @@ const deriveChunk = 32
 // deriveBatches computes the derived tables of batches ids in one pass over
 // their files and commits each batch's as soon as its files are written;
 // done is called after each commit.
-func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, done func(id string)) (err error) {
+func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, res Resources, done func(id string)) (err error) {
 	for _, id := range ids {
 		if _, ok := m.Batches[id]; !ok {
 			return fmt.Errorf("queries: derive: batch %s is not committed", id)
@@ -189,12 +248,12 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 			fmt.Fprintf(os.Stderr, "  %-28s %s\n", what, time.Since(t0).Round(time.Millisecond))
 		}
 	}
-	base, err := baseViews(abs, m, ids)
+	base, err := baseViews(abs, m, ids, false)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	w, err := OpenSQL(ctx, base)
+	w, err := openSQL(ctx, base, res.config())
 	if err != nil {
 		return fmt.Errorf("queries: derive %s: %w", label, err)
 	}
@@ -213,7 +272,9 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 	}
 	for _, v := range cat.DerivedViews() {
 		t0 := time.Now()
-		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name)); err != nil {
+		if err := w.roomy(ctx, func() error {
+			return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name))
+		}); err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
 		}
 		trace(v.Name, t0)
@@ -226,7 +287,7 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 			return err
 		}
 		tmp := "_derive_" + q.Name
-		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(tmp)+" as\n"+q.SQL); err != nil {
+		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(tmp)+" as\n"+q.SQL) }); err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", q.Name, label, err)
 		}
 		trace(q.Name, t0)
@@ -252,7 +313,7 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 	}
 	for _, name := range names {
 		path := filepath.Join(dir, name+".parquet")
-		if err := w.db.CopyParquet(ctx, "select * from "+duck.Ident(tables[name]), path); err != nil {
+		if err := w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, "select * from "+duck.Ident(tables[name]), path) }); err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
 		res, err := w.db.Query(ctx, "select batch_id, count(*) from "+duck.Ident(tables[name])+" group by batch_id")
@@ -299,21 +360,15 @@ func asInt64(v any) int64 {
 	return 0
 }
 
-// derivedQuery is a saved query answered from its derived files.
-type derivedQuery struct {
-	from   string   // the scan of its derived files (derivedScan)
-	cols   []column // the live SQL's output columns
-	stored []column // the scan's columns
-}
-
-type column struct{ name, typ string }
-
 // useDerived replaces each derived metric view whose derivation is current
-// for every committed batch by a view over its derived files, and records
-// the derived queries Run may answer from files. Names with a missing or
-// stale derivation stay live and are listed in w.Stale.
-func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Manifest) error {
-	w.derived = map[string]*derivedQuery{}
+// for every committed batch by a view over its derived files, and creates,
+// for each derived query whose derivation is current, a view of the query's
+// name over its files (its default-param answer, in the live order), which
+// Run answers from. Names with a missing or stale derivation stay live and
+// are listed in w.Stale. With rel the files are named relative to abs (a
+// DuckDB whose file_search_path is the warehouse: the view database).
+func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Manifest, rel bool) error {
+	w.derived = map[string]bool{}
 	if len(m.Batches) == 0 {
 		return nil
 	}
@@ -325,46 +380,38 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 			return nil, false
 		}
 		for i := range srcs {
-			srcs[i].File = filepath.Join(abs, filepath.FromSlash(srcs[i].File))
+			if !rel {
+				srcs[i].File = filepath.Join(abs, filepath.FromSlash(srcs[i].File))
+			}
 		}
 		return srcs, true
 	}
-	for _, t := range smallTables {
-		files, ok := current(tableCopy(t))
-		if !ok {
-			continue
-		}
-		cols, err := w.describe(ctx, "select * from "+duck.Ident(t))
+	replace := func(name, live, from, what string) error {
+		cols, err := w.describe(ctx, live)
 		if err != nil {
-			return fmt.Errorf("queries: table %s: %w", t, err)
+			return fmt.Errorf("queries: %s %s: %w", what, name, err)
 		}
-		from := derivedScan(files)
 		stored, err := w.describe(ctx, "select * from "+from)
 		if err != nil {
-			return fmt.Errorf("queries: derived copy of table %s: %w", t, err)
+			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
 		}
-		if err := w.db.Exec(ctx, "create or replace view "+duck.Ident(t)+" as\nselect "+castList(cols, stored)+"\nfrom "+from); err != nil {
-			return fmt.Errorf("queries: derived copy of table %s: %w", t, err)
+		if err := w.db.Exec(ctx, "create or replace view "+duck.Ident(name)+" as\nselect "+castList(cols, stored)+"\nfrom "+from); err != nil {
+			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
+		}
+		return nil
+	}
+	for _, t := range smallTables {
+		if files, ok := current(tableCopy(t)); ok {
+			if err := replace(t, "select * from "+duck.Ident(t), derivedScan(files), "table"); err != nil {
+				return err
+			}
 		}
 	}
 	for _, v := range w.cat.DerivedViews() {
-		files, ok := current(v.Name)
-		if !ok {
-			continue
-		}
-		cols, err := w.describe(ctx, "select * from "+duck.Ident(v.Name))
-		if err != nil {
-			return fmt.Errorf("queries: %s: %w", v.File, err)
-		}
-		from := derivedScan(files)
-		stored, err := w.describe(ctx, "select * from "+from)
-		if err != nil {
-			return fmt.Errorf("queries: derived view %s: %w", v.Name, err)
-		}
-		sql := "create or replace view " + duck.Ident(v.Name) + " as\nselect " + castList(cols, stored) +
-			"\nfrom " + from
-		if err := w.db.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("queries: derived view %s: %w", v.Name, err)
+		if files, ok := current(v.Name); ok {
+			if err := replace(v.Name, "select * from "+duck.Ident(v.Name), derivedScan(files), "view"); err != nil {
+				return err
+			}
 		}
 	}
 	for _, q := range w.cat.DerivedQueries() {
@@ -375,16 +422,10 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err := w.bind(ctx, q, nil); err != nil {
 			return err
 		}
-		cols, err := w.describe(ctx, q.SQL)
-		if err != nil {
-			return fmt.Errorf("queries: %s: %w", q.File, err)
+		if err := replace(q.Name, q.SQL, orderedScan(files), "query"); err != nil {
+			return err
 		}
-		from := orderedScan(files)
-		stored, err := w.describe(ctx, "select * from "+from)
-		if err != nil {
-			return fmt.Errorf("queries: derived query %s: %w", q.Name, err)
-		}
-		w.derived[q.Name] = &derivedQuery{from: from, cols: cols, stored: stored}
+		w.derived[q.Name] = true
 	}
 	return nil
 }
@@ -485,13 +526,20 @@ func orderedScan(srcs []warehouse.DerivedSource) string {
 		}
 		return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
 	}
+	// DuckDB's filename column is the path as resolved: a relative one
+	// (the view database's) comes back absolute when file_search_path
+	// found it, so it is matched by its end.
 	files := make([]string, len(segs))
 	cases := make([]string, len(segs))
 	for i, s := range segs {
 		files[i] = duck.Quote(s.file)
-		cases[i] = fmt.Sprintf("when %s then batch_id in (%s)", duck.Quote(s.file), quoteAll(s.ids))
+		match := "vitlab_file = " + duck.Quote(s.file)
+		if !filepath.IsAbs(s.file) {
+			match = "ends_with(vitlab_file, " + duck.Quote(s.file) + ")"
+		}
+		cases[i] = fmt.Sprintf("when %s then batch_id in (%s)", match, quoteAll(s.ids))
 	}
-	return fmt.Sprintf("(\nselect * exclude (vitlab_file) from read_parquet([%s], hive_partitioning = false, filename = 'vitlab_file')\nwhere case vitlab_file\n%s\nend\n)",
+	return fmt.Sprintf("(\nselect * exclude (vitlab_file) from read_parquet([%s], hive_partitioning = false, filename = 'vitlab_file')\nwhere case\n%s\nend\n)",
 		strings.Join(files, ", "), strings.Join(cases, "\n"))
 }
 
@@ -516,8 +564,7 @@ func fileScan(file string, ids []string) string {
 // the live order: every derived query orders by batch_id first, and a
 // batch's file keeps its rows in the query's order.
 func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error) {
-	dq, ok := w.derived[q.Name]
-	if !ok || !w.own(q) {
+	if !w.derived[q.Name] || !w.own(q) {
 		return "", nil
 	}
 	vals, err := q.Bind(args)
@@ -541,11 +588,13 @@ func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error)
 			}
 		}
 	}
-	sql := "select " + castList(dq.cols, dq.stored) + "\nfrom " + dq.from
+	// The view of q's name (useDerived) reads its files in the live order,
+	// which a filter keeps.
+	sql := "select * from " + duck.Ident(q.Name)
 	if len(where) > 0 {
 		sql += "\nwhere " + strings.Join(where, " and ")
 	}
-	return sql, nil // in order: orderedScan
+	return sql, nil
 }
 
 // own reports whether q is the catalog's own query (not a copy with other
@@ -561,6 +610,17 @@ func (w *Warehouse) own(q *Query) bool {
 // IsDerived reports whether Run answers q (with its default params) from
 // derived files in this warehouse.
 func (w *Warehouse) IsDerived(name string) bool {
-	_, ok := w.derived[name]
-	return ok
+	return w.derived[name]
+}
+
+type column struct{ name, typ string }
+
+// eventTable says whether a warehouse table holds an export's events.
+func eventTable(name string) bool {
+	for _, t := range schemas.EventTables {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
 }

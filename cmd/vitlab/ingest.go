@@ -104,13 +104,13 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	err = ingestPaths(ctx, e, req, paths)
 	var ue usageError
-	if errors.As(err, &ue) || deriveAfterIngest == nil || *noDerive {
+	if errors.As(err, &ue) || deriveAfterIngest == nil {
 		return err
 	}
 	if _, statErr := os.Stat(filepath.Join(*wh, warehouse.ManifestName)); statErr != nil {
 		return err // nothing committed
 	}
-	if derr := deriveAfterIngest(ctx, e, *wh); derr != nil {
+	if derr := deriveAfterIngest(ctx, e, *wh, !*noDerive, *jobs, *budgetMB<<20); derr != nil {
 		fmt.Fprintf(e.stderr, "vitlab ingest: %v\n", derr)
 		if err == nil {
 			err = errPartial
@@ -120,8 +120,10 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 }
 
 // deriveAfterIngest computes the derived tables of batches that lack them
-// (derive.go; nil in a build without DuckDB, such as the collector's).
-var deriveAfterIngest func(ctx context.Context, e *env, wh string) error
+// (unless derive is false; DuckDB bounded by jobs threads and budget
+// bytes), then writes the warehouse's view database (derive.go; nil in a
+// build without DuckDB, such as the collector's).
+var deriveAfterIngest func(ctx context.Context, e *env, wh string, derive bool, jobs int, budget int64) error
 
 // ingestPaths ingests paths: several batch directories one after the other,
 // else one batch.

@@ -7,23 +7,56 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
-// DB is one in-memory DuckDB database with a single connection. It is not
-// safe for concurrent use.
+// DB is one DuckDB database (in memory, or a database file) with a single
+// connection. It is not safe for concurrent use.
 type DB struct {
 	db   *sql.DB
 	conn *sql.Conn
 }
 
-// Open starts an empty in-memory DuckDB database.
-func Open(ctx context.Context) (*DB, error) {
-	connector, err := duckdb.NewConnector("", nil)
+// Config bounds a database and says where it looks for files. The zero
+// value is DuckDB's defaults (every CPU, 80 % of the memory, an in-memory
+// database).
+type Config struct {
+	// Path is a database file; empty is an in-memory database.
+	Path string
+	// ReadOnly opens Path read-only: any number of processes may read it
+	// at once (temporary tables and SET VARIABLE still work).
+	ReadOnly bool
+	// Threads is DuckDB's threads setting (0: every CPU).
+	Threads int
+	// MemoryLimit is DuckDB's memory_limit in bytes (0: DuckDB's default,
+	// 80 % of RAM). Operators that outgrow it spill to TempDir; it does
+	// not count what a result hands to Go.
+	MemoryLimit int64
+	// TempDir is where DuckDB spills (default: the system's temporary
+	// directory, never the current one).
+	TempDir string
+	// FileSearchPath is a directory against which relative file paths in
+	// SQL (and in stored views) resolve (DuckDB's file_search_path).
+	FileSearchPath string
+}
+
+// Open starts an empty in-memory DuckDB database with DuckDB's defaults.
+func Open(ctx context.Context) (*DB, error) { return OpenConfig(ctx, Config{}) }
+
+// OpenConfig opens the database cfg names (in memory when cfg.Path is
+// empty) with cfg's settings.
+func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
+	dsn := cfg.Path
+	if cfg.ReadOnly {
+		dsn += "?access_mode=read_only"
+	}
+	connector, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
-		return nil, fmt.Errorf("duck: open: %w", err)
+		return nil, fmt.Errorf("duck: open %s: %w", cfg.Path, err)
 	}
 	db := sql.OpenDB(connector)
 	conn, err := db.Conn(ctx)
@@ -31,7 +64,32 @@ func Open(ctx context.Context) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("duck: connect: %w", err)
 	}
-	return &DB{db: db, conn: conn}, nil
+	d := &DB{db: db, conn: conn}
+	if err := d.Exec(ctx, cfg.settings()); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// settings are the SET statements of cfg.
+func (cfg Config) settings() string {
+	var b strings.Builder
+	if cfg.Threads > 0 {
+		fmt.Fprintf(&b, "set threads = %d;\n", cfg.Threads)
+	}
+	if cfg.MemoryLimit > 0 {
+		fmt.Fprintf(&b, "set memory_limit = '%dMiB';\n", max(1, cfg.MemoryLimit>>20))
+	}
+	tmp := cfg.TempDir
+	if tmp == "" {
+		tmp = filepath.Join(os.TempDir(), "vitlab-duckdb")
+	}
+	fmt.Fprintf(&b, "set temp_directory = %s;\n", Quote(tmp))
+	if cfg.FileSearchPath != "" {
+		fmt.Fprintf(&b, "set file_search_path = %s;\n", Quote(cfg.FileSearchPath))
+	}
+	return b.String()
 }
 
 // Close releases the database.
@@ -228,4 +286,14 @@ func (d *DB) CopyParquet(ctx context.Context, query, path string) error {
 		return fmt.Errorf("duck: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// IsOutOfMemory reports whether err is DuckDB running out of its
+// memory_limit.
+func IsOutOfMemory(err error) bool {
+	var de *duckdb.Error
+	if errors.As(err, &de) {
+		return de.Type == duckdb.ErrorTypeOutOfMemory
+	}
+	return err != nil && strings.Contains(err.Error(), "Out of Memory Error")
 }
