@@ -121,10 +121,13 @@ func DefaultDeriveOptions() DeriveOptions {
 	return DeriveOptions{Resources: DefaultResources(), MaxEvents: DefaultDeriveEvents}
 }
 
-// DefaultDeriveEvents is DeriveOptions.MaxEvents by default: the sample's
-// 728k events derive in one pass; a pass's DuckDB peaks at about 300 bytes
-// per event without a memory limit.
-const DefaultDeriveEvents = 1 << 20
+// DefaultDeriveEvents is DeriveOptions.MaxEvents by default. A pass's
+// DuckDB holds about 300 bytes per event at its peak (the NVTX projection
+// of nsys_nvtx_kern_sum): the sample's 728k events in one pass outgrew a
+// 200 MiB memory_limit, in passes of at most 300k events the derive peaked
+// at 290 MB RSS, one batch a pass (100k) at 250 MB. A pass costs ~50 ms
+// more than its rows (the views are created once per derivation).
+const DefaultDeriveEvents = 256 << 10
 
 // DeriveWith computes the derived tables of every committed batch of the
 // warehouse dir whose derivation is missing or stale (another DeriveKey),
@@ -151,10 +154,12 @@ func DeriveWith(ctx context.Context, dir string, opts DeriveOptions) (DeriveStat
 	}
 	key := cat.DeriveKey()
 	stale := staleBatches(cat, m, key)
+	var s deriveSession
+	defer s.close()
 	for len(stale) > 0 {
 		n := passSize(m, stale, opts.MaxEvents)
 		t0 := time.Now()
-		err := deriveBatches(ctx, cat, abs, m, stale[:n], key, opts.Resources, func(id string) {
+		err := s.pass(ctx, cat, abs, m, stale[:n], key, opts.Resources, func(id string) {
 			st.Batches = append(st.Batches, id)
 			st.Took = append(st.Took, time.Since(t0))
 			if opts.Progress != nil {
@@ -232,7 +237,25 @@ const deriveChunk = 32
 // deriveBatches computes the derived tables of batches ids in one pass over
 // their files and commits each batch's as soon as its files are written;
 // done is called after each commit.
-func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, res Resources, done func(id string)) (err error) {
+func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, res Resources, done func(id string)) error {
+	var s deriveSession
+	defer s.close()
+	return s.pass(ctx, cat, abs, m, ids, key, res, done)
+}
+
+// deriveSession is one DuckDB for every pass of a derivation: the views
+// of views/ and metrics/ are created once (~0.5 s on 2 CPUs), each pass
+// only points the base views at its batches.
+type deriveSession struct{ w *Warehouse }
+
+func (s *deriveSession) close() {
+	if s.w != nil {
+		s.w.Close()
+	}
+}
+
+// pass derives batches ids (deriveBatches).
+func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, res Resources, done func(id string)) error {
 	for _, id := range ids {
 		if _, ok := m.Batches[id]; !ok {
 			return fmt.Errorf("queries: derive: batch %s is not committed", id)
@@ -253,11 +276,24 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 		return err
 	}
 	t0 := time.Now()
-	w, err := openSQL(ctx, base, res.config())
-	if err != nil {
-		return fmt.Errorf("queries: derive %s: %w", label, err)
+	w := s.w
+	if w == nil {
+		if w, err = openSQL(ctx, base, res.config()); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", label, err)
+		}
+		s.w = w
+	} else {
+		// The views of views/ and metrics/ stay (DuckDB binds a view each
+		// time a query reads it): only the base views move to this pass's
+		// batches, and the previous pass's derived views are dropped.
+		var drop strings.Builder
+		for _, v := range cat.DerivedViews() {
+			fmt.Fprintf(&drop, "drop table if exists temp.main.%s;\n", duck.Ident(v.Name))
+		}
+		if err := w.db.Exec(ctx, drop.String()+base); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", label, err)
+		}
 	}
-	defer w.Close()
 	trace("open", t0)
 	// Each derived view is computed once into a temporary table of the same
 	// name, which shadows the view for the rest of the connection (later
@@ -281,19 +317,6 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 		tables[v.Name] = v.Name
 		names = append(names, v.Name)
 	}
-	for _, q := range cat.DerivedQueries() {
-		t0 := time.Now()
-		if err := w.bind(ctx, q, nil); err != nil {
-			return err
-		}
-		tmp := "_derive_" + q.Name
-		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(tmp)+" as\n"+q.SQL) }); err != nil {
-			return fmt.Errorf("queries: derive %s of %s: %w", q.Name, label, err)
-		}
-		trace(q.Name, t0)
-		tables[q.Name] = tmp
-		names = append(names, q.Name)
-	}
 	dir, err := os.MkdirTemp(abs, ".derive-")
 	if err != nil {
 		return fmt.Errorf("queries: derive %s: %w", label, err)
@@ -302,8 +325,10 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 	// One file per derived table for the whole chunk, shared by its batches
 	// (a reader opens a few files, not one per batch). Its rows keep the
 	// table's insertion order: the query's own, batch_id first, so each
-	// batch's rows are contiguous and in order (file_row_number).
-	t0 = time.Now()
+	// batch's rows are contiguous and in order (file_row_number). The
+	// derived queries (leaves: nothing reads them) stream from their SQL
+	// into their file, so no pass holds their answers in memory (the
+	// nsys summaries of a pass are the biggest).
 	files := map[string]warehouse.StagedFile{}
 	rows := map[string]map[string]int64{}
 	gens := map[string]int{}
@@ -311,12 +336,13 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 		rows[id] = map[string]int64{}
 		gens[id] = m.Batches[id].Generation
 	}
-	for _, name := range names {
+	write := func(name, sql string) error {
+		t0 := time.Now()
 		path := filepath.Join(dir, name+".parquet")
-		if err := w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, "select * from "+duck.Ident(tables[name]), path) }); err != nil {
+		if err := w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, sql, path) }); err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
-		res, err := w.db.Query(ctx, "select batch_id, count(*) from "+duck.Ident(tables[name])+" group by batch_id")
+		res, err := w.db.Query(ctx, "select batch_id, count(*) from read_parquet("+duck.Quote(path)+") group by batch_id")
 		if err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
@@ -333,7 +359,23 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 			total += asInt64(r[1])
 		}
 		files[name] = warehouse.StagedFile{Path: path, Rows: total}
+		trace(name, t0)
+		return nil
 	}
+	for _, name := range names {
+		if err := write(name, "select * from "+duck.Ident(tables[name])); err != nil {
+			return err
+		}
+	}
+	for _, q := range cat.DerivedQueries() {
+		if err := w.bind(ctx, q, nil); err != nil {
+			return err
+		}
+		if err := write(q.Name, q.SQL); err != nil {
+			return err
+		}
+	}
+	t0 = time.Now()
 	if err := warehouse.CommitDerivedShared(ctx, abs, gens, key, files, rows); err != nil {
 		return fmt.Errorf("queries: derive %s: %w", label, err)
 	}

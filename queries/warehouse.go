@@ -147,20 +147,24 @@ func (w *Warehouse) Run(ctx context.Context, q *Query, args map[string]string) (
 
 // roomy runs fn and, if DuckDB ran out of its memory_limit (a query
 // computed live from the events, where derived tables are missing, can
-// need more than DefaultMemoryLimit), runs it again with DuckDB's own
-// limit (80 % of RAM) for the rest of this Warehouse, and says so in
-// w.Raised.
+// need more than DefaultMemoryLimit), runs it again with roomyLimit for
+// the rest of this Warehouse, and says so in w.Raised.
 func (w *Warehouse) roomy(ctx context.Context, fn func() error) error {
 	err := fn()
 	if err == nil || w.Raised || !duck.IsOutOfMemory(err) {
 		return err
 	}
-	if rerr := w.db.Exec(ctx, "reset memory_limit"); rerr != nil {
+	// RESET would not do: it resets the setting, not the buffer manager's
+	// limit already in force.
+	if rerr := w.db.Exec(ctx, fmt.Sprintf("set memory_limit = '%dMiB'", roomyLimit>>20)); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	w.Raised = true
 	return fn()
 }
+
+// roomyLimit is the memory limit after a query outgrew its own.
+const roomyLimit = 4 << 30
 
 // RunArrow runs a saved query like Run and hands its answer to fn as Arrow
 // record batches, in order (duck.QueryArrow; needs the duckdb_arrow build

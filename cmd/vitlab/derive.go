@@ -51,6 +51,7 @@ func runDerive(ctx context.Context, e *env, args []string) error {
 	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
 	jobs := fs.Int("jobs", queries.DefaultResources().Threads, "DuckDB threads")
 	budgetMB := fs.Int64("load-budget", queries.DefaultMemoryLimit>>20, "`MB` of DuckDB memory (memory_limit); beyond it a pass spills to disk")
+	passEvents := fs.Int64("pass-events", queries.DefaultDeriveEvents, "most event rows derived in one pass (a bigger batch is a pass of its own)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,7 +61,9 @@ func runDerive(ctx context.Context, e *env, args []string) error {
 	if *jobs < 1 || *budgetMB < 16 {
 		return usagef("--jobs at least 1, --load-budget at least 16 (MB)")
 	}
-	return deriveWarehouse(ctx, e, *dir, deriveOptions(*jobs, *budgetMB<<20))
+	opts := deriveOptions(*jobs, *budgetMB<<20)
+	opts.MaxEvents = max(1, *passEvents)
+	return deriveWarehouse(ctx, e, *dir, opts)
 }
 
 // deriveOptions are a derivation's options for --jobs and --load-budget

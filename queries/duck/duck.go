@@ -292,8 +292,9 @@ func (d *DB) CopyParquet(ctx context.Context, query, path string) error {
 // memory_limit.
 func IsOutOfMemory(err error) bool {
 	var de *duckdb.Error
-	if errors.As(err, &de) {
-		return de.Type == duckdb.ErrorTypeOutOfMemory
+	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeOutOfMemory {
+		return true
 	}
+	// Some paths (a COPY's writer) report it as another error type.
 	return err != nil && strings.Contains(err.Error(), "Out of Memory Error")
 }
