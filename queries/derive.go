@@ -428,7 +428,16 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		}
 		return srcs, true
 	}
-	replace := func(name, live, from, what string) error {
+	// In the view database (rel) the small tables and the derived views
+	// (a few rows per run) become tables of the database, read once when
+	// it is written: a query then reads no Parquet file for them (at 10x
+	// the sample a derived view is ~45 files, and the configuration views
+	// read some of them many times over).
+	kind := "view"
+	if rel {
+		kind = "table"
+	}
+	replace := func(name, live, from, what, kind string) error {
 		cols, err := w.describe(ctx, live)
 		if err != nil {
 			return fmt.Errorf("queries: %s %s: %w", what, name, err)
@@ -437,21 +446,25 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err != nil {
 			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
 		}
-		if err := w.db.Exec(ctx, "create or replace view "+duck.Ident(name)+" as\nselect "+castList(cols, stored)+"\nfrom "+from); err != nil {
+		sql := "create or replace view " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
+		if kind == "table" {
+			sql = "drop view " + duck.Ident(name) + ";\ncreate table " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
+		}
+		if err := w.db.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
 		}
 		return nil
 	}
 	for _, t := range smallTables {
 		if files, ok := current(tableCopy(t)); ok {
-			if err := replace(t, "select * from "+duck.Ident(t), derivedScan(files), "table"); err != nil {
+			if err := replace(t, "select * from "+duck.Ident(t), derivedScan(files), "table", kind); err != nil {
 				return err
 			}
 		}
 	}
 	for _, v := range w.cat.DerivedViews() {
 		if files, ok := current(v.Name); ok {
-			if err := replace(v.Name, "select * from "+duck.Ident(v.Name), derivedScan(files), "view"); err != nil {
+			if err := replace(v.Name, "select * from "+duck.Ident(v.Name), derivedScan(files), "view", kind); err != nil {
 				return err
 			}
 		}
@@ -464,7 +477,7 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err := w.bind(ctx, q, nil); err != nil {
 			return err
 		}
-		if err := replace(q.Name, q.SQL, orderedScan(files), "query"); err != nil {
+		if err := replace(q.Name, q.SQL, orderedScan(files), "query", "view"); err != nil {
 			return err
 		}
 		w.derived[q.Name] = true

@@ -147,7 +147,19 @@ func WriteViews(ctx context.Context, dir string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return writeViewDB(ctx, abs, raw, m, cat)
+	took, err := writeViewDB(ctx, abs, raw, m, cat)
+	if err != nil && !errors.Is(err, errManifestMoved) {
+		// A commit meanwhile may have removed files of the manifest read.
+		if now, rerr := os.ReadFile(filepath.Join(abs, warehouse.ManifestName)); rerr == nil && string(now) != string(raw) {
+			err = errManifestMoved
+		}
+	}
+	if errors.Is(err, errManifestMoved) {
+		// Another commit landed meanwhile: the view database is for it to
+		// write (or the next query), not for this older manifest.
+		return took, nil
+	}
+	return took, err
 }
 
 // writeViewDB builds the view database of manifest m (whose file holds
@@ -190,6 +202,9 @@ func writeViewDB(ctx context.Context, abs string, raw []byte, m *warehouse.Manif
 			}
 		}
 		if err := w.useDerived(ctx, abs, m, true); err != nil {
+			return err
+		}
+		if err := w.materializeRunViews(ctx); err != nil {
 			return err
 		}
 		var b strings.Builder
@@ -247,4 +262,45 @@ func syncFile(path string) error {
 		return err
 	}
 	return errors.Join(f.Sync(), f.Close())
+}
+
+// materializeRunViews stores, in the view database, each run- and
+// configuration-level metric view (those MaterializeMetrics computes)
+// whose inputs are all tables there already (the small tables and the
+// derived views, when current, and views stored before it) as a table of
+// the same name: computed once per warehouse change instead of by every
+// query that reads it (claims, the findings). A view that reads the
+// events, or a derivation that is not current, stays a view.
+func (w *Warehouse) materializeRunViews(ctx context.Context) error {
+	stale := map[string]bool{}
+	for _, n := range w.Stale {
+		stale[n] = true
+	}
+	stored := map[string]bool{}
+	for _, t := range smallTables {
+		stored[t] = !stale[tableCopy(t)]
+	}
+	for _, v := range w.cat.DerivedViews() {
+		stored[v.Name] = !stale[v.Name]
+	}
+	for _, v := range w.cat.ViewFiles {
+		if v.Layer != LayerMetric || v.Derive || !perRunView(v.Name) {
+			continue
+		}
+		ok := len(v.Inputs) > 0
+		for _, in := range v.Inputs {
+			ok = ok && stored[in]
+		}
+		if !ok {
+			continue
+		}
+		name := duck.Ident(v.Name)
+		sql := "create table vitlab_stored as select * from " + name + ";\ndrop view " + name +
+			";\nalter table vitlab_stored rename to " + name + ";"
+		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
+			return fmt.Errorf("queries: view database: metric view %s: %w", v.Name, err)
+		}
+		stored[v.Name] = true
+	}
+	return nil
 }

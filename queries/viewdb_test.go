@@ -262,4 +262,3 @@ func copyDir(src, dst string) error {
 		return f.Close()
 	})
 }
-

@@ -145,6 +145,33 @@ func (w *Warehouse) Run(ctx context.Context, q *Query, args map[string]string) (
 	return res, nil
 }
 
+// RunEach runs a saved query like Run and hands its columns to head, then
+// its rows one at a time to row (duck.DB.Each): the answer is never held
+// whole in Go. An out-of-memory error after rows were handed on is
+// returned as is (they cannot be taken back).
+func (w *Warehouse) RunEach(ctx context.Context, q *Query, args map[string]string, head func([]duck.Column) error, row func([]any) error) error {
+	sql, err := w.sqlFor(ctx, q, args)
+	if err != nil {
+		return err
+	}
+	started := false
+	err = w.roomy(ctx, func() error {
+		if started {
+			return errRowsGone
+		}
+		return w.db.Each(ctx, sql, head, func(r []any) error {
+			started = true
+			return row(r)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	return nil
+}
+
+var errRowsGone = errors.New("ran out of DuckDB memory after its first rows were written")
+
 // roomy runs fn and, if DuckDB ran out of its memory_limit (a query
 // computed live from the events, where derived tables are missing, can
 // need more than DefaultMemoryLimit), runs it again with roomyLimit for

@@ -42,7 +42,7 @@ func main() {
 	scales := flag.String("scales", "1,10", "comma-separated sizes, in copies of the sample (e.g. 1,10,100)")
 	jobs := flag.Int("jobs", 2, "ingest --jobs")
 	runs := flag.Int("runs", 3, "timed runs of each query (median reported)")
-	group := flag.Int("group", 5, "copies generated and ingested per vitlab ingest")
+	group := flag.Int("group", 10, "copies generated and ingested per vitlab ingest")
 	flag.Parse()
 	if err := run(*sample, *vitlab, *dir, *scales, *jobs, *runs, *group); err != nil {
 		fmt.Fprintln(os.Stderr, "scalebench:", err)

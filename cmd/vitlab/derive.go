@@ -23,11 +23,10 @@ func init() {
 		if e.stderrIsTerminal {
 			quiet.stdout, quiet.stderr = e.stderr, e.stderr
 		}
-		if derive {
-			return deriveWarehouse(ctx, quiet, dir, deriveOptions(jobs, budget))
+		if !derive {
+			return nil // the next derive, or the first query, writes the view database
 		}
-		_, err := queries.WriteViews(ctx, dir)
-		return err
+		return deriveWarehouse(ctx, quiet, dir, deriveOptions(jobs, budget))
 	}
 }
 

@@ -120,9 +120,9 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 }
 
 // deriveAfterIngest computes the derived tables of batches that lack them
-// (unless derive is false; DuckDB bounded by jobs threads and budget
-// bytes), then writes the warehouse's view database (derive.go; nil in a
-// build without DuckDB, such as the collector's).
+// (DuckDB bounded by jobs threads and budget bytes) and writes the
+// warehouse's view database; with derive false it does nothing (derive.go;
+// nil in a build without DuckDB, such as the collector's).
 var deriveAfterIngest func(ctx context.Context, e *env, wh string, derive bool, jobs int, budget int64) error
 
 // ingestPaths ingests paths: several batch directories one after the other,

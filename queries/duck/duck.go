@@ -154,18 +154,40 @@ type Result struct {
 // Query runs one statement and reads its whole result. A script of several
 // statements runs them all and returns the last one's result.
 func (d *DB) Query(ctx context.Context, query string, args ...any) (*Result, error) {
+	res := &Result{}
+	err := d.Each(ctx, query, func(cols []Column) error {
+		res.Columns = cols
+		return nil
+	}, func(row []any) error {
+		res.Rows = append(res.Rows, row)
+		return nil
+	}, args...)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Each runs one statement (or a script: its last one answers) and hands
+// its columns to head, then each row, converted as on Result, to row, one
+// at a time: an answer of millions of rows is never held whole. A row is
+// a new slice each call.
+func (d *DB) Each(ctx context.Context, query string, head func([]Column) error, row func([]any) error, args ...any) error {
 	rows, err := d.conn.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("duck: %w", err)
+		return fmt.Errorf("duck: %w", err)
 	}
 	defer rows.Close()
 	types, err := rows.ColumnTypes()
 	if err != nil {
-		return nil, fmt.Errorf("duck: %w", err)
+		return fmt.Errorf("duck: %w", err)
 	}
-	res := &Result{Columns: make([]Column, len(types))}
+	cols := make([]Column, len(types))
 	for i, t := range types {
-		res.Columns[i] = Column{Name: t.Name(), Type: t.DatabaseTypeName()}
+		cols[i] = Column{Name: t.Name(), Type: t.DatabaseTypeName()}
+	}
+	if err := head(cols); err != nil {
+		return err
 	}
 	for rows.Next() {
 		vals := make([]any, len(types))
@@ -174,17 +196,19 @@ func (d *DB) Query(ctx context.Context, query string, args ...any) (*Result, err
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("duck: %w", err)
+			return fmt.Errorf("duck: %w", err)
 		}
 		for i, v := range vals {
 			vals[i] = plain(v)
 		}
-		res.Rows = append(res.Rows, vals)
+		if err := row(vals); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("duck: %w", err)
+		return fmt.Errorf("duck: %w", err)
 	}
-	return res, nil
+	return nil
 }
 
 // plain converts a driver value to the types listed on Result.
