@@ -154,7 +154,7 @@ func DeriveWith(ctx context.Context, dir string, opts DeriveOptions) (DeriveStat
 	}
 	key := cat.DeriveKey()
 	stale := staleBatches(cat, m, key)
-	var s deriveSession
+	s := deriveSession{maxEvents: opts.MaxEvents}
 	defer s.close()
 	for len(stale) > 0 {
 		n := passSize(m, stale, opts.MaxEvents)
@@ -246,7 +246,12 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 // deriveSession is one DuckDB for every pass of a derivation: the views
 // of views/ and metrics/ are created once (~0.5 s on 2 CPUs), each pass
 // only points the base views at its batches.
-type deriveSession struct{ w *Warehouse }
+type deriveSession struct {
+	w *Warehouse
+	// maxEvents splits a batch of more events into groups of its runs
+	// (0: never).
+	maxEvents int64
+}
 
 func (s *deriveSession) close() {
 	if s.w != nil {
@@ -295,40 +300,117 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		}
 	}
 	trace("open", t0)
-	// Each derived view is computed once into a temporary table of the same
-	// name, which shadows the view for the rest of the connection (later
-	// derived views and queries read it); each derived query into _derive_<name>.
-	tables := map[string]string{}
-	var names []string
-	// The small tables are copied too: one file per batch made reading the
-	// runs of 500 batches cost 2-5 s, their chunk copies a few files.
-	for _, t := range smallTables {
-		tables[tableCopy(t)] = t
-		names = append(names, tableCopy(t))
-	}
-	for _, v := range cat.DerivedViews() {
-		t0 := time.Now()
-		if err := w.roomy(ctx, func() error {
-			return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name))
-		}); err != nil {
-			return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
-		}
-		trace(v.Name, t0)
-		tables[v.Name] = v.Name
-		names = append(names, v.Name)
-	}
 	dir, err := os.MkdirTemp(abs, ".derive-")
 	if err != nil {
 		return fmt.Errorf("queries: derive %s: %w", label, err)
 	}
 	defer os.RemoveAll(dir)
+	// A batch bigger than a pass is derived in groups of its runs (runGroups;
+	// every derived view and query is per run, and orders by batch_id then
+	// run_id, or is computed over the whole batch at the end).
+	groups := [][]string{nil}
+	if len(ids) == 1 && s.maxEvents > 0 {
+		if groups, err = s.runGroups(ctx, base, s.maxEvents); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", label, err)
+		}
+	}
+	split := len(groups) > 1
+	// Each derived view is computed once into a temporary table of the same
+	// name, which shadows the view for the rest of the connection (later
+	// derived views and queries read it). The small tables are copied too:
+	// one file per batch made reading the runs of 500 batches cost 2-5 s,
+	// their chunk copies a few files. Each goes to one file per group; the
+	// derived queries (leaves: nothing reads them) stream from their SQL
+	// into their file, so no pass holds their answers in memory (the nsys
+	// summaries of a pass are the biggest).
+	parts := map[string][]string{}
+	var names []string
+	part := func(name, sql string) error {
+		t0 := time.Now()
+		path := filepath.Join(dir, fmt.Sprintf("%s.g%d.parquet", name, len(parts[name])))
+		if err := w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, sql, path) }); err != nil {
+			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
+		}
+		if len(parts[name]) == 0 {
+			names = append(names, name)
+		}
+		parts[name] = append(parts[name], path)
+		trace(name, t0)
+		return nil
+	}
+	derivedViews := cat.DerivedViews()
+	for gi, g := range groups {
+		if split {
+			var b strings.Builder
+			for _, v := range derivedViews {
+				fmt.Fprintf(&b, "drop table if exists temp.main.%s;\n", duck.Ident(v.Name))
+			}
+			b.WriteString(groupViews(g))
+			if err := w.db.Exec(ctx, b.String()); err != nil {
+				return fmt.Errorf("queries: derive %s: %w", label, err)
+			}
+		}
+		for _, t := range smallTables {
+			if t == "batches" && gi > 0 {
+				continue // one row per batch, not per run: the first group's
+			}
+			if err := part(tableCopy(t), "select * from "+duck.Ident(t)); err != nil {
+				return err
+			}
+		}
+		for _, v := range derivedViews {
+			t0 := time.Now()
+			if err := w.roomy(ctx, func() error {
+				return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name))
+			}); err != nil {
+				return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
+			}
+			trace(v.Name, t0)
+			if err := part(v.Name, "select * from "+duck.Ident(v.Name)); err != nil {
+				return err
+			}
+		}
+		for _, q := range cat.DerivedQueries() {
+			if split && !ordersByRun(q) {
+				continue
+			}
+			if err := w.bind(ctx, q, nil); err != nil {
+				return err
+			}
+			if err := part(q.Name, q.SQL); err != nil {
+				return err
+			}
+		}
+	}
+	if split {
+		// The whole batch again, its derived views from their groups'
+		// files, for the queries that do not order by run.
+		var b strings.Builder
+		b.WriteString(groupViews(nil))
+		for _, v := range derivedViews {
+			fmt.Fprintf(&b, "create or replace temp table %s as select * from read_parquet([%s]);\n", duck.Ident(v.Name), quoteAll(parts[v.Name]))
+		}
+		if err := w.db.Exec(ctx, b.String()); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", label, err)
+		}
+		for _, q := range cat.DerivedQueries() {
+			if ordersByRun(q) {
+				continue
+			}
+			if err := w.bind(ctx, q, nil); err != nil {
+				return err
+			}
+			if err := part(q.Name, q.SQL); err != nil {
+				return err
+			}
+		}
+	}
 	// One file per derived table for the whole chunk, shared by its batches
 	// (a reader opens a few files, not one per batch). Its rows keep the
 	// table's insertion order: the query's own, batch_id first, so each
-	// batch's rows are contiguous and in order (file_row_number). The
-	// derived queries (leaves: nothing reads them) stream from their SQL
-	// into their file, so no pass holds their answers in memory (the
-	// nsys summaries of a pass are the biggest).
+	// batch's rows are contiguous and in order (file_row_number); a split
+	// batch's groups are consecutive runs, so their files in group order
+	// are that order too.
 	files := map[string]warehouse.StagedFile{}
 	rows := map[string]map[string]int64{}
 	gens := map[string]int{}
@@ -336,10 +418,15 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		rows[id] = map[string]int64{}
 		gens[id] = m.Batches[id].Generation
 	}
-	write := func(name, sql string) error {
-		t0 := time.Now()
+	for _, name := range names {
 		path := filepath.Join(dir, name+".parquet")
-		if err := w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, sql, path) }); err != nil {
+		if len(parts[name]) == 1 {
+			if err := os.Rename(parts[name][0], path); err != nil {
+				return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
+			}
+		} else if err := w.roomy(ctx, func() error {
+			return w.db.CopyParquet(ctx, "select * from read_parquet(["+quoteAll(parts[name])+"])", path)
+		}); err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
 		res, err := w.db.Query(ctx, "select batch_id, count(*) from read_parquet("+duck.Quote(path)+") group by batch_id")
@@ -359,21 +446,6 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 			total += asInt64(r[1])
 		}
 		files[name] = warehouse.StagedFile{Path: path, Rows: total}
-		trace(name, t0)
-		return nil
-	}
-	for _, name := range names {
-		if err := write(name, "select * from "+duck.Ident(tables[name])); err != nil {
-			return err
-		}
-	}
-	for _, q := range cat.DerivedQueries() {
-		if err := w.bind(ctx, q, nil); err != nil {
-			return err
-		}
-		if err := write(q.Name, q.SQL); err != nil {
-			return err
-		}
 	}
 	t0 = time.Now()
 	if err := warehouse.CommitDerivedShared(ctx, abs, gens, key, files, rows); err != nil {

@@ -262,3 +262,43 @@ func copyDir(src, dst string) error {
 		return f.Close()
 	})
 }
+
+// TestDeriveRunGroups derives batches bigger than a pass in groups of
+// their runs (rq5: 8 runs, ~170k events, in passes of 50k events) and
+// checks every derived view and query against the live SQL: same rows,
+// same order.
+func TestDeriveRunGroups(t *testing.T) {
+	ctx := context.Background()
+	wh := t.TempDir()
+	ingestSample(t, wh, "rq5-quick-h200", "rq3r-quick-h200")
+	cat, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := 0
+	for _, q := range cat.DerivedQueries() {
+		if ordersByRun(q) {
+			split++
+		}
+	}
+	if split < len(cat.DerivedQueries())/2 {
+		t.Errorf("only %d of %d derived queries order by batch_id, run_id", split, len(cat.DerivedQueries()))
+	}
+	live := answers(t, wh)
+	opts := DefaultDeriveOptions()
+	opts.MaxEvents = 50_000
+	st, err := DeriveWith(ctx, wh, opts)
+	if err != nil || len(st.Batches) != 2 {
+		t.Fatalf("derive: %v, %v", st.Batches, err)
+	}
+	w, err := Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := w.Stale
+	w.Close()
+	if len(stale) != 0 {
+		t.Fatalf("stale after derive: %v", stale)
+	}
+	compareAnswers(t, "derived in run groups", live, answers(t, wh))
+}
