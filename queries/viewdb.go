@@ -264,8 +264,7 @@ func syncFile(path string) error {
 	return errors.Join(f.Sync(), f.Close())
 }
 
-// materializeRunViews stores, in the view database, each run- and
-// configuration-level metric view (those MaterializeMetrics computes)
+// materializeRunViews stores, in the view database, each metric view
 // whose inputs are all tables there already (the small tables and the
 // derived views, when current, and views stored before it) as a table of
 // the same name: computed once per warehouse change instead of by every
@@ -284,7 +283,7 @@ func (w *Warehouse) materializeRunViews(ctx context.Context) error {
 		stored[v.Name] = !stale[v.Name]
 	}
 	for _, v := range w.cat.ViewFiles {
-		if v.Layer != LayerMetric || v.Derive || !perRunView(v.Name) {
+		if v.Layer != LayerMetric || v.Derive {
 			continue
 		}
 		ok := len(v.Inputs) > 0
