@@ -522,7 +522,7 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if kind == "table" {
 			sql = "drop view " + duck.Ident(name) + ";\ncreate table " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
 		}
-		if err := w.db.Exec(ctx, sql); err != nil {
+		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
 			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
 		}
 		return nil
@@ -590,17 +590,15 @@ func castList(cols, stored []column) string {
 	return strings.Join(parts, ", ")
 }
 
-// derivedScan reads the rows of srcs' batches, in no particular order (the
-// derived views: a view has no order).
+// derivedScan reads the rows of srcs' batches (the derived views: a view
+// has no order, but the scan is orderedScan's: one read_parquet over the
+// file list where it can be; a UNION ALL of one scan per file pinned a
+// buffer per file at once and outgrew 256 MiB over 160 files).
 func derivedScan(srcs []warehouse.DerivedSource) string {
 	// A file shared by a chunk of batches may also hold rows of a batch
 	// derived again since (replaced, or re-derived alone): each file gives
 	// only the rows of the batches that list it.
-	parts := make([]string, len(srcs))
-	for i, src := range srcs {
-		parts[i] = fileScan(src.File, src.Batches)
-	}
-	return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
+	return orderedScan(srcs)
 }
 
 // orderedScan reads the rows of srcs' batches in the live query's order
@@ -653,20 +651,16 @@ func orderedScan(srcs []warehouse.DerivedSource) string {
 		}
 		return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
 	}
-	// DuckDB's filename column is the path as resolved: a relative one
-	// (the view database's) comes back absolute when file_search_path
-	// found it, so it is matched by its end.
+	// Each file's rows are told by DuckDB's file_index virtual column (the
+	// file's position in the list): no path comparison, so relative paths
+	// (the view database's) and absolute ones read alike.
 	files := make([]string, len(segs))
 	cases := make([]string, len(segs))
 	for i, s := range segs {
 		files[i] = duck.Quote(s.file)
-		match := "vitlab_file = " + duck.Quote(s.file)
-		if !filepath.IsAbs(s.file) {
-			match = "ends_with(vitlab_file, " + duck.Quote(s.file) + ")"
-		}
-		cases[i] = fmt.Sprintf("when %s then batch_id in (%s)", match, quoteAll(s.ids))
+		cases[i] = fmt.Sprintf("when %d then batch_id in (%s)", i, quoteAll(s.ids))
 	}
-	return fmt.Sprintf("(\nselect * exclude (vitlab_file) from read_parquet([%s], hive_partitioning = false, filename = 'vitlab_file')\nwhere case\n%s\nend\n)",
+	return fmt.Sprintf("(\nselect * from read_parquet([%s], hive_partitioning = false)\nwhere case file_index\n%s\nend\n)",
 		strings.Join(files, ", "), strings.Join(cases, "\n"))
 }
 

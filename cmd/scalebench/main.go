@@ -192,8 +192,11 @@ func run(sample, vitlab, dir, scalesArg string, jobs, runs, group int) error {
 		}
 		rows = append(rows, r)
 		fmt.Fprintf(os.Stderr, "scalebench: %dx measured\n", scale)
+		// The table so far after each size: a long run cut short keeps
+		// what it measured.
+		print(os.Stdout, rows, names, jobs)
+		fmt.Println()
 	}
-	print(os.Stdout, rows, names, jobs)
 	return nil
 }
 
