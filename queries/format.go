@@ -208,60 +208,115 @@ type TableOptions struct {
 // WriteTable writes res as aligned text for a terminal: a header, a rule,
 // then the rows, numbers right-aligned, and a last line counting the rows.
 func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
-	n := len(res.Columns)
-	cells := make([][]string, len(res.Rows)+1)
-	right := make([]bool, n)
-	width := make([]int, n)
-	cells[0] = make([]string, n)
-	for i, c := range res.Columns {
-		cells[0][i] = c.Name
+	return writeAll(NewTableWriter(w, res.Columns, opt), res)
+}
+
+// tableSample is how many rows a table writer holds to size its columns;
+// the rows after them are written as they come, in those widths (a wider
+// cell then pushes its line out of alignment). Answers up to this many
+// rows come out exactly as if sized on all of them.
+const tableSample = 10000
+
+// NewTableWriter writes rows as WriteTable does, holding at most
+// tableSample rows.
+func NewTableWriter(w io.Writer, cols []duck.Column, opt TableOptions) RowWriter {
+	t := &tableRows{w: bufio.NewWriter(w), opt: opt, right: make([]bool, len(cols)), width: make([]int, len(cols))}
+	head := make([]string, len(cols))
+	for i, c := range cols {
+		head[i] = c.Name
 	}
-	for r, row := range res.Rows {
-		cells[r+1] = make([]string, n)
-		for i, v := range row {
-			s := FormatValue(v)
-			switch v.(type) {
-			case int64, float64, duck.Decimal, *big.Int:
-				right[i] = true
+	t.held = append(t.held, head)
+	return t
+}
+
+type tableRows struct {
+	w       *bufio.Writer
+	opt     TableOptions
+	right   []bool
+	width   []int
+	held    [][]string // header first, until sized
+	sized   bool
+	n       int
+	lineBuf strings.Builder
+}
+
+func (t *tableRows) Row(row []any) error {
+	cells := make([]string, len(row))
+	for i, v := range row {
+		s := FormatValue(v)
+		switch v.(type) {
+		case int64, float64, duck.Decimal, *big.Int:
+			if !t.sized {
+				t.right[i] = true
 			}
-			if opt.MaxWidth > 0 && utf8.RuneCountInString(s) > opt.MaxWidth {
-				s = string([]rune(s)[:opt.MaxWidth-1]) + "…"
-			}
-			cells[r+1][i] = s
 		}
+		if t.opt.MaxWidth > 0 && utf8.RuneCountInString(s) > t.opt.MaxWidth {
+			s = string([]rune(s)[:t.opt.MaxWidth-1]) + "…"
+		}
+		cells[i] = s
 	}
-	for _, row := range cells {
+	t.n++
+	if t.sized {
+		return t.line(cells)
+	}
+	t.held = append(t.held, cells)
+	if len(t.held) > tableSample {
+		return t.size()
+	}
+	return nil
+}
+
+// size fixes the widths from the rows held and writes them.
+func (t *tableRows) size() error {
+	t.sized = true
+	for _, row := range t.held {
 		for i, s := range row {
-			width[i] = max(width[i], utf8.RuneCountInString(s))
+			t.width[i] = max(t.width[i], utf8.RuneCountInString(s))
 		}
 	}
-	var b strings.Builder
-	line := func(row []string) {
-		var l strings.Builder
-		for i, s := range row {
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(s))
-			if i > 0 {
-				l.WriteString("  ")
-			}
-			if right[i] {
-				l.WriteString(pad + s)
-			} else {
-				l.WriteString(s + pad)
-			}
-		}
-		b.WriteString(strings.TrimRight(l.String(), " "))
-		b.WriteString("\n")
+	if err := t.line(t.held[0]); err != nil {
+		return err
 	}
-	line(cells[0])
-	rule := make([]string, n)
+	rule := make([]string, len(t.width))
 	for i := range rule {
-		rule[i] = strings.Repeat("-", width[i])
+		rule[i] = strings.Repeat("-", t.width[i])
 	}
-	line(rule)
-	for _, row := range cells[1:] {
-		line(row)
+	if err := t.line(rule); err != nil {
+		return err
 	}
-	fmt.Fprintf(&b, "(%d rows)\n", len(res.Rows))
-	_, err := io.WriteString(w, b.String())
+	for _, row := range t.held[1:] {
+		if err := t.line(row); err != nil {
+			return err
+		}
+	}
+	t.held = nil
+	return nil
+}
+
+func (t *tableRows) line(row []string) error {
+	l := &t.lineBuf
+	l.Reset()
+	for i, s := range row {
+		pad := strings.Repeat(" ", max(0, t.width[i]-utf8.RuneCountInString(s)))
+		if i > 0 {
+			l.WriteString("  ")
+		}
+		if t.right[i] {
+			l.WriteString(pad + s)
+		} else {
+			l.WriteString(s + pad)
+		}
+	}
+	_, err := t.w.WriteString(strings.TrimRight(l.String(), " ") + "\n")
 	return err
+}
+
+func (t *tableRows) Close() error {
+	if !t.sized {
+		if err := t.size(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(t.w, "(%d rows)\n", t.n)
+	return t.w.Flush()
 }

@@ -47,9 +47,10 @@ import (
 // ViewsFile is the view database's file name in the warehouse root.
 const ViewsFile = "_views.duckdb"
 
-// viewsFormat is the version of what the view database holds; another one
-// is stale.
-const viewsFormat = "1"
+// viewsFormat is the version of what the view database holds and how
+// (bump it with any change of writeViewDB, useDerived or the scans they
+// write); another one is stale.
+const viewsFormat = "2"
 
 // metaTable holds the view database's key/value facts: format,
 // fingerprint, built_at, stale (names computed live, comma-separated).

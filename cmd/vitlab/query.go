@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -111,38 +110,29 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		}
 		return w.WriteParquet(ctx, q, params, abs)
 	}
-	var res *duck.Result
-	if *format == "table" { // the others stream from DuckDB as they write
-		if res, err = w.Run(ctx, q, params); err != nil {
-			var pe *queries.ParamError
-			if errors.As(err, &pe) {
-				return usagef("%v", err)
-			}
-			return err
-		}
-	}
 	write := func(dst io.Writer) error {
 		switch *format {
 		case "arrow":
 			return writeArrow(ctx, dst, w, q, params)
-		case "csv", "json":
-			// Row by row: an answer of millions of rows (nsys_nvtx_kern_sum
-			// at 100x the sample) is never held whole in memory.
-			var rw queries.RowWriter
-			err := w.RunEach(ctx, q, params, func(cols []duck.Column) error {
-				if *format == "csv" {
-					rw = queries.NewCSVWriter(dst, cols)
-				} else {
-					rw = queries.NewJSONWriter(dst, cols)
-				}
-				return nil
-			}, func(row []any) error { return rw.Row(row) })
-			if err != nil {
-				return err
-			}
-			return rw.Close()
 		}
-		return queries.WriteTable(dst, res, queries.TableOptions{MaxWidth: 80})
+		// Row by row: an answer of millions of rows (nsys_nvtx_kern_sum at
+		// 100x the sample) is never held whole in memory.
+		var rw queries.RowWriter
+		err := w.RunEach(ctx, q, params, func(cols []duck.Column) error {
+			switch *format {
+			case "csv":
+				rw = queries.NewCSVWriter(dst, cols)
+			case "json":
+				rw = queries.NewJSONWriter(dst, cols)
+			default:
+				rw = queries.NewTableWriter(dst, cols, queries.TableOptions{MaxWidth: 80})
+			}
+			return nil
+		}, func(row []any) error { return rw.Row(row) })
+		if err != nil {
+			return err
+		}
+		return rw.Close()
 	}
 	if *out == "" {
 		return write(e.stdout)
