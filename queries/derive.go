@@ -115,10 +115,12 @@ type DeriveOptions struct {
 	Progress func(id string, took time.Duration)
 }
 
-// DefaultDeriveOptions are DefaultResources and passes of at most
-// DefaultDeriveEvents events.
+// DefaultDeriveOptions are DefaultResources with DefaultDeriveMemory, and
+// passes of at most DefaultDeriveEvents events.
 func DefaultDeriveOptions() DeriveOptions {
-	return DeriveOptions{Resources: DefaultResources(), MaxEvents: DefaultDeriveEvents}
+	res := DefaultResources()
+	res.MemoryLimit = DefaultDeriveMemory
+	return DeriveOptions{Resources: res, MaxEvents: DefaultDeriveEvents}
 }
 
 // DefaultDeriveEvents is DeriveOptions.MaxEvents by default. A pass's

@@ -69,15 +69,24 @@ type Resources struct {
 	MemoryLimit int64
 }
 
-// DefaultResources are the resources of vitlab query, report and verify:
-// every CPU (at most 4) and 256 MiB, which every saved query fits at 100x
-// the sample.
+// DefaultResources are the resources of vitlab query, report and verify
+// and of writing the view database: every CPU (at most 4) and
+// DefaultMemoryLimit.
 func DefaultResources() Resources {
 	return Resources{Threads: min(runtime.NumCPU(), 4), MemoryLimit: DefaultMemoryLimit}
 }
 
-// DefaultMemoryLimit is DefaultResources' memory limit.
-const DefaultMemoryLimit = 256 << 20
+// DefaultMemoryLimit is DefaultResources' memory limit. With derived
+// tables current no saved query needs more at 100x the sample (they read
+// per-run tables and stream the nsys summaries); the report's temporary
+// tables fill it before they spill, so its peak RSS is about this plus
+// ~170 MB of Go (256 MiB gave 425 MB at 10x).
+const DefaultMemoryLimit = 160 << 20
+
+// DefaultDeriveMemory is the memory limit of vitlab derive (ingest's is
+// its --load-budget, 200 MB by default): a pass's NVTX projection is the
+// biggest statement.
+const DefaultDeriveMemory = 200 << 20
 
 func (r Resources) config() duck.Config {
 	return duck.Config{Threads: r.Threads, MemoryLimit: r.MemoryLimit}

@@ -49,7 +49,7 @@ func runDerive(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "derive", deriveUsage)
 	dir := fs.String("warehouse", "warehouse", "warehouse `DIR`ectory")
 	jobs := fs.Int("jobs", queries.DefaultResources().Threads, "DuckDB threads")
-	budgetMB := fs.Int64("load-budget", queries.DefaultMemoryLimit>>20, "`MB` of DuckDB memory (memory_limit); beyond it a pass spills to disk")
+	budgetMB := fs.Int64("load-budget", queries.DefaultDeriveMemory>>20, "`MB` of DuckDB memory (memory_limit); beyond it a pass spills to disk")
 	passEvents := fs.Int64("pass-events", queries.DefaultDeriveEvents, "most event rows derived in one pass (a bigger batch is a pass of its own)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
