@@ -522,7 +522,8 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		}
 		sql := "create or replace view " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
 		if kind == "table" {
-			sql = "drop view " + duck.Ident(name) + ";\ncreate table " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
+			// (if exists: a retry after running out of memory finds it gone)
+			sql = "drop view if exists " + duck.Ident(name) + ";\ncreate or replace table " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
 		}
 		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
 			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)

@@ -304,7 +304,7 @@ func (w *Warehouse) materializeRunViews(ctx context.Context) error {
 			continue
 		}
 		name := duck.Ident(v.Name)
-		sql := "create table vitlab_stored as select * from " + name + ";\ndrop view " + name +
+		sql := "create or replace table vitlab_stored as select * from " + name + ";\ndrop view " + name +
 			";\nalter table vitlab_stored rename to " + name + ";"
 		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
 			return fmt.Errorf("queries: view database: metric view %s: %w", v.Name, err)

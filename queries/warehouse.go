@@ -273,7 +273,12 @@ func (w *Warehouse) bind(ctx context.Context, q *Query, args map[string]string) 
 
 // SQL runs ad-hoc SQL over the views (tests, checks by hand).
 func (w *Warehouse) SQL(ctx context.Context, query string) (*duck.Result, error) {
-	return w.db.Query(ctx, query)
+	var res *duck.Result
+	err := w.roomy(ctx, func() (err error) {
+		res, err = w.db.Query(ctx, query)
+		return err
+	})
+	return res, err
 }
 
 // BaseViews reads dir's manifest and returns the SQL that creates one view
