@@ -118,6 +118,18 @@ bench-ingest: build ## ingest benchmark vs the sqlite3 CLI scan (events/s, peak 
 	@/usr/bin/python3 -c 'import pandas' 2>/dev/null || python3 -c 'import pandas' 2>/dev/null || { echo "installing python3-pandas for the pandas reference (apt-get; best effort)"; (apt-get update -qq && apt-get install -y -qq python3-pandas) >/dev/null 2>&1 || true; }
 	$(GO) run ./cmd/ingestbench --vitlab $(BIN) --exports $(BENCH_EXPORTS)
 
+# Scale bench: warehouses of SCALES copies of the sample (new batch and run
+# ids, perturbed exports), built cumulatively; ingest, derive, every saved
+# query and the report timed per size (docs/performance.md).
+SCALES ?= 1,10,100
+SCALE_DIR ?= /tmp/vitlab-bench-scale
+
+.PHONY: bench-scale
+bench-scale: build ## scale benchmark: the sample ×1, ×10, ×100 (SCALES=…): ingest, derive, peak RSS, bytes/event, every saved query per process
+	@command -v sqlite3 >/dev/null || { echo "installing sqlite3 (apt-get)"; (apt-get update -qq && apt-get install -y -qq sqlite3) >/dev/null; }
+	$(GO) run ./cmd/scalebench --vitlab $(BIN) --sample $(SAMPLE) --scales $(SCALES) --dir $(SCALE_DIR)
+	rm -rf $(SCALE_DIR)
+
 .PHONY: schemas
 schemas: ## regenerate schemas/SCHEMA.md and the golden schema files (review the diff)
 	$(GO) test ./schemas -run TestGolden -rewrite

@@ -13,6 +13,7 @@ import (
 
 	"vitlab/etl/warehouse"
 	"vitlab/queries/duck"
+	"vitlab/schemas"
 )
 
 // Derived tables: incremental materialisation of the per-run SQL.
@@ -94,10 +95,53 @@ type DeriveStats struct {
 
 // Derive computes the derived tables of every committed batch of the
 // warehouse dir whose derivation is missing or stale (another DeriveKey),
-// one batch at a time, each committed on its own (an interruption loses at
-// most the batch in progress). progress, if not nil, is called after each.
+// with DefaultDeriveOptions and progress. See DeriveWith.
 func Derive(ctx context.Context, dir string, progress func(id string, took time.Duration)) (DeriveStats, error) {
+	opts := DefaultDeriveOptions()
+	opts.Progress = progress
+	return DeriveWith(ctx, dir, opts)
+}
+
+// DeriveOptions bound a derivation.
+type DeriveOptions struct {
+	// Resources bound each pass's DuckDB (its memory_limit: what a pass
+	// holds beyond it spills to the temporary directory).
+	Resources Resources
+	// MaxEvents bounds the event rows of one pass: batches are derived in
+	// groups of consecutive batches up to this many events (and at most
+	// 32 batches); a batch bigger than that is a pass of its own.
+	MaxEvents int64
+	// Progress, if not nil, is called after each batch is committed.
+	Progress func(id string, took time.Duration)
+}
+
+// DefaultDeriveOptions are DefaultResources with DefaultDeriveMemory, and
+// passes of at most DefaultDeriveEvents events.
+func DefaultDeriveOptions() DeriveOptions {
+	res := DefaultResources()
+	res.MemoryLimit = DefaultDeriveMemory
+	return DeriveOptions{Resources: res, MaxEvents: DefaultDeriveEvents}
+}
+
+// DefaultDeriveEvents is DeriveOptions.MaxEvents by default. A pass's
+// DuckDB holds about 300 bytes per event at its peak (the NVTX projection
+// of nsys_nvtx_kern_sum): the sample's 728k events in one pass outgrew a
+// 200 MiB memory_limit, in passes of at most 300k events the derive peaked
+// at 290 MB RSS, one batch a pass (100k) at 250 MB. A pass costs ~50 ms
+// more than its rows (the views are created once per derivation).
+const DefaultDeriveEvents = 256 << 10
+
+// DeriveWith computes the derived tables of every committed batch of the
+// warehouse dir whose derivation is missing or stale (another DeriveKey),
+// in passes over groups of batches bounded by opts, each batch committed
+// on its own (an interruption loses at most the pass in progress: the
+// warehouse stays queryable, its underived batches computed live, and the
+// next derive completes it).
+func DeriveWith(ctx context.Context, dir string, opts DeriveOptions) (DeriveStats, error) {
 	var st DeriveStats
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = DefaultDeriveEvents
+	}
 	cat, err := Embedded()
 	if err != nil {
 		return st, err
@@ -112,14 +156,16 @@ func Derive(ctx context.Context, dir string, progress func(id string, took time.
 	}
 	key := cat.DeriveKey()
 	stale := staleBatches(cat, m, key)
+	s := deriveSession{maxEvents: opts.MaxEvents}
+	defer s.close()
 	for len(stale) > 0 {
-		n := min(len(stale), deriveChunk)
+		n := passSize(m, stale, opts.MaxEvents)
 		t0 := time.Now()
-		err := deriveBatches(ctx, cat, abs, m, stale[:n], key, func(id string) {
+		err := s.pass(ctx, cat, abs, m, stale[:n], key, opts.Resources, func(id string) {
 			st.Batches = append(st.Batches, id)
 			st.Took = append(st.Took, time.Since(t0))
-			if progress != nil {
-				progress(id, time.Since(t0))
+			if opts.Progress != nil {
+				opts.Progress(id, time.Since(t0))
 			}
 			t0 = time.Now()
 		})
@@ -129,6 +175,26 @@ func Derive(ctx context.Context, dir string, progress func(id string, took time.
 		stale = stale[n:]
 	}
 	return st, nil
+}
+
+// passSize is how many of the batches ids (at least one) one pass derives:
+// at most deriveChunk, and at most maxEvents event rows unless the first
+// alone has more.
+func passSize(m *warehouse.Manifest, ids []string, maxEvents int64) int {
+	var events int64
+	for i, id := range ids {
+		var n int64
+		for name, tf := range m.Batches[id].Tables {
+			if eventTable(name) {
+				n += tf.Rows
+			}
+		}
+		if i > 0 && (i == deriveChunk || events+n > maxEvents) {
+			return i
+		}
+		events += n
+	}
+	return min(len(ids), deriveChunk)
 }
 
 // staleBatches are the batches of m missing a current derivation of any
@@ -173,7 +239,30 @@ const deriveChunk = 32
 // deriveBatches computes the derived tables of batches ids in one pass over
 // their files and commits each batch's as soon as its files are written;
 // done is called after each commit.
-func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, done func(id string)) (err error) {
+func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, res Resources, done func(id string)) error {
+	var s deriveSession
+	defer s.close()
+	return s.pass(ctx, cat, abs, m, ids, key, res, done)
+}
+
+// deriveSession is one DuckDB for every pass of a derivation: the views
+// of views/ and metrics/ are created once (~0.5 s on 2 CPUs), each pass
+// only points the base views at its batches.
+type deriveSession struct {
+	w *Warehouse
+	// maxEvents splits a batch of more events into groups of its runs
+	// (0: never).
+	maxEvents int64
+}
+
+func (s *deriveSession) close() {
+	if s.w != nil {
+		s.w.Close()
+	}
+}
+
+// pass derives batches ids (deriveBatches).
+func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *warehouse.Manifest, ids []string, key string, res Resources, done func(id string)) error {
 	for _, id := range ids {
 		if _, ok := m.Batches[id]; !ok {
 			return fmt.Errorf("queries: derive: batch %s is not committed", id)
@@ -189,60 +278,141 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 			fmt.Fprintf(os.Stderr, "  %-28s %s\n", what, time.Since(t0).Round(time.Millisecond))
 		}
 	}
-	base, err := baseViews(abs, m, ids)
+	base, err := baseViews(abs, m, ids, false)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	w, err := OpenSQL(ctx, base)
-	if err != nil {
-		return fmt.Errorf("queries: derive %s: %w", label, err)
+	w := s.w
+	if w == nil {
+		if w, err = openSQL(ctx, base, res.config()); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", label, err)
+		}
+		s.w = w
+	} else {
+		// The views of views/ and metrics/ stay (DuckDB binds a view each
+		// time a query reads it): only the base views move to this pass's
+		// batches, and the previous pass's derived views are dropped.
+		var drop strings.Builder
+		for _, v := range cat.DerivedViews() {
+			fmt.Fprintf(&drop, "drop table if exists temp.main.%s;\n", duck.Ident(v.Name))
+		}
+		if err := w.db.Exec(ctx, drop.String()+base); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", label, err)
+		}
 	}
-	defer w.Close()
 	trace("open", t0)
-	// Each derived view is computed once into a temporary table of the same
-	// name, which shadows the view for the rest of the connection (later
-	// derived views and queries read it); each derived query into _derive_<name>.
-	tables := map[string]string{}
-	var names []string
-	// The small tables are copied too: one file per batch made reading the
-	// runs of 500 batches cost 2-5 s, their chunk copies a few files.
-	for _, t := range smallTables {
-		tables[tableCopy(t)] = t
-		names = append(names, tableCopy(t))
-	}
-	for _, v := range cat.DerivedViews() {
-		t0 := time.Now()
-		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name)); err != nil {
-			return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
-		}
-		trace(v.Name, t0)
-		tables[v.Name] = v.Name
-		names = append(names, v.Name)
-	}
-	for _, q := range cat.DerivedQueries() {
-		t0 := time.Now()
-		if err := w.bind(ctx, q, nil); err != nil {
-			return err
-		}
-		tmp := "_derive_" + q.Name
-		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(tmp)+" as\n"+q.SQL); err != nil {
-			return fmt.Errorf("queries: derive %s of %s: %w", q.Name, label, err)
-		}
-		trace(q.Name, t0)
-		tables[q.Name] = tmp
-		names = append(names, q.Name)
-	}
 	dir, err := os.MkdirTemp(abs, ".derive-")
 	if err != nil {
 		return fmt.Errorf("queries: derive %s: %w", label, err)
 	}
 	defer os.RemoveAll(dir)
+	// A batch bigger than a pass is derived in groups of its runs (runGroups;
+	// every derived view and query is per run, and orders by batch_id then
+	// run_id, or is computed over the whole batch at the end).
+	groups := [][]string{nil}
+	if len(ids) == 1 && s.maxEvents > 0 {
+		if groups, err = s.runGroups(ctx, base, s.maxEvents); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", label, err)
+		}
+	}
+	split := len(groups) > 1
+	// Each derived view is computed once into a temporary table of the same
+	// name, which shadows the view for the rest of the connection (later
+	// derived views and queries read it). The small tables are copied too:
+	// one file per batch made reading the runs of 500 batches cost 2-5 s,
+	// their chunk copies a few files. Each goes to one file per group; the
+	// derived queries (leaves: nothing reads them) stream from their SQL
+	// into their file, so no pass holds their answers in memory (the nsys
+	// summaries of a pass are the biggest).
+	parts := map[string][]string{}
+	var names []string
+	part := func(name, sql string) error {
+		t0 := time.Now()
+		path := filepath.Join(dir, fmt.Sprintf("%s.g%d.parquet", name, len(parts[name])))
+		if err := w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, sql, path) }); err != nil {
+			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
+		}
+		if len(parts[name]) == 0 {
+			names = append(names, name)
+		}
+		parts[name] = append(parts[name], path)
+		trace(name, t0)
+		return nil
+	}
+	derivedViews := cat.DerivedViews()
+	for gi, g := range groups {
+		if split {
+			var b strings.Builder
+			for _, v := range derivedViews {
+				fmt.Fprintf(&b, "drop table if exists temp.main.%s;\n", duck.Ident(v.Name))
+			}
+			b.WriteString(groupViews(g))
+			if err := w.db.Exec(ctx, b.String()); err != nil {
+				return fmt.Errorf("queries: derive %s: %w", label, err)
+			}
+		}
+		for _, t := range smallTables {
+			if t == "batches" && gi > 0 {
+				continue // one row per batch, not per run: the first group's
+			}
+			if err := part(tableCopy(t), "select * from "+duck.Ident(t)); err != nil {
+				return err
+			}
+		}
+		for _, v := range derivedViews {
+			t0 := time.Now()
+			if err := w.roomy(ctx, func() error {
+				return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name))
+			}); err != nil {
+				return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
+			}
+			trace(v.Name, t0)
+			if err := part(v.Name, "select * from "+duck.Ident(v.Name)); err != nil {
+				return err
+			}
+		}
+		for _, q := range cat.DerivedQueries() {
+			if split && !ordersByRun(q) {
+				continue
+			}
+			if err := w.bind(ctx, q, nil); err != nil {
+				return err
+			}
+			if err := part(q.Name, q.SQL); err != nil {
+				return err
+			}
+		}
+	}
+	if split {
+		// The whole batch again, its derived views from their groups'
+		// files, for the queries that do not order by run.
+		var b strings.Builder
+		b.WriteString(groupViews(nil))
+		for _, v := range derivedViews {
+			fmt.Fprintf(&b, "create or replace temp table %s as select * from read_parquet([%s]);\n", duck.Ident(v.Name), quoteAll(parts[v.Name]))
+		}
+		if err := w.db.Exec(ctx, b.String()); err != nil {
+			return fmt.Errorf("queries: derive %s: %w", label, err)
+		}
+		for _, q := range cat.DerivedQueries() {
+			if ordersByRun(q) {
+				continue
+			}
+			if err := w.bind(ctx, q, nil); err != nil {
+				return err
+			}
+			if err := part(q.Name, q.SQL); err != nil {
+				return err
+			}
+		}
+	}
 	// One file per derived table for the whole chunk, shared by its batches
 	// (a reader opens a few files, not one per batch). Its rows keep the
 	// table's insertion order: the query's own, batch_id first, so each
-	// batch's rows are contiguous and in order (file_row_number).
-	t0 = time.Now()
+	// batch's rows are contiguous and in order (file_row_number); a split
+	// batch's groups are consecutive runs, so their files in group order
+	// are that order too.
 	files := map[string]warehouse.StagedFile{}
 	rows := map[string]map[string]int64{}
 	gens := map[string]int{}
@@ -252,10 +422,16 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 	}
 	for _, name := range names {
 		path := filepath.Join(dir, name+".parquet")
-		if err := w.db.CopyParquet(ctx, "select * from "+duck.Ident(tables[name]), path); err != nil {
+		if len(parts[name]) == 1 {
+			if err := os.Rename(parts[name][0], path); err != nil {
+				return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
+			}
+		} else if err := w.roomy(ctx, func() error {
+			return w.db.CopyParquet(ctx, "select * from read_parquet(["+quoteAll(parts[name])+"])", path)
+		}); err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
-		res, err := w.db.Query(ctx, "select batch_id, count(*) from "+duck.Ident(tables[name])+" group by batch_id")
+		res, err := w.db.Query(ctx, "select batch_id, count(*) from read_parquet("+duck.Quote(path)+") group by batch_id")
 		if err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
@@ -273,6 +449,7 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 		}
 		files[name] = warehouse.StagedFile{Path: path, Rows: total}
 	}
+	t0 = time.Now()
 	if err := warehouse.CommitDerivedShared(ctx, abs, gens, key, files, rows); err != nil {
 		return fmt.Errorf("queries: derive %s: %w", label, err)
 	}
@@ -299,21 +476,15 @@ func asInt64(v any) int64 {
 	return 0
 }
 
-// derivedQuery is a saved query answered from its derived files.
-type derivedQuery struct {
-	from   string   // the scan of its derived files (derivedScan)
-	cols   []column // the live SQL's output columns
-	stored []column // the scan's columns
-}
-
-type column struct{ name, typ string }
-
 // useDerived replaces each derived metric view whose derivation is current
-// for every committed batch by a view over its derived files, and records
-// the derived queries Run may answer from files. Names with a missing or
-// stale derivation stay live and are listed in w.Stale.
-func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Manifest) error {
-	w.derived = map[string]*derivedQuery{}
+// for every committed batch by a view over its derived files, and creates,
+// for each derived query whose derivation is current, a view of the query's
+// name over its files (its default-param answer, in the live order), which
+// Run answers from. Names with a missing or stale derivation stay live and
+// are listed in w.Stale. With rel the files are named relative to abs (a
+// DuckDB whose file_search_path is the warehouse: the view database).
+func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Manifest, rel bool) error {
+	w.derived = map[string]bool{}
 	if len(m.Batches) == 0 {
 		return nil
 	}
@@ -325,46 +496,52 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 			return nil, false
 		}
 		for i := range srcs {
-			srcs[i].File = filepath.Join(abs, filepath.FromSlash(srcs[i].File))
+			if !rel {
+				srcs[i].File = filepath.Join(abs, filepath.FromSlash(srcs[i].File))
+			}
 		}
 		return srcs, true
 	}
-	for _, t := range smallTables {
-		files, ok := current(tableCopy(t))
-		if !ok {
-			continue
-		}
-		cols, err := w.describe(ctx, "select * from "+duck.Ident(t))
+	// In the view database (rel) the small tables and the derived views
+	// (a few rows per run) become tables of the database, read once when
+	// it is written: a query then reads no Parquet file for them (at 10x
+	// the sample a derived view is ~45 files, and the configuration views
+	// read some of them many times over).
+	kind := "view"
+	if rel {
+		kind = "table"
+	}
+	replace := func(name, live, from, what, kind string) error {
+		cols, err := w.describe(ctx, live)
 		if err != nil {
-			return fmt.Errorf("queries: table %s: %w", t, err)
+			return fmt.Errorf("queries: %s %s: %w", what, name, err)
 		}
-		from := derivedScan(files)
 		stored, err := w.describe(ctx, "select * from "+from)
 		if err != nil {
-			return fmt.Errorf("queries: derived copy of table %s: %w", t, err)
+			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
 		}
-		if err := w.db.Exec(ctx, "create or replace view "+duck.Ident(t)+" as\nselect "+castList(cols, stored)+"\nfrom "+from); err != nil {
-			return fmt.Errorf("queries: derived copy of table %s: %w", t, err)
+		sql := "create or replace view " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
+		if kind == "table" {
+			// (if exists: a retry after running out of memory finds it gone)
+			sql = "drop view if exists " + duck.Ident(name) + ";\ncreate or replace table " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
+		}
+		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
+			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
+		}
+		return nil
+	}
+	for _, t := range smallTables {
+		if files, ok := current(tableCopy(t)); ok {
+			if err := replace(t, "select * from "+duck.Ident(t), derivedScan(files), "table", kind); err != nil {
+				return err
+			}
 		}
 	}
 	for _, v := range w.cat.DerivedViews() {
-		files, ok := current(v.Name)
-		if !ok {
-			continue
-		}
-		cols, err := w.describe(ctx, "select * from "+duck.Ident(v.Name))
-		if err != nil {
-			return fmt.Errorf("queries: %s: %w", v.File, err)
-		}
-		from := derivedScan(files)
-		stored, err := w.describe(ctx, "select * from "+from)
-		if err != nil {
-			return fmt.Errorf("queries: derived view %s: %w", v.Name, err)
-		}
-		sql := "create or replace view " + duck.Ident(v.Name) + " as\nselect " + castList(cols, stored) +
-			"\nfrom " + from
-		if err := w.db.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("queries: derived view %s: %w", v.Name, err)
+		if files, ok := current(v.Name); ok {
+			if err := replace(v.Name, "select * from "+duck.Ident(v.Name), derivedScan(files), "view", kind); err != nil {
+				return err
+			}
 		}
 	}
 	for _, q := range w.cat.DerivedQueries() {
@@ -375,16 +552,10 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err := w.bind(ctx, q, nil); err != nil {
 			return err
 		}
-		cols, err := w.describe(ctx, q.SQL)
-		if err != nil {
-			return fmt.Errorf("queries: %s: %w", q.File, err)
+		if err := replace(q.Name, q.SQL, orderedScan(files), "query", "view"); err != nil {
+			return err
 		}
-		from := orderedScan(files)
-		stored, err := w.describe(ctx, "select * from "+from)
-		if err != nil {
-			return fmt.Errorf("queries: derived query %s: %w", q.Name, err)
-		}
-		w.derived[q.Name] = &derivedQuery{from: from, cols: cols, stored: stored}
+		w.derived[q.Name] = true
 	}
 	return nil
 }
@@ -422,17 +593,15 @@ func castList(cols, stored []column) string {
 	return strings.Join(parts, ", ")
 }
 
-// derivedScan reads the rows of srcs' batches, in no particular order (the
-// derived views: a view has no order).
+// derivedScan reads the rows of srcs' batches (the derived views: a view
+// has no order, but the scan is orderedScan's: one read_parquet over the
+// file list where it can be; a UNION ALL of one scan per file pinned a
+// buffer per file at once and outgrew 256 MiB over 160 files).
 func derivedScan(srcs []warehouse.DerivedSource) string {
 	// A file shared by a chunk of batches may also hold rows of a batch
 	// derived again since (replaced, or re-derived alone): each file gives
 	// only the rows of the batches that list it.
-	parts := make([]string, len(srcs))
-	for i, src := range srcs {
-		parts[i] = fileScan(src.File, src.Batches)
-	}
-	return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
+	return orderedScan(srcs)
 }
 
 // orderedScan reads the rows of srcs' batches in the live query's order
@@ -485,13 +654,16 @@ func orderedScan(srcs []warehouse.DerivedSource) string {
 		}
 		return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
 	}
+	// Each file's rows are told by DuckDB's file_index virtual column (the
+	// file's position in the list): no path comparison, so relative paths
+	// (the view database's) and absolute ones read alike.
 	files := make([]string, len(segs))
 	cases := make([]string, len(segs))
 	for i, s := range segs {
 		files[i] = duck.Quote(s.file)
-		cases[i] = fmt.Sprintf("when %s then batch_id in (%s)", duck.Quote(s.file), quoteAll(s.ids))
+		cases[i] = fmt.Sprintf("when %d then batch_id in (%s)", i, quoteAll(s.ids))
 	}
-	return fmt.Sprintf("(\nselect * exclude (vitlab_file) from read_parquet([%s], hive_partitioning = false, filename = 'vitlab_file')\nwhere case vitlab_file\n%s\nend\n)",
+	return fmt.Sprintf("(\nselect * from read_parquet([%s], hive_partitioning = false)\nwhere case file_index\n%s\nend\n)",
 		strings.Join(files, ", "), strings.Join(cases, "\n"))
 }
 
@@ -516,8 +688,7 @@ func fileScan(file string, ids []string) string {
 // the live order: every derived query orders by batch_id first, and a
 // batch's file keeps its rows in the query's order.
 func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error) {
-	dq, ok := w.derived[q.Name]
-	if !ok || !w.own(q) {
+	if !w.derived[q.Name] || !w.own(q) {
 		return "", nil
 	}
 	vals, err := q.Bind(args)
@@ -541,11 +712,13 @@ func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error)
 			}
 		}
 	}
-	sql := "select " + castList(dq.cols, dq.stored) + "\nfrom " + dq.from
+	// The view of q's name (useDerived) reads its files in the live order,
+	// which a filter keeps.
+	sql := "select * from " + duck.Ident(q.Name)
 	if len(where) > 0 {
 		sql += "\nwhere " + strings.Join(where, " and ")
 	}
-	return sql, nil // in order: orderedScan
+	return sql, nil
 }
 
 // own reports whether q is the catalog's own query (not a copy with other
@@ -561,6 +734,17 @@ func (w *Warehouse) own(q *Query) bool {
 // IsDerived reports whether Run answers q (with its default params) from
 // derived files in this warehouse.
 func (w *Warehouse) IsDerived(name string) bool {
-	_, ok := w.derived[name]
-	return ok
+	return w.derived[name]
+}
+
+type column struct{ name, typ string }
+
+// eventTable says whether a warehouse table holds an export's events.
+func eventTable(name string) bool {
+	for _, t := range schemas.EventTables {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -104,7 +104,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deriveBatches(ctx, cat, wh, m, []string{"rq3r-quick-h200"}, cat.DeriveKey(), func(string) {}); err != nil {
+	if err := deriveBatches(ctx, cat, wh, m, []string{"rq3r-quick-h200"}, cat.DeriveKey(), DefaultResources(), func(string) {}); err != nil {
 		t.Fatal(err)
 	}
 	m, err = warehouse.ReadManifest(wh)

@@ -1,6 +1,7 @@
 package queries
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -45,62 +46,122 @@ func FormatValue(v any) string {
 // WriteCSV writes res as CSV: a header of the column names, then one line
 // per row.
 func WriteCSV(w io.Writer, res *duck.Result) error {
-	cw := csv.NewWriter(w)
-	head := make([]string, len(res.Columns))
-	for i, c := range res.Columns {
-		head[i] = c.Name
-	}
-	if err := cw.Write(head); err != nil {
-		return err
-	}
-	rec := make([]string, len(res.Columns))
-	for _, row := range res.Rows {
-		for i, v := range row {
-			rec[i] = FormatValue(v)
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
+	return writeAll(NewCSVWriter(w, res.Columns), res)
 }
 
 // WriteJSON writes res as a JSON array of objects, keys in column order.
 // DECIMAL values are JSON numbers with their scale; NaN and infinities are
 // null.
 func WriteJSON(w io.Writer, res *duck.Result) error {
+	return writeAll(NewJSONWriter(w, res.Columns), res)
+}
+
+// RowWriter writes an answer one row at a time (an answer of millions of
+// rows need not be held in memory); Close writes what ends it.
+type RowWriter interface {
+	Row(row []any) error
+	Close() error
+}
+
+func writeAll(rw RowWriter, res *duck.Result) error {
+	for _, row := range res.Rows {
+		if err := rw.Row(row); err != nil {
+			return err
+		}
+	}
+	return rw.Close()
+}
+
+// NewCSVWriter writes rows of columns cols as WriteCSV does: a header
+// line first (written by the first Row or by Close).
+func NewCSVWriter(w io.Writer, cols []duck.Column) RowWriter {
+	return &csvRows{cw: csv.NewWriter(w), cols: cols}
+}
+
+type csvRows struct {
+	cw   *csv.Writer
+	cols []duck.Column
+	rec  []string
+}
+
+func (c *csvRows) Row(row []any) error {
+	if c.rec == nil {
+		head := make([]string, len(c.cols))
+		for i, col := range c.cols {
+			head[i] = col.Name
+		}
+		if err := c.cw.Write(head); err != nil {
+			return err
+		}
+		c.rec = make([]string, len(c.cols))
+	}
+	if row == nil {
+		return nil
+	}
+	for i, v := range row {
+		c.rec[i] = FormatValue(v)
+	}
+	return c.cw.Write(c.rec)
+}
+
+func (c *csvRows) Close() error {
+	if err := c.Row(nil); err != nil {
+		return err
+	}
+	c.cw.Flush()
+	return c.cw.Error()
+}
+
+// NewJSONWriter writes rows of columns cols as WriteJSON does.
+func NewJSONWriter(w io.Writer, cols []duck.Column) RowWriter {
+	return &jsonRows{w: bufio.NewWriter(w), cols: cols}
+}
+
+type jsonRows struct {
+	w    *bufio.Writer
+	cols []duck.Column
+	n    int
+}
+
+func (j *jsonRows) Row(row []any) error {
 	var b strings.Builder
-	b.WriteString("[")
-	for r, row := range res.Rows {
-		if r > 0 {
-			b.WriteString(",")
-		}
-		b.WriteString("\n  {")
-		for i, v := range row {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			k, err := jsonString(res.Columns[i].Name)
-			if err != nil {
-				return err
-			}
-			b.WriteString(k)
-			b.WriteString(": ")
-			val, err := jsonValue(v)
-			if err != nil {
-				return fmt.Errorf("column %s: %w", res.Columns[i].Name, err)
-			}
-			b.WriteString(val)
-		}
-		b.WriteString("}")
+	if j.n == 0 {
+		b.WriteString("[")
+	} else {
+		b.WriteString(",")
 	}
-	if len(res.Rows) > 0 {
-		b.WriteString("\n")
+	j.n++
+	b.WriteString("\n  {")
+	for i, v := range row {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		k, err := jsonString(j.cols[i].Name)
+		if err != nil {
+			return err
+		}
+		b.WriteString(k)
+		b.WriteString(": ")
+		val, err := jsonValue(v)
+		if err != nil {
+			return fmt.Errorf("column %s: %w", j.cols[i].Name, err)
+		}
+		b.WriteString(val)
 	}
-	b.WriteString("]\n")
-	_, err := io.WriteString(w, b.String())
+	b.WriteString("}")
+	_, err := j.w.WriteString(b.String())
 	return err
+}
+
+func (j *jsonRows) Close() error {
+	end := "\n]\n"
+	if j.n == 0 {
+		end = "[]\n"
+	}
+	if _, err := j.w.WriteString(end); err != nil {
+		return err
+	}
+	return j.w.Flush()
 }
 
 func jsonValue(v any) (string, error) {

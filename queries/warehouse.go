@@ -24,31 +24,66 @@ import (
 type Warehouse struct {
 	db  *duck.DB
 	cat *Catalog
-	// Base is the SQL that created the base views.
+	// Base is the SQL that created the base views (empty when the
+	// warehouse's view database holds them).
 	Base string
+	// Views is the view database this warehouse was opened from (viewdb.go),
+	// empty when the views were set up in memory.
+	Views string
 	// Stale names the derived views and queries (derive.go) computed live
 	// because some batch has no current derivation of them (run `vitlab
 	// derive`, or the next ingest does).
-	Stale   []string
-	derived map[string]*derivedQuery
+	Stale []string
+	// derived are the saved queries answered from their derived files:
+	// each has a view of its name over them (useDerived).
+	derived map[string]bool
+	// Raised says a query outgrew the memory limit the warehouse was
+	// opened with and DuckDB's default limit replaced it (roomy).
+	Raised bool
 }
 
-// Open reads dir's manifest and opens its committed files. A warehouse
-// that has no manifest yet opens with every table empty.
+// Open opens the warehouse dir for queries with DefaultResources. See
+// OpenWith.
 func Open(ctx context.Context, dir string) (*Warehouse, error) {
-	abs, m, err := readWarehouse(dir)
+	return OpenWith(ctx, dir, DefaultResources())
+}
+
+// OpenWith opens the warehouse dir for queries within res. It opens the
+// warehouse's view database (viewdb.go: the views written once per
+// warehouse change) read-only when it is current, else writes it anew
+// first; where it cannot be written (a read-only warehouse) or a commit
+// lands meanwhile, it sets the views up in an in-memory DuckDB instead, as
+// every process did before (same rows, ~0.7 s more per process). A
+// warehouse that has no manifest yet opens with every table empty.
+func OpenWith(ctx context.Context, dir string, res Resources) (*Warehouse, error) {
+	abs, raw, m, err := readWarehouseRaw(dir)
 	if err != nil {
 		return nil, err
 	}
-	base, err := baseViews(abs, m, m.BatchIDs())
+	if raw != nil { // a committed warehouse: its view database
+		cat, err := Embedded()
+		if err != nil {
+			return nil, err
+		}
+		fp := viewsFingerprint(raw, cat)
+		if w, err := openViewDB(ctx, abs, fp, cat, res); err == nil && w != nil {
+			return w, nil
+		}
+		if _, err := writeViewDB(ctx, abs, raw, m, cat); err == nil {
+			if w, err := openViewDB(ctx, abs, fp, cat, res); err == nil && w != nil {
+				return w, nil
+			}
+		}
+	}
+	base, err := baseViews(abs, m, m.BatchIDs(), false)
 	if err != nil {
 		return nil, err
 	}
-	w, err := OpenSQL(ctx, base)
+	w, err := openSQL(ctx, base, res.config())
 	if err != nil {
 		return nil, err
 	}
-	if err := w.useDerived(ctx, abs, m); err != nil {
+	if err := w.useDerived(ctx, abs, m, false); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -59,11 +94,15 @@ func Open(ctx context.Context, dir string) (*Warehouse, error) {
 // relation per warehouse table, as BaseViews does, or from VALUES in tests)
 // and then every views/ and metrics/ file in creation order.
 func OpenSQL(ctx context.Context, base string) (*Warehouse, error) {
+	return openSQL(ctx, base, DefaultResources().config())
+}
+
+func openSQL(ctx context.Context, base string, cfg duck.Config) (*Warehouse, error) {
 	cat, err := Embedded()
 	if err != nil {
 		return nil, err
 	}
-	db, err := duck.Open(ctx)
+	db, err := duck.OpenConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -95,12 +134,64 @@ func (w *Warehouse) Run(ctx context.Context, q *Query, args map[string]string) (
 	if err != nil {
 		return nil, err
 	}
-	res, err := w.db.Query(ctx, sql)
+	var res *duck.Result
+	err = w.roomy(ctx, func() (err error) {
+		res, err = w.db.Query(ctx, sql)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
 	}
 	return res, nil
 }
+
+// RunEach runs a saved query like Run and hands its columns to head, then
+// its rows one at a time to row (duck.DB.Each): the answer is never held
+// whole in Go. An out-of-memory error after rows were handed on is
+// returned as is (they cannot be taken back).
+func (w *Warehouse) RunEach(ctx context.Context, q *Query, args map[string]string, head func([]duck.Column) error, row func([]any) error) error {
+	sql, err := w.sqlFor(ctx, q, args)
+	if err != nil {
+		return err
+	}
+	started := false
+	err = w.roomy(ctx, func() error {
+		if started {
+			return errRowsGone
+		}
+		return w.db.Each(ctx, sql, head, func(r []any) error {
+			started = true
+			return row(r)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	return nil
+}
+
+var errRowsGone = errors.New("ran out of DuckDB memory after its first rows were written")
+
+// roomy runs fn and, if DuckDB ran out of its memory_limit (a query
+// computed live from the events, where derived tables are missing, can
+// need more than DefaultMemoryLimit), runs it again with roomyLimit for
+// the rest of this Warehouse, and says so in w.Raised.
+func (w *Warehouse) roomy(ctx context.Context, fn func() error) error {
+	err := fn()
+	if err == nil || w.Raised || !duck.IsOutOfMemory(err) {
+		return err
+	}
+	// RESET would not do: it resets the setting, not the buffer manager's
+	// limit already in force.
+	if rerr := w.db.Exec(ctx, fmt.Sprintf("set memory_limit = '%dMiB'", roomyLimit>>20)); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	w.Raised = true
+	return fn()
+}
+
+// roomyLimit is the memory limit after a query outgrew its own.
+const roomyLimit = 4 << 30
 
 // RunArrow runs a saved query like Run and hands its answer to fn as Arrow
 // record batches, in order (duck.QueryArrow; needs the duckdb_arrow build
@@ -110,7 +201,11 @@ func (w *Warehouse) RunArrow(ctx context.Context, q *Query, args map[string]stri
 	if err != nil {
 		return nil, err
 	}
-	schema, err := w.db.QueryArrow(ctx, sql, fn)
+	var schema *arrow.Schema
+	err = w.roomy(ctx, func() (err error) {
+		schema, err = w.db.QueryArrow(ctx, sql, fn)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
 	}
@@ -124,7 +219,7 @@ func (w *Warehouse) WriteParquet(ctx context.Context, q *Query, args map[string]
 	if err != nil {
 		return err
 	}
-	if err := w.db.CopyParquet(ctx, sql, path); err != nil {
+	if err := w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, sql, path) }); err != nil {
 		return fmt.Errorf("queries: %s: %w", q.File, err)
 	}
 	return nil
@@ -138,7 +233,7 @@ func (w *Warehouse) RunInto(ctx context.Context, q *Query, args map[string]strin
 	if err != nil {
 		return err
 	}
-	if err := w.db.Exec(ctx, "create or replace temp table "+duck.Ident(table)+" as\n"+sql); err != nil {
+	if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(table)+" as\n"+sql) }); err != nil {
 		return fmt.Errorf("queries: %s: %w", q.File, err)
 	}
 	return nil
@@ -178,7 +273,12 @@ func (w *Warehouse) bind(ctx context.Context, q *Query, args map[string]string) 
 
 // SQL runs ad-hoc SQL over the views (tests, checks by hand).
 func (w *Warehouse) SQL(ctx context.Context, query string) (*duck.Result, error) {
-	return w.db.Query(ctx, query)
+	var res *duck.Result
+	err := w.roomy(ctx, func() (err error) {
+		res, err = w.db.Query(ctx, query)
+		return err
+	})
+	return res, err
 }
 
 // BaseViews reads dir's manifest and returns the SQL that creates one view
@@ -191,34 +291,47 @@ func BaseViews(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return baseViews(abs, m, m.BatchIDs())
+	return baseViews(abs, m, m.BatchIDs(), false)
 }
 
 // readWarehouse returns dir's absolute path and manifest.
 func readWarehouse(dir string) (string, *warehouse.Manifest, error) {
+	abs, _, m, err := readWarehouseRaw(dir)
+	return abs, m, err
+}
+
+// readWarehouseRaw returns dir's absolute path, its manifest file's bytes
+// (nil when it has none yet) and the manifest they hold.
+func readWarehouseRaw(dir string) (string, []byte, *warehouse.Manifest, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil, fmt.Errorf("queries: no warehouse at %s (no such directory)", dir)
+			return "", nil, nil, fmt.Errorf("queries: no warehouse at %s (no such directory)", dir)
 		}
-		return "", nil, fmt.Errorf("queries: warehouse: %w", err)
+		return "", nil, nil, fmt.Errorf("queries: warehouse: %w", err)
 	}
 	if !st.IsDir() {
-		return "", nil, fmt.Errorf("queries: warehouse %s is not a directory", dir)
+		return "", nil, nil, fmt.Errorf("queries: warehouse %s is not a directory", dir)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", nil, fmt.Errorf("queries: warehouse %s: %w", dir, err)
+		return "", nil, nil, fmt.Errorf("queries: warehouse %s: %w", dir, err)
 	}
-	m, err := warehouse.ReadManifest(abs)
+	raw, err := os.ReadFile(filepath.Join(abs, warehouse.ManifestName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", nil, nil, fmt.Errorf("queries: warehouse: %w", err)
+	}
+	m, err := warehouse.ParseManifest(abs, raw)
 	if err != nil {
-		return "", nil, fmt.Errorf("queries: %w", err)
+		return "", nil, nil, fmt.Errorf("queries: %w", err)
 	}
-	return abs, m, nil
+	return abs, raw, m, nil
 }
 
-// baseViews is BaseViews over the batches ids of manifest m of warehouse abs.
-func baseViews(abs string, m *warehouse.Manifest, ids []string) (string, error) {
+// baseViews is BaseViews over the batches ids of manifest m of warehouse
+// abs. With rel, the files are named relative to abs (as the manifest
+// lists them), for a DuckDB whose file_search_path is the warehouse.
+func baseViews(abs string, m *warehouse.Manifest, ids []string, rel bool) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "-- Base views of warehouse %s: one per table, over the files its manifest commits\n", abs)
 	fmt.Fprintf(&b, "-- (%d batches). Generated by vitlab; saved queries read these and views.sql.\n\n", len(ids))
@@ -232,19 +345,22 @@ func baseViews(abs string, m *warehouse.Manifest, ids []string) (string, error) 
 		var versions []int
 		for _, id := range ids {
 			bt := m.Batches[id]
-			for _, rel := range bt.Tables[t.Name].Files {
-				p := rel
+			for _, file := range bt.Tables[t.Name].Files {
+				p := file
 				if !filepath.IsAbs(p) {
-					p = filepath.Join(abs, filepath.FromSlash(rel))
+					p = filepath.Join(abs, filepath.FromSlash(file))
 				}
 				if strings.ContainsAny(p, "*?[{") {
-					return "", fmt.Errorf("queries: warehouse %s: table %s: file %s has a glob character (* ? [ {) DuckDB would expand", abs, t.Name, rel)
+					return "", fmt.Errorf("queries: warehouse %s: table %s: file %s has a glob character (* ? [ {) DuckDB would expand", abs, t.Name, file)
 				}
 				if _, err := os.Stat(p); err != nil {
-					return "", fmt.Errorf("queries: warehouse %s: table %s: committed file %s: %w", abs, t.Name, rel, err)
+					return "", fmt.Errorf("queries: warehouse %s: table %s: committed file %s: %w", abs, t.Name, file, err)
 				}
 				if _, ok := groups[bt.SchemaVersion]; !ok {
 					versions = append(versions, bt.SchemaVersion)
+				}
+				if rel && !filepath.IsAbs(file) {
+					p = file
 				}
 				groups[bt.SchemaVersion] = append(groups[bt.SchemaVersion], p)
 			}
@@ -470,7 +586,9 @@ func (w *Warehouse) MaterializeMetrics(ctx context.Context) (time.Duration, erro
 	// The small tables first (a few rows per run, but one file per batch:
 	// reading 500 files costs more than their rows), then the metric views.
 	for _, name := range smallTables {
-		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(name)+" as select * from main."+duck.Ident(name)); err != nil {
+		if err := w.roomy(ctx, func() error {
+			return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(name)+" as select * from main."+duck.Ident(name))
+		}); err != nil {
 			return time.Since(t0), fmt.Errorf("queries: table %s: %w", name, err)
 		}
 	}
@@ -478,7 +596,9 @@ func (w *Warehouse) MaterializeMetrics(ctx context.Context) (time.Duration, erro
 		if vf.Layer != LayerMetric || !perRunView(vf.Name) {
 			continue
 		}
-		if _, err := w.db.Query(ctx, "create or replace temp table "+duck.Ident(vf.Name)+" as select * from main."+duck.Ident(vf.Name)); err != nil {
+		if err := w.roomy(ctx, func() error {
+			return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(vf.Name)+" as select * from main."+duck.Ident(vf.Name))
+		}); err != nil {
 			return time.Since(t0), fmt.Errorf("queries: metric view %s: %w", vf.Name, err)
 		}
 	}

@@ -115,15 +115,15 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	start := time.Now()
 	landed, err := ingestPaths(ctx, e, req, paths)
 	var ue usageError
-	if errors.As(err, &ue) || deriveAfterIngest == nil || *noDerive {
+	if errors.As(err, &ue) || deriveAfterIngest == nil {
 		return err
 	}
 	if _, statErr := os.Stat(filepath.Join(*wh, warehouse.ManifestName)); statErr != nil {
 		return err // nothing committed
 	}
 	loaded := time.Since(start)
-	derr := deriveAfterIngest(ctx, e, *wh)
-	if landed > 0 && err == nil && derr == nil {
+	derr := deriveAfterIngest(ctx, e, *wh, !*noDerive, *jobs, *budgetMB<<20)
+	if landed > 0 && err == nil && derr == nil && !*noDerive {
 		// The whole command's time: loading and committing, then the
 		// derived tables (the summary lines above count the loading only).
 		fmt.Fprintf(e.stdout, "ingest took %.1f s in all: %.1f s loading and committing, %.1f s computing derived tables\n",
@@ -139,8 +139,10 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 }
 
 // deriveAfterIngest computes the derived tables of batches that lack them
-// (derive.go; nil in a build without DuckDB, such as the collector's).
-var deriveAfterIngest func(ctx context.Context, e *env, wh string) error
+// (DuckDB bounded by jobs threads and budget bytes) and writes the
+// warehouse's view database; with derive false it does nothing (derive.go;
+// nil in a build without DuckDB, such as the collector's).
+var deriveAfterIngest func(ctx context.Context, e *env, wh string, derive bool, jobs int, budget int64) error
 
 // ingestPaths ingests paths: several batch directories one after the other,
 // else one batch. It returns how many batches landed new content.

@@ -26,7 +26,12 @@ queries/metrics/*.sql (in dependency order), and the default of every
 saved query's params (SET VARIABLE). After it, each saved query file runs
 unchanged, e.g.
   vitlab views > views.sql
-  duckdb -c ".read views.sql" -c ".read queries/nsys/nsys_kern_sum.sql"`
+  duckdb -c ".read views.sql" -c ".read queries/nsys/nsys_kern_sum.sql"
+This script computes every metric from the events. The warehouse's view
+database (written by ingest, derive and the first query after a change)
+holds the same views with the derived tables, relative to the warehouse,
+ready to open:
+  duckdb -readonly -cmd "set file_search_path='W'" W/_views.duckdb`
 
 func runViews(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "views", viewsUsage)

@@ -69,10 +69,19 @@ type TableFiles struct {
 func ReadManifest(dir string) (*Manifest, error) {
 	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Manifest{Format: ManifestFormat, Batches: map[string]*Batch{}}, nil
+		b, err = nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: %w", err)
+	}
+	return ParseManifest(dir, b)
+}
+
+// ParseManifest parses the bytes of dir's manifest file (nil: it has none
+// yet, an empty manifest), as ReadManifest does.
+func ParseManifest(dir string, b []byte) (*Manifest, error) {
+	if b == nil {
+		return &Manifest{Format: ManifestFormat, Batches: map[string]*Batch{}}, nil
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {

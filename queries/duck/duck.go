@@ -7,23 +7,56 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
-// DB is one in-memory DuckDB database with a single connection. It is not
-// safe for concurrent use.
+// DB is one DuckDB database (in memory, or a database file) with a single
+// connection. It is not safe for concurrent use.
 type DB struct {
 	db   *sql.DB
 	conn *sql.Conn
 }
 
-// Open starts an empty in-memory DuckDB database.
-func Open(ctx context.Context) (*DB, error) {
-	connector, err := duckdb.NewConnector("", nil)
+// Config bounds a database and says where it looks for files. The zero
+// value is DuckDB's defaults (every CPU, 80 % of the memory, an in-memory
+// database).
+type Config struct {
+	// Path is a database file; empty is an in-memory database.
+	Path string
+	// ReadOnly opens Path read-only: any number of processes may read it
+	// at once (temporary tables and SET VARIABLE still work).
+	ReadOnly bool
+	// Threads is DuckDB's threads setting (0: every CPU).
+	Threads int
+	// MemoryLimit is DuckDB's memory_limit in bytes (0: DuckDB's default,
+	// 80 % of RAM). Operators that outgrow it spill to TempDir; it does
+	// not count what a result hands to Go.
+	MemoryLimit int64
+	// TempDir is where DuckDB spills (default: the system's temporary
+	// directory, never the current one).
+	TempDir string
+	// FileSearchPath is a directory against which relative file paths in
+	// SQL (and in stored views) resolve (DuckDB's file_search_path).
+	FileSearchPath string
+}
+
+// Open starts an empty in-memory DuckDB database with DuckDB's defaults.
+func Open(ctx context.Context) (*DB, error) { return OpenConfig(ctx, Config{}) }
+
+// OpenConfig opens the database cfg names (in memory when cfg.Path is
+// empty) with cfg's settings.
+func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
+	dsn := cfg.Path
+	if cfg.ReadOnly {
+		dsn += "?access_mode=read_only"
+	}
+	connector, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
-		return nil, fmt.Errorf("duck: open: %w", err)
+		return nil, fmt.Errorf("duck: open %s: %w", cfg.Path, err)
 	}
 	db := sql.OpenDB(connector)
 	conn, err := db.Conn(ctx)
@@ -31,7 +64,32 @@ func Open(ctx context.Context) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("duck: connect: %w", err)
 	}
-	return &DB{db: db, conn: conn}, nil
+	d := &DB{db: db, conn: conn}
+	if err := d.Exec(ctx, cfg.settings()); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// settings are the SET statements of cfg.
+func (cfg Config) settings() string {
+	var b strings.Builder
+	if cfg.Threads > 0 {
+		fmt.Fprintf(&b, "set threads = %d;\n", cfg.Threads)
+	}
+	if cfg.MemoryLimit > 0 {
+		fmt.Fprintf(&b, "set memory_limit = '%dMiB';\n", max(1, cfg.MemoryLimit>>20))
+	}
+	tmp := cfg.TempDir
+	if tmp == "" {
+		tmp = filepath.Join(os.TempDir(), "vitlab-duckdb")
+	}
+	fmt.Fprintf(&b, "set temp_directory = %s;\n", Quote(tmp))
+	if cfg.FileSearchPath != "" {
+		fmt.Fprintf(&b, "set file_search_path = %s;\n", Quote(cfg.FileSearchPath))
+	}
+	return b.String()
 }
 
 // Close releases the database.
@@ -96,18 +154,40 @@ type Result struct {
 // Query runs one statement and reads its whole result. A script of several
 // statements runs them all and returns the last one's result.
 func (d *DB) Query(ctx context.Context, query string, args ...any) (*Result, error) {
+	res := &Result{}
+	err := d.Each(ctx, query, func(cols []Column) error {
+		res.Columns = cols
+		return nil
+	}, func(row []any) error {
+		res.Rows = append(res.Rows, row)
+		return nil
+	}, args...)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Each runs one statement (or a script: its last one answers) and hands
+// its columns to head, then each row, converted as on Result, to row, one
+// at a time: an answer of millions of rows is never held whole. A row is
+// a new slice each call.
+func (d *DB) Each(ctx context.Context, query string, head func([]Column) error, row func([]any) error, args ...any) error {
 	rows, err := d.conn.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("duck: %w", err)
+		return fmt.Errorf("duck: %w", err)
 	}
 	defer rows.Close()
 	types, err := rows.ColumnTypes()
 	if err != nil {
-		return nil, fmt.Errorf("duck: %w", err)
+		return fmt.Errorf("duck: %w", err)
 	}
-	res := &Result{Columns: make([]Column, len(types))}
+	cols := make([]Column, len(types))
 	for i, t := range types {
-		res.Columns[i] = Column{Name: t.Name(), Type: t.DatabaseTypeName()}
+		cols[i] = Column{Name: t.Name(), Type: t.DatabaseTypeName()}
+	}
+	if err := head(cols); err != nil {
+		return err
 	}
 	for rows.Next() {
 		vals := make([]any, len(types))
@@ -116,17 +196,19 @@ func (d *DB) Query(ctx context.Context, query string, args ...any) (*Result, err
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("duck: %w", err)
+			return fmt.Errorf("duck: %w", err)
 		}
 		for i, v := range vals {
 			vals[i] = plain(v)
 		}
-		res.Rows = append(res.Rows, vals)
+		if err := row(vals); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("duck: %w", err)
+		return fmt.Errorf("duck: %w", err)
 	}
-	return res, nil
+	return nil
 }
 
 // plain converts a driver value to the types listed on Result.
@@ -228,4 +310,15 @@ func (d *DB) CopyParquet(ctx context.Context, query, path string) error {
 		return fmt.Errorf("duck: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// IsOutOfMemory reports whether err is DuckDB running out of its
+// memory_limit.
+func IsOutOfMemory(err error) bool {
+	var de *duckdb.Error
+	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeOutOfMemory {
+		return true
+	}
+	// Some paths (a COPY's writer) report it as another error type.
+	return err != nil && strings.Contains(err.Error(), "Out of Memory Error")
 }
