@@ -115,8 +115,18 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		}
 		return w.WriteParquet(ctx, q, params, abs)
 	}
+	// A filter param (null default) that names nothing is an error listing
+	// the values it could name (checkParamValues): with one given, the
+	// answer is read whole first, so that nothing is printed before that
+	// error. Otherwise csv and json stream row by row.
+	filtered := false
+	for _, p := range q.Params {
+		if _, ok := params[p.Key]; ok && p.Default == nil {
+			filtered = true
+		}
+	}
 	var res *duck.Result
-	if *format == "table" { // fitted to the terminal: sized on every row
+	if *format == "table" || (filtered && (*format == "csv" || *format == "json")) { // the table is fitted to the terminal: sized on every row
 		if res, err = w.Run(ctx, q, params); err != nil {
 			var pe *queries.ParamError
 			if errors.As(err, &pe) {
@@ -140,20 +150,23 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 			return queries.WriteTable(dst, res, queries.TableOptions{MaxWidth: 80, Width: width,
 				Whole: "--format csv or --format json prints every cell whole"})
 		}
+		if res != nil {
+			if *format == "json" {
+				return queries.WriteJSON(dst, res)
+			}
+			return queries.WriteCSV(dst, res)
+		}
 		// csv and json row by row: an answer of millions of rows
 		// (nsys_nvtx_kern_sum at 100x the sample) is never held whole in memory.
 		var rw queries.RowWriter
-		var cols []duck.Column
-		rows := 0
 		err := w.RunEach(ctx, q, params, func(c []duck.Column) error {
-			cols = c
 			if *format == "json" {
 				rw = queries.NewJSONWriter(dst, c)
 			} else {
 				rw = queries.NewCSVWriter(dst, c)
 			}
 			return nil
-		}, func(row []any) error { rows++; return rw.Row(row) })
+		}, func(row []any) error { return rw.Row(row) })
 		if err != nil {
 			var pe *queries.ParamError
 			if errors.As(err, &pe) {
@@ -163,9 +176,6 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		}
 		if err := rw.Close(); err != nil {
 			return err
-		}
-		if rows == 0 {
-			return checkParamValues(ctx, w, q, params, &duck.Result{Columns: cols})
 		}
 		return nil
 	}

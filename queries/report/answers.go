@@ -58,13 +58,29 @@ with per_config as (
         string_agg(distinct error, ' | ' order by error) filter (where status = 'unavailable') as unavailable_reasons
     from runs
     group by all
+), left_out as (
+    -- ok runs that usable_runs keeps out of every number, and why
+    select coalesce(r.rq, '-') as rq,
+        count(distinct (r.batch_id, r.run_id)) as left_out_runs,
+        string_agg(distinct coalesce(v.flag, case when d.run_id is not null then 'copy of an earlier run' else 'settings differ from the trace' end), ', ') as left_out_reasons
+    from runs as r
+    anti join usable_runs as u
+        on u.batch_id = r.batch_id and u.run_id = r.run_id
+    left join (select batch_id, run_id, flag from run_validity where severity = 'invalid') as v
+        on v.batch_id = r.batch_id and v.run_id = r.run_id
+    left join run_duplicates as d
+        on d.batch_id = r.batch_id and d.run_id = r.run_id
+    where r.status = 'ok'
+    group by all
 )
 select c.rq, count(*) as configurations, sum(c.runs)::bigint as runs, sum(c.ok_runs)::bigint as ok_runs,
     sum(c.unavailable_runs)::bigint as unavailable_runs,
     min(c.ok_runs) as min_ok_runs, max(c.ok_runs) as max_ok_runs,
-    any_value(p.gpus) as gpus, any_value(p.dtypes) as dtypes, any_value(p.unavailable_reasons) as unavailable_reasons
+    any_value(p.gpus) as gpus, any_value(p.dtypes) as dtypes, any_value(p.unavailable_reasons) as unavailable_reasons,
+    coalesce(any_value(l.left_out_runs), 0) as left_out_runs, any_value(l.left_out_reasons) as left_out_reasons
 from per_config as c
 join per_rq as p using (rq)
+left join left_out as l using (rq)
 group by c.rq
 order by c.rq`
 
@@ -213,6 +229,9 @@ func (a *answerer) measured(rq, what string) (string, row) {
 	} else if !math.IsNaN(lo) {
 		s += fmt.Sprintf(" (%s to %s successful per configuration)", a.num(q, m, "min_ok_runs", w...), a.num(q, m, "max_ok_runs", w...))
 	}
+	if n := num(m["left_out_runs"]); n > 0 {
+		s += fmt.Sprintf("; %s successful run(s) are left out of every number (%s)", a.num(q, m, "left_out_runs", w...), txt(m["left_out_reasons"]))
+	}
 	return s + ".", m
 }
 
@@ -233,12 +252,12 @@ func (a *answerer) limits(m row, rq string) string {
 	ids, counts := a.verdictParts(rq)
 	if m != nil {
 		if hi := num(m["max_ok_runs"]); !math.IsNaN(hi) && hi < 3 {
-			s := fmt.Sprintf("With at most %s successful run per configuration, each interval is over the clean windows of one run, not over runs",
+			s := fmt.Sprintf("With at most %s successful run per configuration, intervals over runs (the unit of replication: an interval needs two or more) are few or none",
 				a.num("report:measured", m, "max_ok_runs", "rq"))
 			if ids == "" {
-				return s + ": it shows how steady that run was, not how a repeat would differ."
+				return s + ": the numbers show what one run measured, not how a repeat would differ."
 			}
-			return fmt.Sprintf("%s, so the verdicts of claims %s (%s) are provisional.", s, ids, counts)
+			return fmt.Sprintf("%s, so claims %s (%s) cannot be decided yet; the claims table says how many runs would decide each.", s, ids, counts)
 		}
 	}
 	if ids == "" {
@@ -435,7 +454,7 @@ func (a *answerer) rq3() []string {
 		}
 	}
 	if len(missing) > 0 {
-		out = append(out, fmt.Sprintf("Not measured here: %s.", strings.Join(missing, ", ")))
+		out = append(out, fmt.Sprintf("No usable run here (not collected, or every run left out: see above): %s.", strings.Join(missing, ", ")))
 	}
 	out = append(out, a.limits(m, "rq3"))
 	return out
@@ -510,6 +529,15 @@ func (a *answerer) rq5() []string {
 			continue
 		}
 		lo, hi := v[0], v[len(v)-1]
+		if len(v) == 1 {
+			word := "slower"
+			if num(lo["vs_sync"]) > 1 {
+				word = "faster"
+			}
+			clauses = append(clauses, fmt.Sprintf("%s with %s preprocessing in its one usable configuration (%s: %s times sync's throughput)",
+				word, strings.ToUpper(pre), txt(lo["label"]), a.num(q, lo, "vs_sync", k...)))
+			continue
+		}
 		clause := "never faster"
 		switch {
 		case num(lo["vs_sync"]) > 1:
