@@ -82,9 +82,17 @@ func setAsideDuplicates(in *Inputs, m *warehouse.Manifest, batchID string, hashe
 		if id == batchID {
 			continue
 		}
-		for run, sha := range m.Batches[id].RunContent {
-			if _, ok := held[sha]; !ok {
-				held[sha] = "batch " + id + " run " + run
+		// runs in id order: two copies inside one batch name the first,
+		// whatever the map's order
+		content := m.Batches[id].RunContent
+		runs := make([]string, 0, len(content))
+		for run := range content {
+			runs = append(runs, run)
+		}
+		sort.Strings(runs)
+		for _, run := range runs {
+			if _, ok := held[content[run]]; !ok {
+				held[content[run]] = "batch " + id + " run " + run
 			}
 		}
 	}
