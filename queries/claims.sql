@@ -96,7 +96,8 @@ left_out as (
     select
         r.rq,
         count(distinct (r.batch_id, r.run_id)) as runs,
-        string_agg(distinct coalesce(v.flag, case when d.run_id is not null then 'copy' else 'settings_vs_trace' end), ', ') as why
+        string_agg(distinct coalesce(v.flag, case when d.run_id is not null then 'copy' else 'settings_vs_trace' end), ', '
+            order by coalesce(v.flag, case when d.run_id is not null then 'copy' else 'settings_vs_trace' end)) as why
     from run_config as r
     anti join usable_runs as u
         on u.batch_id = r.batch_id and u.run_id = r.run_id

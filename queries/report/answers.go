@@ -62,7 +62,8 @@ with per_config as (
     -- ok runs that usable_runs keeps out of every number, and why
     select coalesce(r.rq, '-') as rq,
         count(distinct (r.batch_id, r.run_id)) as left_out_runs,
-        string_agg(distinct coalesce(v.flag, case when d.run_id is not null then 'copy of an earlier run' else 'settings differ from the trace' end), ', ') as left_out_reasons
+        string_agg(distinct coalesce(v.flag, case when d.run_id is not null then 'copy of an earlier run' else 'settings differ from the trace' end), ', '
+            order by coalesce(v.flag, case when d.run_id is not null then 'copy of an earlier run' else 'settings differ from the trace' end)) as left_out_reasons
     from runs as r
     anti join usable_runs as u
         on u.batch_id = r.batch_id and u.run_id = r.run_id
