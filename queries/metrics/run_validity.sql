@@ -1,6 +1,7 @@
 -- name: run_validity
 -- description: Measurement validity as data: one row per (run, raised flag) with the flag, its severity (invalid: the run is left out of every verdict; trace: its trace-derived metrics are), the measured value, the limit it broke and a detail in words.
 -- inputs: runs, run_throughput, run_window_stability, clean_windows, gpu_samples
+-- derive: per-batch
 --
 -- Flags (a run gets a row per flag it raises; a run without the data a
 -- flag needs does not raise it):
@@ -41,6 +42,11 @@
 --                                        warning at 0.1
 --   validity_min_clock_fraction = 0.90  lowest SM clock in a window, as a
 --                                        fraction of the run's highest
+-- The view is stored per batch when the batch lands (derive: per-batch), so
+-- every verdict reads stored flags instead of rescanning NVML samples in
+-- each process: a limit variable set later in a DuckDB session does not
+-- change the stored rows. Change a default here instead (the changed SQL
+-- makes the stored rows stale; vitlab derive recomputes them).
 -- On the shipped sample (H200, 30 ok runs of 3 clean windows) these flag 7
 -- runs invalid (6 trends, 4 CoVs: rq1 p32-d12-h768, rq3 default and five
 -- rq5 runs) and 20 for profiler overhead (trace); no SM clock in a clean
