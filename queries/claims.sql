@@ -1,6 +1,6 @@
 -- name: claims
 -- description: One row per published claim C1-C17: its verdict (holds, refuted, inconclusive, no data) from the runs of the warehouse, the deciding estimate with its unit, interval, confidence level and method, the fewest runs on a side, the runs per side that would decide it, and why.
--- inputs: config_compare, config_stats, claim_verdicts, claim_list, run_config, usable_runs, run_validity, run_duplicates
+-- inputs: config_compare, config_stats, claim_verdicts, claim_list, runs_left_out
 -- rq: -
 -- param: claim = null  -- only this claim id, e.g. C3 (every claim when null)
 -- param: claims_alpha = 0.05  -- error rate of each one-sided test: holds needs the 1 - 2 alpha (90 %) interval inside the band or above the edge, refuted the 1 - 2 alpha / m interval outside (m units, Bonferroni)
@@ -94,19 +94,11 @@ left_out as (
     -- why: a claim without units says so, as "no data" may mean that every
     -- run of a configuration it needs was measured but found invalid
     select
-        r.rq,
-        count(distinct (r.batch_id, r.run_id)) as runs,
-        string_agg(distinct coalesce(v.flag, case when d.run_id is not null then 'copy' else 'settings_vs_trace' end), ', '
-            order by coalesce(v.flag, case when d.run_id is not null then 'copy' else 'settings_vs_trace' end)) as why
-    from run_config as r
-    anti join usable_runs as u
-        on u.batch_id = r.batch_id and u.run_id = r.run_id
-    left join (select batch_id, run_id, flag from run_validity where severity = 'invalid') as v
-        on v.batch_id = r.batch_id and v.run_id = r.run_id
-    left join run_duplicates as d
-        on d.batch_id = r.batch_id and d.run_id = r.run_id
-    where r.status = 'ok'
-    group by r.rq
+        rq,
+        count(distinct (batch_id, run_id)) as runs,
+        string_agg(distinct reason, ', ' order by reason) as why
+    from runs_left_out
+    group by rq
 ),
 
 final as (

@@ -109,11 +109,7 @@ func runCompare(ctx context.Context, e *env, args []string) error {
 	if _, err := q.Bind(params); err != nil {
 		return usagef("%v", err)
 	}
-	dir, err := wh.Existing()
-	if err != nil {
-		return err
-	}
-	w, err := queries.Open(ctx, dir)
+	w, err := wh.Open(ctx)
 	if err != nil {
 		return err
 	}

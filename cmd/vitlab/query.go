@@ -99,11 +99,7 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		return usagef("%v", err)
 	}
 
-	dir, err := whf.Existing()
-	if err != nil {
-		return err
-	}
-	w, err := queries.Open(ctx, dir)
+	w, err := whf.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -298,4 +294,14 @@ func writeArrow(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *que
 		iw = ipc.NewWriter(dst, ipc.WithSchema(schema))
 	}
 	return iw.Close()
+}
+
+// Open opens the warehouse the flag names (Existing: it must exist) for
+// queries; the caller closes it.
+func (w *warehouseFlag) Open(ctx context.Context) (*queries.Warehouse, error) {
+	dir, err := w.Existing()
+	if err != nil {
+		return nil, err
+	}
+	return queries.Open(ctx, dir)
 }

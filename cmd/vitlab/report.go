@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"vitlab/queries"
 	"vitlab/queries/report"
 )
 
@@ -47,11 +46,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if *rows < 1 {
 		return usagef("--rows must be at least 1")
 	}
-	dir, err := whf.Existing()
-	if err != nil {
-		return err
-	}
-	w, err := queries.Open(ctx, dir)
+	w, err := whf.Open(ctx)
 	if err != nil {
 		return err
 	}

@@ -39,11 +39,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if *rows < 1 {
 		return usagef("--rows must be at least 1")
 	}
-	dir, err := whf.Existing()
-	if err != nil {
-		return err
-	}
-	w, err := queries.Open(ctx, dir)
+	w, err := whf.Open(ctx)
 	if err != nil {
 		return err
 	}

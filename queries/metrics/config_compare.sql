@@ -1,6 +1,6 @@
 -- name: config_compare
 -- description: One row per configuration with a usable run: its settings, usable runs, median images in the timed window, the median run value and run count of the metrics the claims test, and comparison keys k_* (every setting but the varied ones).
--- inputs: config_summary, usable_runs, run_metrics_v, run_config
+-- inputs: config_summary, usable_runs, run_metrics_v, runs_left_out
 --
 -- Defined here so that it is computed once per process (MaterializeMetrics
 -- stores config_* views): the claims' unit files (claims/claim_c*.sql)
@@ -32,14 +32,10 @@ with
         group by u.config_id
     ),
     flagged as (
-        -- ok runs of the configuration that usable_runs leaves out: named
-        -- by runs_flagged, an invalid run_validity flag, or a copy
-        select r.config_id, count(distinct (r.batch_id, r.run_id)) as flagged_runs
-        from run_config as r
-        anti join usable_runs as u
-            on u.batch_id = r.batch_id and u.run_id = r.run_id
-        where r.status = 'ok'
-        group by r.config_id
+        -- ok runs of the configuration that usable_runs leaves out
+        select config_id, count(distinct (batch_id, run_id)) as flagged_runs
+        from runs_left_out
+        group by config_id
     ),
     cfg as (
         select

@@ -60,18 +60,10 @@ with per_config as (
     group by all
 ), left_out as (
     -- ok runs that usable_runs keeps out of every number, and why
-    select coalesce(r.rq, '-') as rq,
-        count(distinct (r.batch_id, r.run_id)) as left_out_runs,
-        string_agg(distinct coalesce(v.flag, case when d.run_id is not null then 'copy of an earlier run' else 'settings differ from the trace' end), ', '
-            order by coalesce(v.flag, case when d.run_id is not null then 'copy of an earlier run' else 'settings differ from the trace' end)) as left_out_reasons
-    from runs as r
-    anti join usable_runs as u
-        on u.batch_id = r.batch_id and u.run_id = r.run_id
-    left join (select batch_id, run_id, flag from run_validity where severity = 'invalid') as v
-        on v.batch_id = r.batch_id and v.run_id = r.run_id
-    left join run_duplicates as d
-        on d.batch_id = r.batch_id and d.run_id = r.run_id
-    where r.status = 'ok'
+    select coalesce(rq, '-') as rq,
+        count(distinct (batch_id, run_id)) as left_out_runs,
+        string_agg(distinct reason, ', ' order by reason) as left_out_reasons
+    from runs_left_out
     group by all
 )
 select c.rq, count(*) as configurations, sum(c.runs)::bigint as runs, sum(c.ok_runs)::bigint as ok_runs,
