@@ -190,6 +190,38 @@ func TestCompareGate(t *testing.T) {
 	if code, stdout, stderr := run("compare", "--warehouse", wh, "--fail-on", "slower"); code != 1 || !strings.Contains(stdout, "slower") {
 		t.Errorf("auto pairing: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	// The report's "Between batches" section: plan rq5's two batches, the
+	// forest plot of throughput ratios, the slower configuration in red.
+	out := filepath.Join(root, "report")
+	if code, stdout, stderr := run("report", "--warehouse", wh, "--out", out); code != 0 {
+		t.Fatalf("report: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	page, err := os.ReadFile(filepath.Join(out, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	if d := os.Getenv("VITLAB_KEEP_REPORT"); d != "" {
+		copyDir(t, out, d)
+	}
+	for _, want := range []string{`<a href="#between">Between batches</a>`, `<section id="between"`,
+		`id="chart-compare_batches-1"`, "rq5: rq5-a → rq5-b: 2 configurations in both — clean throughput 1 slower"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report: no %q", want)
+		}
+	}
+	svg, err := os.ReadFile(filepath.Join(out, "charts", "compare_batches-1.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two rows labelled by what differs (the rest of the key is shared),
+	// the slower one's dot in the colour of "slower".
+	for _, want := range []string{">sync-q1<", ">async-q2<", ">slower<", "fill:#E15759"} {
+		if !strings.Contains(string(svg), want) {
+			t.Errorf("forest plot: no %q", want)
+		}
+	}
+
 	for _, bad := range [][]string{
 		{"compare", "--warehouse", wh, "rq5-a"},
 		{"compare", "--warehouse", wh, "--threshold", "abc", "rq5-a", "rq5-b"},

@@ -23,7 +23,7 @@ if [ ! -x /tmp/vitlab ]; then
   else python3 -c "
 import os, pyarrow as pa
 d = open('.gpu-bin/vitlab.zst', 'rb').read()
-open('/tmp/vitlab', 'wb').write(pa.Codec('zstd').decompress(d, decompressed_size=int(os.environ.get('VITLAB_SIZE', '107969752'))).to_pybytes())"
+open('/tmp/vitlab', 'wb').write(pa.Codec('zstd').decompress(d, decompressed_size=int(open('.gpu-bin/vitlab.size').read())).to_pybytes())"
   fi
   chmod +x /tmp/vitlab
 fi
@@ -70,7 +70,8 @@ with tarfile.open(os.path.join(OUT, "side.tar.xz"), "w:xz", preset=3) as t:
 for b in sorted(glob.glob(S + "/batches/*/")):
     n = os.path.basename(b.rstrip("/"))
     with tarfile.open(os.path.join(OUT, n + ".tar.xz"), "w:xz", preset=3) as t:
-        t.add(b.rstrip("/"), arcname=n)
+        # the SQLite exports are what ingest reads; the .nsys-rep files would not fit
+        t.add(b.rstrip("/"), arcname=n, filter=lambda ti: None if ti.name.endswith(".nsys-rep") else ti)
 for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP

@@ -135,6 +135,7 @@ type verdictCount struct {
 
 type rqSection struct {
 	ID, Title, Question string
+	Nav                 string // the navigation bar's label
 	Answer              string // in words, from the findings (answers.go)
 	Findings            []findingView
 	Claims              []claimRow
@@ -301,10 +302,11 @@ func inlineSVG(svg []byte, id, label string) template.HTML {
 }
 
 var funcs = map[string]any{
-	"upper": strings.ToUpper,
-	"md":    mdEscape,
-	"plus":  func(a, b int) int { return a + b },
-	"ms":    func(f float64) string { return fmt.Sprintf("%.1f", f) },
+	"upper":     strings.ToUpper,
+	"hasPrefix": strings.HasPrefix,
+	"md":        mdEscape,
+	"plus":      func(a, b int) int { return a + b },
+	"ms":        func(f float64) string { return fmt.Sprintf("%.1f", f) },
 }
 
 var (

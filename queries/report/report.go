@@ -136,11 +136,12 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 	// One section per research question, then the cross-cutting findings.
 	sections := map[string]*rqSection{}
 	for _, q := range researchQuestions {
-		s := &rqSection{ID: q.ID, Title: strings.ToUpper(q.ID) + " · " + q.Title, Question: q.Question}
+		s := &rqSection{ID: q.ID, Nav: strings.ToUpper(q.ID), Title: strings.ToUpper(q.ID) + " · " + q.Title, Question: q.Question}
 		pg.RQs = append(pg.RQs, s)
 		sections[q.ID] = s
 	}
-	cross := &rqSection{ID: "cross", Title: "Cross-cutting", Question: "Findings and claims that span the research questions (e.g. host↔device bandwidth)."}
+	var between *rqSection
+	cross := &rqSection{ID: "cross", Nav: "Cross-cutting", Title: "Cross-cutting", Question: "Findings and claims that span the research questions (e.g. host↔device bandwidth)."}
 	for _, q := range findings {
 		sum.Findings++
 		f := findingView{Name: q.Name, Description: q.Description, File: q.File,
@@ -153,6 +154,11 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 			for i, c := range q.Charts {
 				f.Charts = append(f.Charts, r.chart(q.Name, i, c, res))
 			}
+		}
+		if q.Name == betweenQuery {
+			// Its own section, and only when a plan has two batches.
+			between = r.between(q, f, results[q.Name])
+			continue
 		}
 		s := cross
 		if id := normRQ(q.RQ); sections[id] != nil {
@@ -177,6 +183,9 @@ func Write(ctx context.Context, w *queries.Warehouse, dir string, opt Options) (
 	}
 	if len(cross.Findings) > 0 || len(cross.Claims) > 0 {
 		pg.RQs = append(pg.RQs, cross)
+	}
+	if between != nil {
+		pg.RQs = append(pg.RQs, between)
 	}
 	pg.NoFindings = len(findings) == 0
 
