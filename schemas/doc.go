@@ -19,4 +19,5 @@
 //	         settings and cpus_allowed; gpu_samples.phase, gpu_samples.energy_mj; table clean_windows;
 //	         batches.hosts (hosts of a batch collected in shards); later within 3: runs.host,
 //	         runs.run_content_sha256 (a run's content identity; older files read it as null)
+//	4        runs.forward_bound_img_s, runs.prep_bound_img_s (the workload's headroom rates)
 package schemas

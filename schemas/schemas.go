@@ -11,7 +11,7 @@ import (
 // Version is the warehouse schema version. It grows by one whenever a column
 // or a table is added; the version table in doc.go says what each one added.
 // Columns are never removed, renamed or retyped.
-const Version = 3
+const Version = 4
 
 // Metadata keys stored in every Arrow schema (and so in every Parquet file).
 const (
@@ -218,6 +218,8 @@ var Runs = newTable("runs",
 		opt("clean_latency_p99_ms", f64, "ms", "Untraced per-batch latency, 99th percentile."),
 		opt("compile_s", f64, "s", "Time of the first (compiling) call for torch.compile modes; 0 for eager."),
 		opt("peak_mem_bytes", i64, "B", "Peak GPU memory allocated by PyTorch during the run."),
+		opt("forward_bound_img_s", f64, "img/s", "Headroom: the model alone in the run's own process, input already on the GPU (same model, compile mode, batch and resolution; back-to-back forwards, no copies), measured right after the clean windows; null for runs collected before it was measured.").since(4),
+		opt("prep_bound_img_s", f64, "img/s", "Headroom: the run's preprocessing path alone (its CPU workers, buffers, uploads and GPU transforms, or nvJPEG decode and GPU transforms), two or more batches in flight, no model; null for runs collected before it was measured.").since(4),
 		opt("requested", str, "", "Settings the plan asked for, as JSON; compare with the effective columns."),
 		opt("mismatch", str, "", "Settings whose effective value differs from the requested one, comma-separated; null when none."),
 		opt("labels", str, "", "Labels of the run as a JSON object (plan labels and --label values)."),

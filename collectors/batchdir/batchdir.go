@@ -139,18 +139,11 @@ type Timings struct {
 	// (its workers, uploads and GPU transforms, no model). The workload
 	// measures both in its clean phase right after the clean windows
 	// (collectors/workload/README.md, Headroom); nil in batches before
-	// 2026-12-07. The runner mirrors them into the run's labels
-	// (HeadroomLabelPrefix) so that the warehouse has them before its runs
-	// table gets columns of their own.
+	// 2026-12-07. Ingest stores them in runs.forward_bound_img_s and
+	// runs.prep_bound_img_s (schema version 4).
 	ForwardBoundImgS *float64 `json:"forward_bound_img_s,omitempty"`
 	PrepBoundImgS    *float64 `json:"prep_bound_img_s,omitempty"`
 }
-
-// HeadroomLabelPrefix starts the run labels that carry Timings'
-// headroom rates (ForwardBoundImgS, PrepBoundImgS) into the warehouse:
-// "headroom.forward_bound_img_s" and "headroom.prep_bound_img_s", the
-// rates formatted with strconv 'g' (full precision).
-const HeadroomLabelPrefix = "headroom."
 
 // Run is run.json.
 type Run struct {

@@ -106,7 +106,6 @@ func refinishRun(rd, version string, now time.Time) (*Refinished, error) {
 	}
 	failure := rec.Error
 	rec.Timings = mergeTimings(res[0], res[1])
-	headroomLabels(rec)
 	if msg := settle(rec, req.Settings, res[0], res[1]); msg != "" {
 		return left(msg)
 	}

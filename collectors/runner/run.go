@@ -82,7 +82,6 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 	r.recordTracedWindow(rec, tracedRes, tracedMarks, &warn)
 	rec.Warnings = append(rec.Warnings, warn...)
 	rec.Timings = mergeTimings(cleanRes, tracedRes)
-	headroomLabels(rec)
 	r.fillFromResults(rec, cleanRes, tracedRes)
 	if msg != "" {
 		rec.Effective = nil

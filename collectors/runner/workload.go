@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"vitlab/collectors/batchdir"
@@ -206,21 +205,4 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("runner: %w", err)
 	}
 	return nil
-}
-
-// headroomLabels mirrors the run's headroom timings into its labels
-// (batchdir.HeadroomLabelPrefix), the path by which they reach the
-// warehouse's runs.labels today.
-func headroomLabels(rec *batchdir.Run) {
-	set := func(name string, v *float64) {
-		if v == nil {
-			return
-		}
-		if rec.Labels == nil {
-			rec.Labels = map[string]string{}
-		}
-		rec.Labels[batchdir.HeadroomLabelPrefix+name] = strconv.FormatFloat(*v, 'g', -1, 64)
-	}
-	set("forward_bound_img_s", rec.Timings.ForwardBoundImgS)
-	set("prep_bound_img_s", rec.Timings.PrepBoundImgS)
 }

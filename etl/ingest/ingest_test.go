@@ -380,9 +380,10 @@ func TestBatchDirectory(t *testing.T) {
 				LatencyP50Ms: batchdir.Ptr(3.5), EnergyMJ: batchdir.Ptr[int64](700500), EnergySource: batchdir.EnergyNVML},
 			{Index: 1, StartUnixNs: 1e18 + 3e9, EndUnixNs: 1e18 + 5e9, Batches: pi(41)},
 		},
-		NUMA:      batchdir.Placement{CPUNodes: "1", MemNodes: "1", GPUNode: &node, Placement: "local"},
-		GPU:       batchdir.GPU{Index: 0, Name: "NVIDIA H100", UUID: "GPU-1"},
-		Timings:   batchdir.Timings{CleanThroughput: &thr, TimedImages: 3200},
+		NUMA: batchdir.Placement{CPUNodes: "1", MemNodes: "1", GPUNode: &node, Placement: "local"},
+		GPU:  batchdir.GPU{Index: 0, Name: "NVIDIA H100", UUID: "GPU-1"},
+		Timings: batchdir.Timings{CleanThroughput: &thr, TimedImages: 3200,
+			ForwardBoundImgS: batchdir.Ptr(10470.25), PrepBoundImgS: batchdir.Ptr(7132.5)},
 		StartedAt: started.Add(time.Minute)})
 	write(filepath.Join(r2, batchdir.RunFile), &batchdir.Run{ID: "cfg-b-1", Name: "cfg-b", Status: "ok", StartedAt: started,
 		Requested: batchdir.Settings{Resolution: pi(512)}, Effective: &batchdir.Settings{Resolution: pi(512), BatchSize: pi(8)},
@@ -454,7 +455,7 @@ func TestBatchDirectory(t *testing.T) {
 		"torch": "2.5.0", "cuda": "12.4", "clean_throughput": 1234.5, "timed_images": int64(3200), "gpu_samples": int64(3),
 		"source_file": "runs/r1/trace.sqlite", "labels": `{"site":"lab"}`, "mlp": nil, "error": nil,
 		"cpu_workers": int64(0), "warmup_batches": int64(0), "min_window_s": 2.0, "cudnn_benchmark": false, "cpus_allowed": int64(12),
-		"timed_batches": nil, "decoder": nil,
+		"timed_batches": nil, "decoder": nil, "forward_bound_img_s": 10470.25, "prep_bound_img_s": 7132.5,
 		"kernels":       sourceStats(t, filepath.Join(r1, "trace.sqlite"), "kernels").Rows,
 		"export_sha256": sha256File(t, filepath.Join(r1, "trace.sqlite"))}
 	for k, v := range wantA {
@@ -463,6 +464,7 @@ func TestBatchDirectory(t *testing.T) {
 		}
 	}
 	if b["run_id"] != "cfg-b-1" || b["source_file"] != "runs/r2/trace.sqlite.zst" || b["patch"] != nil || b["gpu_samples"] != int64(0) ||
+		b["forward_bound_img_s"] != nil || b["prep_bound_img_s"] != nil ||
 		b["mismatch"] != "batch_size" || !strings.HasPrefix(fmt.Sprint(b["warnings"]), "batch_size 16 → 8: out of memory") ||
 		b["kernels"] != sourceStats(t, filepath.Join(fixtureDir, "Lianhang666_gpu4_report2.sqlite"), "kernels").Rows {
 		t.Errorf("runs[cfg-b-1] = %v", b)

@@ -285,6 +285,8 @@ func collectorRun(r row, b *batchdir.Batch, run *batchdir.Run) {
 	r["clean_latency_p99_ms"] = floatPtr(t.CleanLatencyP99Ms)
 	r["compile_s"] = floatPtr(t.CompileS)
 	r["peak_mem_bytes"] = nonZero64(t.PeakMemBytes)
+	r["forward_bound_img_s"] = floatPtr(t.ForwardBoundImgS)
+	r["prep_bound_img_s"] = floatPtr(t.PrepBoundImgS)
 	if r["export_bytes"] == nil {
 		r["export_bytes"] = nonZero64(run.ExportBytes)
 	}

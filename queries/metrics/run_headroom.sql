@@ -5,8 +5,8 @@
 --
 -- The workload measures two rates in every run's clean phase, right after
 -- its clean windows, in the same process (collectors/workload/README.md,
--- Headroom; run.json timings, mirrored into runs.labels as
--- "headroom.forward_bound_img_s" and "headroom.prep_bound_img_s"):
+-- Headroom; run.json timings, runs.forward_bound_img_s and
+-- runs.prep_bound_img_s):
 --   forward_bound_img_s: the model alone, input already on the GPU
 --     (same model, compile mode, batch and resolution; back-to-back
 --     forwards, no copies);
@@ -32,12 +32,12 @@
 -- copies), else the slower stage: 'forward', or the preprocessing path —
 -- 'cpu_decode_resize' (preprocess cpu), 'gpu_decode_resize' (nvjpeg),
 -- 'cpu_decode_gpu_resize' (preprocess gpu with a CPU decoder).
--- Null rates (runs collected before 2026-12-07, failed runs, bare
--- exports) leave every derived column null.
+-- Null rates (runs collected before the workload measured them, failed
+-- runs, bare exports) leave every derived column null.
 create or replace view run_headroom as
 with
     runs_in as (
-        select batch_id, run_id, pipeline, queue_depth, preprocess, decoder, labels
+        select batch_id, run_id, pipeline, queue_depth, preprocess, decoder, forward_bound_img_s, prep_bound_img_s
         from runs
     ),
     throughput as (
@@ -52,10 +52,8 @@ with
             r.preprocess,
             r.decoder,
             t.clean_throughput,
-            try_cast(json_extract_string(r.labels, '$."headroom.forward_bound_img_s"') as double)
-                as forward_bound_img_s,
-            try_cast(json_extract_string(r.labels, '$."headroom.prep_bound_img_s"') as double)
-                as prep_bound_img_s,
+            r.forward_bound_img_s,
+            r.prep_bound_img_s,
             case
                 when r.pipeline = 'sync' or r.queue_depth = 1 then 'serial'
                 when r.preprocess = 'gpu' then 'shared_gpu'
