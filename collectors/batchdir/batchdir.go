@@ -187,6 +187,22 @@ type Run struct {
 	// Host is the host that ran the run (a batch split into shards runs
 	// on several); "" in batches written before it was recorded.
 	Host string `json:"host,omitempty"`
+	// PhaseSeconds is where the run's wall time went (the collector's cost
+	// per run: vitlab's cmd/collectbench sums it into runs per GPU-hour);
+	// nil in batches written before it was recorded.
+	PhaseSeconds *PhaseSeconds `json:"phase_seconds,omitempty"`
+}
+
+// PhaseSeconds are the wall-clock seconds of a run's steps, each from the
+// collector's side (process start to exit): the clean phase (interpreter,
+// imports, CUDA context, model, warm-up, clean windows, headroom), the
+// traced phase under nsys (the same plus nsys's start and its report
+// written), and the export (nsys export to SQLite, zstd). Zero for a step
+// the run did not reach.
+type PhaseSeconds struct {
+	Clean  float64 `json:"clean"`
+	Traced float64 `json:"traced"`
+	Export float64 `json:"export"`
 }
 
 // EnergyNVML is Window.EnergySource for NVML's total-energy counter.

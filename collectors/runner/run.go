@@ -71,14 +71,19 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 
 	// Clean phase: untraced, its windows' edges marked on stdout.
 	var warn []string
+	rec.PhaseSeconds = &batchdir.PhaseSeconds{}
+	t0 := time.Now()
 	cleanRes, cleanMarks, status, msg := r.phase(runCtx, ctx, PhaseClean, clean, dir, stdout, stderr, &warn)
+	rec.PhaseSeconds.Clean = seconds(time.Since(t0))
 	r.recordWindows(rec, cleanRes, cleanMarks, &warn)
 	if msg != "" {
 		rec.Warnings = append(rec.Warnings, warn...)
 		return finish(status, withTail(msg, stderrPath))
 	}
 	// Traced phase: under nsys.
+	t0 = time.Now()
 	tracedRes, tracedMarks, status, msg := r.phase(runCtx, ctx, PhaseTraced, traced, dir, stdout, stderr, &warn)
+	rec.PhaseSeconds.Traced = seconds(time.Since(t0))
 	r.recordTracedWindow(rec, tracedRes, tracedMarks, &warn)
 	rec.Warnings = append(rec.Warnings, warn...)
 	rec.Timings = mergeTimings(cleanRes, tracedRes)
@@ -95,7 +100,9 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 	// Export and compress, outside the run's timeout.
 	exCtx, exCancel := context.WithTimeout(ctx, exportTimeout)
 	defer exCancel()
+	t0 = time.Now()
 	res, err := r.cfg.Nsys.Finish(exCtx, filepath.Join(dir, batchdir.TraceBase), r.cfg.KeepRaw)
+	rec.PhaseSeconds.Export = seconds(time.Since(t0))
 	if err != nil {
 		if ctx.Err() != nil {
 			return finish(batchdir.StatusFailed, "interrupted during the export")
@@ -401,4 +408,9 @@ func interruptFollows(ctx context.Context) bool {
 	case <-t.C:
 		return false
 	}
+}
+
+// seconds is d in seconds, to the millisecond.
+func seconds(d time.Duration) float64 {
+	return float64(d.Milliseconds()) / 1000
 }

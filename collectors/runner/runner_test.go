@@ -199,6 +199,11 @@ func TestFailuresTimeoutAndResume(t *testing.T) {
 	if ok.Status != batchdir.StatusOK || ok.Error != "" || ok.Export != "trace.sqlite.zst" || ok.ExportBytes <= 0 {
 		t.Errorf("run 1: %+v", ok)
 	}
+	// Where its wall time went: both phases ran a process (the fake
+	// workload's interpreter takes well over a millisecond).
+	if ps := ok.PhaseSeconds; ps == nil || ps.Clean <= 0 || ps.Traced <= 0 || ps.Export < 0 {
+		t.Errorf("run 1 phase seconds %+v", ps)
+	}
 	if ok.Effective == nil || deref(ok.Effective.Model) != "fake_vit" || deref(ok.Effective.CleanRepeats) != 3 || ok.Requested.Model != nil {
 		t.Errorf("run 1 effective %+v requested %+v", ok.Effective, ok.Requested)
 	}
