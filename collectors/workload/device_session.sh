@@ -58,6 +58,22 @@ all)
   collect rq1 rq1-quick-$TAG > $S/rq1.log 2>&1; log rq1
   touch $S/ALLDONE
   ;;
+core)
+  # The short form of "all" for a session with little device time: rq5
+  # quick first (every run with its headroom), then the DataLoader peer at
+  # b32, the cost probe, rq2 and rq1 quick.
+  mkdir -p $S/side $S/batches
+  CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  case "$CARD" in *H200*) TAG=h200;; *H100*) TAG=h100;; *) TAG=gpu;; esac
+  echo "card $CARD tag $TAG" > $S/card.txt
+  log() { echo "$(date -u +%T) $*" >> $S/progress.txt; }
+  collect rq5 rq5-quick-$TAG > $S/rq5.log 2>&1; log rq5
+  timeout 120 python3 $W/peer_bench.py --batch-size 32 --workers 8,15 --json $S/side/peer-b32.json > $S/side/peer-b32.log 2>&1; log peer
+  timeout 90 python3 $W/cost_probe.py --repeats 2 --nsys $NSYS --nsys-env LD_LIBRARY_PATH=$DWLIB --json $S/side/costs.json > $S/side/costs.log 2>&1; log costs
+  collect rq2 rq2-quick-$TAG > $S/rq2.log 2>&1; log rq2
+  collect rq1 rq1-quick-$TAG > $S/rq1.log 2>&1; log rq1
+  touch $S/ALLDONE
+  ;;
 pack)
   cat $S/card.txt $S/progress.txt 2>/dev/null
   python3 - <<'EOP'
@@ -76,5 +92,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pack" >&2; exit 2;;
 esac
