@@ -55,6 +55,17 @@ run: build ## ingest the shipped sample batch, run every saved query, write the 
 	$(BIN) report --warehouse $(WAREHOUSE) --out $(REPORT)
 	@echo "open $(abspath $(REPORT))/index.html (also report.md, queries/*.csv, findings/*.parquet beside it)"
 
+# The campaign: the standard profiles of every plan, shipped under
+# data/campaign-<card>/ as batch directories (CAMPAIGN=DIR picks one).
+CAMPAIGN ?= $(firstword $(wildcard data/campaign-*))
+.PHONY: report-campaign
+report-campaign: build ## ingest the shipped campaign (data/campaign-*, or CAMPAIGN=DIR) into warehouse-campaign/ and write report-campaign/ and its claims
+	@test -n "$(CAMPAIGN)" || { echo "no campaign in this repository: data/campaign-*/ does not exist (collect one with the standard profiles: collectors/plans/README.md)"; exit 1; }
+	@set -e; for b in $(CAMPAIGN)/*/batch.json; do $(BIN) ingest --warehouse warehouse-campaign "$$(dirname "$$b")"; done
+	$(BIN) report --warehouse warehouse-campaign --out report-campaign
+	$(BIN) query claims --warehouse warehouse-campaign --format csv > report-campaign/claims.csv
+	@echo "open $(abspath report-campaign)/index.html (claims: report-campaign/claims.csv)"
+
 .PHONY: test
 test: deps ## run every test (Go, Python workload, the notebooks and the independent-DuckDB check, a short fuzz run)
 	$(GO) vet ./...
