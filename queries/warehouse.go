@@ -239,6 +239,42 @@ func (w *Warehouse) RunInto(ctx context.Context, q *Query, args map[string]strin
 	return nil
 }
 
+// RunCSV runs a saved query like Run, has DuckDB write every row of its
+// answer to path as CSV with a header line, and returns the first limit
+// rows and how many there are: the answer never passes through Go or a
+// table whole (an nsys summary of thousands of runs has millions of rows,
+// which a temporary table would hold in memory). The query runs twice
+// (the file, then its first rows): a derived query reads its stored rows.
+func (w *Warehouse) RunCSV(ctx context.Context, q *Query, args map[string]string, path string, limit int) (*duck.Result, int, error) {
+	sql, err := w.sqlFor(ctx, q, args)
+	if err != nil {
+		return nil, 0, err
+	}
+	var count *duck.Result
+	err = w.roomy(ctx, func() (err error) {
+		count, err = w.db.Query(ctx, "copy ("+sql+") to "+duck.Quote(path)+" (format csv, header true)")
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	total := 0
+	if len(count.Rows) == 1 && len(count.Rows[0]) == 1 {
+		if n, ok := count.Rows[0][0].(int64); ok {
+			total = int(n)
+		}
+	}
+	var res *duck.Result
+	err = w.roomy(ctx, func() (err error) {
+		res, err = w.db.Query(ctx, fmt.Sprintf("select * from (\n%s\n) limit %d", sql, limit))
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	return res, total, nil
+}
+
 // CopyCSV writes the rows of a SELECT to path as CSV with a header line,
 // written by DuckDB.
 func (w *Warehouse) CopyCSV(ctx context.Context, query, path string) error {

@@ -296,7 +296,24 @@ func (r *run) query(q *queries.Query, parquet bool) (*duck.Result, error) {
 }
 
 func (r *run) query1(q *queries.Query, parquet bool) (*duck.Result, error) {
-	// The query runs once into a temporary table; the page shows its first
+	if !parquet {
+		// An appendix query (an nsys summary: millions of rows at scale):
+		// DuckDB writes its CSV straight from the query and the page gets
+		// its first rows; no table holds it whole.
+		rel := "queries/" + q.Name + ".csv"
+		t0 := time.Now()
+		res, total, err := r.w.RunCSV(r.ctx, q, nil, filepath.Join(r.dir, filepath.FromSlash(rel)), r.opt.MaxRows+1)
+		r.sum.Timings = append(r.sum.Timings, Timing{q.Name, time.Since(t0)})
+		if err != nil {
+			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
+		}
+		r.totals[res] = total
+		r.sum.Files = append(r.sum.Files, rel)
+		r.sum.Queries++
+		r.sum.Rows += total
+		return res, nil
+	}
+	// A finding runs once into a temporary table; the page shows its first
 	// MaxRows rows, DuckDB writes the CSV (and, for findings, the Parquet)
 	// from it: an nsys summary of thousands of runs has millions of rows,
 	// which would take far longer to pass through Go than to compute.
