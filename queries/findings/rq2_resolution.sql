@@ -31,7 +31,7 @@
 --     (metrics/config_headroom.sql, from metrics/run_headroom.sql): the
 --     forward-only bound (same model, batch, resolution and compile mode,
 --     input already on the GPU), the preprocessing path's rate alone, the
---     pipeline's own bound from the two, clean_throughput / that bound,
+--     pipeline's ceiling least(forward, prep), clean_throughput / that ceiling,
 --     and the stage that limits it; null for runs collected before the
 --     workload measured them.
 with

@@ -5,7 +5,7 @@
 -- chart: line x=queue_depth y=clean_throughput series=variant title=Untraced throughput (img/s) by queue depth (sync drawn at depth 1)
 -- chart: line x=queue_depth y=latency_p99_ms series=variant logy title=Per-batch latency p99 (ms) by queue depth
 -- chart: bar x=label y=copy_compute_overlap title=Share of copy time hidden under kernels (traced)
--- chart: bar x=label y=bound_fraction title=Fraction of the pipeline's own bound reached (forward-only and preprocessing-only rates measured in each run)
+-- chart: bar x=label y=bound_fraction title=Fraction of the pipeline's ceiling reached (the slower of its forward-only and preprocessing-only rates, measured in each run)
 --
 -- One row per configuration of the rq5 plan (run_config rows with
 -- rq = 'rq5'), ordered by GPU, model, batch size, preprocessing, pipeline
@@ -46,7 +46,7 @@
 --     (metrics/config_headroom.sql, from metrics/run_headroom.sql): the
 --     forward-only bound (same model, batch, resolution and compile mode,
 --     input already on the GPU), the preprocessing path's rate alone, the
---     pipeline's own bound from the two, clean_throughput / that bound,
+--     pipeline's ceiling least(forward, prep), clean_throughput / that ceiling,
 --     and the stage that limits it; null for runs collected before the
 --     workload measured them.
 with

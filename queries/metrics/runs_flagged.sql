@@ -6,12 +6,15 @@
 -- Checks, over the batches and operations inside W (ok runs with a `timed`
 -- window only):
 --   h2d_bytes_per_batch  HtoD bytes per batch = batch × 3 × S² × bytes per
---                        element: CPU preprocessing uploads the model input
---                        (S = resolution, bf16/fp16: 2 B, fp32: 4 B); GPU
---                        preprocessing uploads the decoded uint8 source
---                        (S = source_resolution, 1 B). Skipped for the
---                        nvjpeg decoder (it uploads JPEG bytes). Allowed
---                        slack 1 %.
+--                        element: CPU preprocessing uploads the resized
+--                        images at S = resolution, as uint8 (1 B: the
+--                        workload since 2026-12-07, which normalises and
+--                        casts on the GPU) or as the model input (bf16/fp16:
+--                        2 B, fp32: 4 B: the thread-based workload of the
+--                        earlier batches); GPU preprocessing uploads the
+--                        decoded uint8 source (S = source_resolution, 1 B).
+--                        Skipped for the nvjpeg decoder (it uploads JPEG
+--                        bytes). Allowed slack 1 %.
 --   attention_per_depth  fused attention kernels (names with sdpa, flash,
 --                        fmha or attention) per batch = depth × k for a
 --                        whole k ≥ 1 (one or more kernels per block); a
@@ -140,13 +143,17 @@ with
     checked as (
         select
             batch_id, run_id, 'h2d_bytes_per_batch' as "check",
-            'expected ' || (batch_size * 3 * upload_side * upload_side * upload_bytes_per_element)
-                || ' B per batch (' || batch_size || ' × 3 × ' || upload_side || '² × ' || upload_bytes_per_element
+            'expected ' || case when preprocess = 'cpu' then (batch_size * 3 * upload_side * upload_side) || ' or ' else '' end
+                || (batch_size * 3 * upload_side * upload_side * upload_bytes_per_element)
+                || ' B per batch (' || batch_size || ' × 3 × ' || upload_side || '² × '
+                || case when preprocess = 'cpu' then '1 or ' else '' end || upload_bytes_per_element
                 || ' B, ' || preprocess || ' preprocessing), traced ' || round(h2d_bytes / batches) as detail
         from facts
         where batches > 0 and h2d_bytes is not null and coalesce(decoder, '') <> 'nvjpeg'
           and batch_size is not null and upload_side is not null
           and abs(h2d_bytes / batches / (batch_size * 3.0 * upload_side * upload_side * upload_bytes_per_element) - 1) > 0.01
+          and (preprocess is distinct from 'cpu'
+               or abs(h2d_bytes / batches / (batch_size * 3.0 * upload_side * upload_side) - 1) > 0.01)
         union all
         select
             batch_id, run_id, 'attention_per_depth',
