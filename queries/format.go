@@ -370,3 +370,41 @@ func writeTableNote(b *strings.Builder, rows, cut int, opt TableOptions) {
 	}
 	b.WriteString(")\n")
 }
+
+// ShortKeys drops the '-'-separated parts of the keys that every key
+// shares (p16-d12-…-w15 keys of one plan differ in a few settings), so the
+// chart or a terminal table names each configuration by what sets it
+// apart (the report's Between batches chart, vitlab compare's table); keys
+// that would become empty (one configuration) keep their full text.
+func ShortKeys(keys []string) []string {
+	if len(keys) < 2 {
+		return keys
+	}
+	parts := make([][]string, len(keys))
+	count := map[string]int{}
+	for i, k := range keys {
+		parts[i] = strings.Split(k, "-")
+		seen := map[string]bool{}
+		for _, p := range parts[i] {
+			if !seen[p] {
+				seen[p] = true
+				count[p]++
+			}
+		}
+	}
+	out := make([]string, len(keys))
+	for i, ps := range parts {
+		var keep []string
+		for _, p := range ps {
+			if count[p] < len(keys) {
+				keep = append(keep, p)
+			}
+		}
+		if len(keep) == 0 {
+			out[i] = keys[i]
+		} else {
+			out[i] = strings.Join(keep, "-")
+		}
+	}
+	return out
+}

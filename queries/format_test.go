@@ -3,6 +3,7 @@ package queries
 import (
 	"math"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,20 @@ func TestWriteTableWidth(t *testing.T) {
 	for _, l := range strings.Split(b.String(), "\n") {
 		if n := utf8.RuneCountInString(l); n > 24 && !strings.HasPrefix(l, "(") {
 			t.Errorf("line of %d characters: %q", n, l)
+		}
+	}
+}
+
+func TestShortKeys(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"p16-d12-h768-sync-q1-gpu-w0", "p16-d12-h768-async-q2-gpu-w0", "p16-d12-h768-async-q2-cpu-w15"},
+			[]string{"sync-q1-gpu-w0", "async-q2-gpu-w0", "async-q2-cpu-w15"}},
+		{[]string{"p16-d12"}, []string{"p16-d12"}},                       // one key: whole
+		{[]string{"p16-d12", "p16-d12"}, []string{"p16-d12", "p16-d12"}}, // nothing differs: whole
+		{nil, nil},
+	} {
+		if got := ShortKeys(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("ShortKeys(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

@@ -254,12 +254,29 @@ func (s *compareSummary) forTerminal(res *duck.Result) *duck.Result {
 			out.Columns = append(out.Columns, res.Columns[i])
 		}
 	}
+	// Configurations by the settings that set them apart (the full key
+	// is in csv and json).
+	short := map[string]string{}
+	if ci, ok := s.col["config"]; ok {
+		var keys []string
+		for _, r := range res.Rows {
+			if k, ok := r[ci].(string); ok && short[k] == "" {
+				short[k] = k
+				keys = append(keys, k)
+			}
+		}
+		for i, sk := range queries.ShortKeys(keys) {
+			short[keys[i]] = sk
+		}
+	}
 	for _, r := range res.Rows {
 		row := make([]any, len(idx))
 		for j, i := range idx {
 			row[j] = r[i]
 			if f, ok := r[i].(float64); ok {
 				row[j] = strconv.FormatFloat(f, 'g', 4, 64)
+			} else if k, ok := r[i].(string); ok && out.Columns[j].Name == "config" {
+				row[j] = short[k]
 			}
 		}
 		out.Rows = append(out.Rows, row)

@@ -117,7 +117,7 @@ func (r *run) between(q *queries.Query, f findingView, res *duck.Result) *rqSect
 		if len(c.rows) == 0 {
 			continue
 		}
-		labels := shortLabels(c.keys)
+		labels := queries.ShortKeys(c.keys)
 		for j := range c.rows {
 			c.rows[j].Label = labels[j]
 		}
