@@ -34,8 +34,10 @@ collect() {  # plan batch [extra flags]
 case "${1:-}" in
 smoke)
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-  (cd $W && timeout 240 python3 -m unittest test_workers test_sched test_settings test_cli test_stats \
-     test_nvtx test_pipeline_logic test_torch_parts 2>&1 | tail -30)
+  # test_torch_parts runs real GPU work: 120 s was not enough on the H100
+  # (2026-12-07); the window markers the tests print are filtered out.
+  (cd $W && timeout 360 python3 -m unittest test_workers test_sched test_settings test_cli test_stats \
+     test_nvtx test_pipeline_logic test_torch_parts 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30)
   S=/tmp/smoke; collect rq5 smoke --only '*async-q2-cpu*' --timeout 150s 2>&1 | tail -5
   python3 -c "import glob,json; r=json.load(open(glob.glob('/tmp/smoke/batches/smoke/runs/*/run.json')[0])); print(r['status'], r.get('error'), r['timings'], r.get('labels'))"
   ;;
