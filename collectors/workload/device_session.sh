@@ -31,6 +31,13 @@ collect() {  # plan batch [extra flags]
   /tmp/vitlab collect --plan collectors/plans/$1.yaml --profile quick --out $S/batches --batch $2 \
     --nsys $NSYS --nsys-env LD_LIBRARY_PATH=$DWLIB "${@:3}"
 }
+begin() {  # the session folders, the card's tag for batch ids, and log
+  mkdir -p $S/side $S/batches
+  CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  case "$CARD" in *H200*) TAG=h200;; *H100*) TAG=h100;; *) TAG=gpu;; esac
+  echo "card $CARD tag $TAG" > $S/card.txt
+}
+log() { echo "$(date -u +%T) $*" >> $S/progress.txt; }
 case "${1:-}" in
 smoke)
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -42,11 +49,7 @@ smoke)
   python3 -c "import glob,json; r=json.load(open(glob.glob('/tmp/smoke/batches/smoke/runs/*/run.json')[0])); print(r['status'], r.get('error'), r['timings'], r.get('labels'))"
   ;;
 all)
-  mkdir -p $S/side $S/batches
-  CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-  case "$CARD" in *H200*) TAG=h200;; *H100*) TAG=h100;; *) TAG=gpu;; esac
-  echo "card $CARD tag $TAG" > $S/card.txt
-  log() { echo "$(date -u +%T) $*" >> $S/progress.txt; }
+  begin
   collect rq5 rq5-quick-$TAG > $S/rq5.log 2>&1; log rq5
   for v in "sync cpu 1" "async cpu 1" "async cpu 2" "async cpu 8" "sync gpu 1" "async gpu 1" "async gpu 2" "async gpu 8"; do
     set -- $v; n=b64-$1-q$3-$2
@@ -64,11 +67,7 @@ core)
   # The short form of "all" for a session with little device time: rq5
   # quick first (every run with its headroom), then the DataLoader peer at
   # b32, the cost probe, rq2 and rq1 quick.
-  mkdir -p $S/side $S/batches
-  CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-  case "$CARD" in *H200*) TAG=h200;; *H100*) TAG=h100;; *) TAG=gpu;; esac
-  echo "card $CARD tag $TAG" > $S/card.txt
-  log() { echo "$(date -u +%T) $*" >> $S/progress.txt; }
+  begin
   collect rq5 rq5-quick-$TAG > $S/rq5.log 2>&1; log rq5
   timeout 120 python3 $W/peer_bench.py --batch-size 32 --workers 8,15 --json $S/side/peer-b32.json > $S/side/peer-b32.log 2>&1; log peer
   timeout 90 python3 $W/cost_probe.py --repeats 2 --nsys $NSYS --nsys-env LD_LIBRARY_PATH=$DWLIB --json $S/side/costs.json > $S/side/costs.log 2>&1; log costs
