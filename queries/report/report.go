@@ -582,6 +582,7 @@ select
     b.profile,
     b.host,
     strftime(b.started_at, '%Y-%m-%d %H:%M') as started,
+    coalesce(strftime(b.finished_at, '%Y-%m-%d %H:%M'), 'no: incomplete') as finished,
     coalesce(r.runs, 0) as runs,
     coalesce(r.ok_runs, 0) as ok_runs,
     b.failed_inputs,
