@@ -544,6 +544,16 @@ func (a *answerer) rq5() []string {
 	if len(clauses) > 0 {
 		out = append(out, "Against sync, async is "+strings.Join(clauses, ", and ")+".")
 	}
+	if h := withValue(rs, "bound_fraction"); len(h) > 0 {
+		// How much of the ceiling (the slower of the forward-only and the
+		// preprocessing-only rate, measured in each run) the fastest
+		// pipeline reached: the host's share of the answer.
+		hb := byNum(h, "clean_throughput")
+		top := hb[len(hb)-1]
+		out = append(out, fmt.Sprintf("The fastest, %s, reached %s of its ceiling, the slower of its model alone (%s img/s) and its preprocessing alone (%s img/s); limiting: %s.",
+			txt(top["label"]), a.num(q, top, "bound_fraction", k...), a.num(q, top, "forward_bound_img_s", k...),
+			a.num(q, top, "prep_bound_img_s", k...), txt(top["limiting_stage"])))
+	}
 	if l := byNum(withValue(rs, "latency_p99_ms"), "latency_p99_ms"); len(l) > 1 {
 		lo, hi := l[0], l[len(l)-1]
 		why := ""

@@ -16,7 +16,38 @@ import (
 // run afresh: the rows its where clause names exist, the value is theirs
 // (or their count), and the answer's text prints it as cited.
 func TestAnswersCiteTheirQueries(t *testing.T) {
-	r := writeReport(t, sampleWarehouse(t))
+	answers := checkAnswers(t, writeReport(t, sampleWarehouse(t)))
+	if len(answers) != 5 {
+		t.Fatalf("%d answers, want one per research question", len(answers))
+	}
+	for _, a := range answers {
+		if len(a.Numbers) < 3 || a.Text == "" {
+			t.Errorf("%s: answer %q cites %d numbers", a.RQ, a.Text, len(a.Numbers))
+		}
+	}
+}
+
+// TestAnswerHeadroom: on the first collection of the process-based
+// workload (data/h100-2026-12-07/rq5-quick-h100, which records each run's
+// forward-only and preprocessing-only rates) the RQ5 answer says how much
+// of its ceiling the fastest pipeline reached, every number cited as the
+// sample's answers are.
+func TestAnswerHeadroom(t *testing.T) {
+	wh := warehouseOf(t, "h100-rq5", "", filepath.Join("..", "..", "data", "h100-2026-12-07", "rq5-quick-h100"))
+	for _, a := range checkAnswers(t, writeReport(t, wh)) {
+		if a.RQ != "rq5" {
+			continue
+		}
+		if want := "The fastest, async q8 gpu, reached 0.938 of its ceiling, the slower of its model alone (10,056 img/s) and its preprocessing alone (22,620 img/s); limiting: forward."; !strings.Contains(a.Text, want) {
+			t.Errorf("rq5 answer: no %q in\n%s", want, a.Text)
+		}
+	}
+}
+
+// checkAnswers reads r's answers.json and checks every number each answer
+// cites against the output of its query, run afresh.
+func checkAnswers(t *testing.T, r written) []Answer {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(r.out, "answers.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -24,9 +55,6 @@ func TestAnswersCiteTheirQueries(t *testing.T) {
 	var answers []Answer
 	if err := json.Unmarshal(b, &answers); err != nil {
 		t.Fatal(err)
-	}
-	if len(answers) != 5 {
-		t.Fatalf("%d answers, want one per research question", len(answers))
 	}
 	ctx := context.Background()
 	results := map[string]*duck.Result{}
@@ -49,9 +77,6 @@ func TestAnswersCiteTheirQueries(t *testing.T) {
 		return res
 	}
 	for _, a := range answers {
-		if len(a.Numbers) < 3 || a.Text == "" {
-			t.Errorf("%s: answer %q cites %d numbers", a.RQ, a.Text, len(a.Numbers))
-		}
 		for _, n := range a.Numbers {
 			for _, p := range checkNumber(run(n.Query), n) {
 				t.Errorf("%s: %s.%s %v: %s", a.RQ, n.Query, n.Column, n.Where, p)
@@ -61,6 +86,7 @@ func TestAnswersCiteTheirQueries(t *testing.T) {
 			}
 		}
 	}
+	return answers
 }
 
 // checkNumber lists what is wrong with a cited number given its query's
