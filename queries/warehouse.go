@@ -275,12 +275,6 @@ func (w *Warehouse) RunCSV(ctx context.Context, q *Query, args map[string]string
 	return res, total, nil
 }
 
-// CopyCSV writes the rows of a SELECT to path as CSV with a header line,
-// written by DuckDB.
-func (w *Warehouse) CopyCSV(ctx context.Context, query, path string) error {
-	return w.db.Exec(ctx, "copy ("+query+") to "+duck.Quote(path)+" (format csv, header true)")
-}
-
 // sqlFor binds q's params and returns the SQL that answers it: from its
 // derived files where they hold the answer (derive.go), else q's own.
 func (w *Warehouse) sqlFor(ctx context.Context, q *Query, args map[string]string) (string, error) {

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"vitlab/etl/nsysdb/nsysdbtest"
 )
 
 func main() {
@@ -370,26 +372,8 @@ func makeCopy(src, root string, k int) (string, error) {
 // perturbExport writes src (a .sqlite.zst export) to dst with every kernel
 // ending 1 + k%3 ns later.
 func perturbExport(src, dst string, k int) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	dec, err := zstd.NewReader(in)
-	if err != nil {
-		return err
-	}
-	defer dec.Close()
 	tmp := strings.TrimSuffix(dst, ".zst")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, dec); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", src, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := nsysdbtest.Decompress(tmp, src); err != nil {
 		return err
 	}
 	defer os.Remove(tmp)

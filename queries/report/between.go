@@ -1,8 +1,8 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
-	"math"
 	"path/filepath"
 	"strings"
 
@@ -43,24 +43,6 @@ func (r *run) between(q *queries.Query, f findingView, res *duck.Result) *rqSect
 			}
 		}
 	}
-	col := map[string]int{}
-	for i, c := range res.Columns {
-		col[c.Name] = i
-	}
-	text := func(row []any, name string) string {
-		if i, ok := col[name]; ok && row[i] != nil {
-			return cellText(row[i])
-		}
-		return ""
-	}
-	num := func(row []any, name string) float64 {
-		if i, ok := col[name]; ok && row[i] != nil {
-			if v, ok := number(row[i]); ok {
-				return v
-			}
-		}
-		return math.NaN()
-	}
 	type comparison struct {
 		name   string
 		rows   []forestRow
@@ -72,27 +54,28 @@ func (r *run) between(q *queries.Query, f findingView, res *duck.Result) *rqSect
 	}
 	var order []string
 	comps := map[string]*comparison{}
-	for _, row := range res.Rows {
-		name := text(row, "comparison")
+	rows := (&answerer{results: map[string]*duck.Result{betweenQuery: res}}).rows(betweenQuery, nil)
+	for _, row := range rows {
+		name := txt(row["comparison"])
 		c := comps[name]
 		if c == nil {
 			c = &comparison{name: name, counts: map[string]int{}, onlyIn: map[string]int{}}
 			comps[name] = c
 			order = append(order, name)
 		}
-		verdict := text(row, "verdict")
+		verdict := txt(row["verdict"])
 		if strings.HasPrefix(verdict, "only in") {
 			c.onlyIn[verdict]++
 			continue
 		}
-		if text(row, "metric") != betweenMetric {
+		if txt(row["metric"]) != betweenMetric {
 			continue
 		}
 		c.counts[verdict]++
-		c.keys = append(c.keys, text(row, "config"))
-		c.rows = append(c.rows, forestRow{Verdict: verdict, Ratio: num(row, "ratio"), Lo: num(row, "ci_low"), Hi: num(row, "ci_high")})
-		if m := text(row, "method"); m != "" && c.method == "" {
-			c.method, c.level = m, text(row, "conf_level")
+		c.keys = append(c.keys, txt(row["config"]))
+		c.rows = append(c.rows, forestRow{Verdict: verdict, Ratio: num(row["ratio"]), Lo: num(row["ci_low"]), Hi: num(row["ci_high"])})
+		if m := txt(row["method"]); m != "" && c.method == "" {
+			c.method, c.level = m, txt(row["conf_level"])
 		}
 	}
 	var answer []string
@@ -123,7 +106,7 @@ func (r *run) between(q *queries.Query, f findingView, res *duck.Result) *rqSect
 		}
 		title := fmt.Sprintf("Untraced throughput NEW/BASE per configuration, %s", name)
 		cv := chartView{Title: title, Spec: fmt.Sprintf("forest plot of %s ratios, sorted; whiskers: %s; grey band: no change (±%.3g %%)",
-			betweenMetric, strings.ToLower(firstNonEmpty(c.method, "no interval (fewer than 2 runs a side)")), 100*threshold)}
+			betweenMetric, strings.ToLower(cmp.Or(c.method, "no interval (fewer than 2 runs a side)")), 100*threshold)}
 		if c.level != "" {
 			cv.Spec += "; level " + c.level
 		}
@@ -146,13 +129,4 @@ func (r *run) between(q *queries.Query, f findingView, res *duck.Result) *rqSect
 	s.Answer = strings.Join(answer, " ")
 	s.Findings = []findingView{f}
 	return s
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

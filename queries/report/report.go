@@ -296,75 +296,57 @@ func (r *run) query(q *queries.Query, parquet bool) (*duck.Result, error) {
 }
 
 func (r *run) query1(q *queries.Query, parquet bool) (*duck.Result, error) {
-	if !parquet {
+	rel := "queries/" + q.Name + ".csv"
+	csvPath := filepath.Join(r.dir, filepath.FromSlash(rel))
+	t0 := time.Now()
+	var res *duck.Result
+	var total int
+	var err error
+	if parquet {
+		res, total, err = r.finding(q, csvPath)
+	} else {
 		// An appendix query (an nsys summary: millions of rows at scale):
 		// DuckDB writes its CSV straight from the query and the page gets
 		// its first rows; no table holds it whole.
-		rel := "queries/" + q.Name + ".csv"
-		t0 := time.Now()
-		res, total, err := r.w.RunCSV(r.ctx, q, nil, filepath.Join(r.dir, filepath.FromSlash(rel)), r.opt.MaxRows+1)
-		r.sum.Timings = append(r.sum.Timings, Timing{q.Name, time.Since(t0)})
-		if err != nil {
-			return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
-		}
-		r.totals[res] = total
-		r.sum.Files = append(r.sum.Files, rel)
-		r.sum.Queries++
-		r.sum.Rows += total
-		return res, nil
-	}
-	// A finding runs once into a temporary table; the page shows its first
-	// MaxRows rows, DuckDB writes the CSV (and, for findings, the Parquet)
-	// from it: an nsys summary of thousands of runs has millions of rows,
-	// which would take far longer to pass through Go than to compute.
-	r.tables++
-	tmp := fmt.Sprintf("_report_result_%d", r.tables)
-	t0 := time.Now()
-	if err := r.w.RunInto(r.ctx, q, nil, tmp); err != nil {
-		return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
+		res, total, err = r.w.RunCSV(r.ctx, q, nil, csvPath, r.opt.MaxRows+1)
 	}
 	r.sum.Timings = append(r.sum.Timings, Timing{q.Name, time.Since(t0)})
-	fail := func(err error) (*duck.Result, error) {
+	if err != nil {
 		return nil, fmt.Errorf("report: query %s: %w", q.Name, err)
 	}
-	count, err := r.w.SQL(r.ctx, "select count(*) from "+tmp)
-	if err != nil {
-		return fail(err)
-	}
-	total := int(count.Rows[0][0].(int64))
-	limit := ""
-	if !parquet {
-		limit = fmt.Sprintf(" limit %d", r.opt.MaxRows+1)
-	}
-	res, err := r.w.SQL(r.ctx, "select * from "+tmp+limit)
-	if err != nil {
-		return fail(err)
-	}
 	r.totals[res] = total
-	if parquet {
-		rel := "findings/" + q.Name + ".parquet"
-		read := &queries.Query{Name: q.Name, File: q.File, SQL: "select * from " + tmp}
-		if err := r.w.WriteParquet(r.ctx, read, nil, filepath.Join(r.dir, filepath.FromSlash(rel))); err != nil {
-			return nil, fmt.Errorf("report: %w", err)
-		}
-		r.sum.Files = append(r.sum.Files, rel)
-	}
-	rel := "queries/" + q.Name + ".csv"
-	path := filepath.Join(r.dir, filepath.FromSlash(rel))
-	if parquet {
-		if err := writeCSV(path, res); err != nil {
-			return nil, err
-		}
-	} else if err := r.w.CopyCSV(r.ctx, "select * from "+tmp, path); err != nil {
-		return fail(err)
-	}
-	if _, err := r.w.SQL(r.ctx, "drop table "+tmp); err != nil {
-		return fail(err)
-	}
 	r.sum.Files = append(r.sum.Files, rel)
 	r.sum.Queries++
 	r.sum.Rows += total
 	return res, nil
+}
+
+// finding runs a finding (or the claims) once into a temporary table, reads
+// every row of it for the page and the CSV at csvPath, and has DuckDB write
+// findings/<name>.parquet from the same table.
+func (r *run) finding(q *queries.Query, csvPath string) (*duck.Result, int, error) {
+	r.tables++
+	tmp := fmt.Sprintf("_report_result_%d", r.tables)
+	if err := r.w.RunInto(r.ctx, q, nil, tmp); err != nil {
+		return nil, 0, err
+	}
+	res, err := r.w.SQL(r.ctx, "select * from "+tmp)
+	if err != nil {
+		return nil, 0, err
+	}
+	rel := "findings/" + q.Name + ".parquet"
+	read := &queries.Query{Name: q.Name, File: q.File, SQL: "select * from " + tmp}
+	if err := r.w.WriteParquet(r.ctx, read, nil, filepath.Join(r.dir, filepath.FromSlash(rel))); err != nil {
+		return nil, 0, err
+	}
+	r.sum.Files = append(r.sum.Files, rel)
+	if err := writeCSV(csvPath, res); err != nil {
+		return nil, 0, err
+	}
+	if _, err := r.w.SQL(r.ctx, "drop table "+tmp); err != nil {
+		return nil, 0, err
+	}
+	return res, len(res.Rows), nil
 }
 
 // materialize computes the per-run and per-configuration metric views once
