@@ -27,8 +27,8 @@ open('/tmp/vitlab', 'wb').write(pa.Codec('zstd').decompress(d, decompressed_size
   fi
   chmod +x /tmp/vitlab
 fi
-collect() {  # plan batch [extra flags]
-  /tmp/vitlab collect --plan collectors/plans/$1.yaml --profile quick --out $S/batches --batch $2 \
+collect() {  # plan batch [extra flags]; PROFILE=quick unless set
+  /tmp/vitlab collect --plan collectors/plans/$1.yaml --profile ${PROFILE:-quick} --out $S/batches --batch $2 \
     --nsys $NSYS --nsys-env LD_LIBRARY_PATH=$DWLIB "${@:3}"
 }
 begin() {  # the session folders, the card's tag for batch ids, and log
@@ -75,6 +75,22 @@ core)
   collect rq1 rq1-quick-$TAG > $S/rq1.log 2>&1; log rq1
   touch $S/ALLDONE
   ;;
+pipeline)
+  # Issue 21 on one card, one session: rq5's "pipeline" profile (the quick
+  # variants at b32 and b64, each run with its headroom), the DataLoader
+  # peer at b32 and b64, rq2 and rq1 quick, the same rq5 profile again in a
+  # second order (seed 2; the two-order check), then the workload's unit
+  # tests (after the measurements, so that they disturb none).
+  begin
+  PROFILE=pipeline collect rq5 rq5-pipeline-$TAG > $S/rq5.log 2>&1; log rq5
+  for b in 32 64; do timeout 120 python3 $W/peer_bench.py --batch-size $b --workers 8,15 --json $S/side/peer-b$b.json > $S/side/peer-b$b.log 2>&1; done; log peer
+  collect rq2 rq2-quick-$TAG > $S/rq2.log 2>&1; log rq2
+  collect rq1 rq1-quick-$TAG > $S/rq1.log 2>&1; log rq1
+  PROFILE=pipeline collect rq5 rq5-pipeline-$TAG-seed2 --order-seed 2 > $S/rq5-seed2.log 2>&1; log rq5-seed2
+  (cd $W && timeout 400 python3 -m unittest test_workers test_sched test_settings test_cli test_stats \
+     test_nvtx test_pipeline_logic test_torch_parts 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
+  touch $S/ALLDONE
+  ;;
 pack)
   cat $S/card.txt $S/progress.txt 2>/dev/null
   python3 - <<'EOP'
@@ -93,5 +109,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pipeline|pack" >&2; exit 2;;
 esac
