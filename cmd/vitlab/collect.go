@@ -58,6 +58,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	numactl := fs.String("numactl", "", "numactl executable (default: numactl on PATH)")
 	useNVML := fs.Bool("nvml", true, "use NVML for the GPU inventory and samples (false: neither)")
 	compileCache := fs.String("compile-cache", "", "folder for the per-run torch.compile caches, removed after each run (default <TMPDIR>/vitlab-compile-cache)")
+	warm := fs.Bool("warm-start", false, "fork each eager run's clean phase from a warm interpreter that imported torch, timm and torchvision once (collectors/workload/vit_zygote.py); each run is still its own process")
 	sysRoot := fs.String("sysfs-root", "/", "root under which sys/devices/system/node and sys/bus/pci are read")
 	var sh shardFlags
 	fs.StringVar(&sh.gpus, "gpus", "", "run the batch as shards side by side on these GPUs of this host, one shard per GPU (NVML indices, e.g. 0,1,2,3)")
@@ -134,6 +135,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		GPU: *gpu, GPUBusID: *gpuBus, Only: *only, Resume: *resume, DryRun: *dryRun,
 		Python: *python, Timeout: *timeout, KeepRaw: *keepRaw, SampleEvery: *sampleEvery,
 		SysRoot: *sysRoot, Numactl: *numactl, Env: workloadEnv, Version: version(), CompileCacheDir: *compileCache,
+		WarmStart: *warm,
 		Stdout: e.stdout, Progress: e.stderr,
 	}
 	if *orderSeed < -1 {

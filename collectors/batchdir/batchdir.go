@@ -168,6 +168,12 @@ type Run struct {
 	// CleanCommand is the untraced (clean phase) command; Command the
 	// traced one.
 	CleanCommand []string `json:"clean_command,omitempty"`
+	// Launch says how the clean phase's process was started: LaunchWarm
+	// (forked by the collector's warm interpreter, vit_zygote.py, which had
+	// imported torch, timm and torchvision; still one fresh process per
+	// run), or "" (executed: python3 vit_workload.py). The traced phase is
+	// always executed under nsys.
+	Launch string `json:"launch,omitempty"`
 	// Mismatch names the settings whose effective value differs from the
 	// requested one (requested values left to the workload are not
 	// compared); Warnings has the values.
@@ -192,6 +198,9 @@ type Run struct {
 	// nil in batches written before it was recorded.
 	PhaseSeconds *PhaseSeconds `json:"phase_seconds,omitempty"`
 }
+
+// LaunchWarm is Run.Launch for a clean phase forked by the warm interpreter.
+const LaunchWarm = "warm"
 
 // PhaseSeconds are the wall-clock seconds of a run's steps, each from the
 // collector's side (process start to exit): the clean phase (interpreter,

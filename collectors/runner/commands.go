@@ -19,29 +19,16 @@ func (r *runner) runDir(run plan.Run) string {
 	return filepath.Join(r.dir, batchdir.RunsDir, run.ID)
 }
 
-// commands returns the clean and traced argv of a run.
+// commands returns the clean and traced argv of a run. The clean argv is
+// the warm launch (warm.go) when the run may start warm, else, like the
+// traced one, numactl's prefix then the workload.
 func (r *runner) commands(run plan.Run, b numa.Binding) (clean, traced []string) {
-	dir := r.runDir(run)
-	wl := func(phase string) []string {
-		argv := []string{r.cfg.Python, filepath.Join(r.cfg.WorkloadDir, WorkloadScript),
-			"--request", filepath.Join(dir, RequestFile),
-			"--result", filepath.Join(dir, ResultFile(phase)),
-			"--phase", phase}
-		if cache := r.compileCache(run); cache != "" {
-			// Both phases share one inductor/triton cache: the clean phase
-			// compiles cold (its compile_s is the one recorded), the traced
-			// phase hits the cache, so the trace is not dominated by a second
-			// compilation (max-autotune benchmarks every kernel choice).
-			argv = append(argv, "--compile-cache", cache)
-		}
-		return argv
+	prefix := b.Prefix(r.numactlPath())
+	if r.warmEligible(run) {
+		clean = r.warmArgv(prefix, r.workloadArgv(run, PhaseClean))
+	} else {
+		clean = r.coldClean(run, b)
 	}
-	numactl := r.numactl
-	if numactl == "" {
-		numactl = "numactl"
-	}
-	prefix := b.Prefix(numactl)
-	clean = append(append([]string{}, prefix...), wl(PhaseClean)...)
 	tool := r.cfg.Nsys
 	if tool == nil {
 		tool = &nsys.Tool{Path: "nsys"}
@@ -49,8 +36,39 @@ func (r *runner) commands(run plan.Run, b numa.Binding) (clean, traced []string)
 	mode := deref(run.Settings.CompileMode)
 	graphs := mode == "reduce-overhead" || mode == "max-autotune"
 	traced = append(append([]string{}, prefix...),
-		tool.ProfileCommand(nsys.ProfileOptions{OutBase: filepath.Join(dir, batchdir.TraceBase), CUDAGraphNodes: graphs}, wl(PhaseTraced))...)
+		tool.ProfileCommand(nsys.ProfileOptions{OutBase: filepath.Join(r.runDir(run), batchdir.TraceBase), CUDAGraphNodes: graphs}, r.workloadArgv(run, PhaseTraced))...)
 	return clean, traced
+}
+
+// coldClean is the executed clean command: numactl's prefix, then the
+// workload.
+func (r *runner) coldClean(run plan.Run, b numa.Binding) []string {
+	return append(append([]string{}, b.Prefix(r.numactlPath())...), r.workloadArgv(run, PhaseClean)...)
+}
+
+// workloadArgv is the workload's command line for one phase of a run.
+func (r *runner) workloadArgv(run plan.Run, phase string) []string {
+	dir := r.runDir(run)
+	argv := []string{r.cfg.Python, filepath.Join(r.cfg.WorkloadDir, WorkloadScript),
+		"--request", filepath.Join(dir, RequestFile),
+		"--result", filepath.Join(dir, ResultFile(phase)),
+		"--phase", phase}
+	if cache := r.compileCache(run); cache != "" {
+		// Both phases share one inductor/triton cache: the clean phase
+		// compiles cold (its compile_s is the one recorded), the traced
+		// phase hits the cache, so the trace is not dominated by a second
+		// compilation (max-autotune benchmarks every kernel choice).
+		argv = append(argv, "--compile-cache", cache)
+	}
+	return argv
+}
+
+// numactlPath is the numactl executable the prefixes name.
+func (r *runner) numactlPath() string {
+	if r.numactl == "" {
+		return "numactl"
+	}
+	return r.numactl
 }
 
 // compileCache is the compile cache shared by a compiled run's two phases,

@@ -41,7 +41,9 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 		rec.FinishedAt = &t
 		return rec, nil
 	}
+	var warn []string
 	clean, traced := r.commands(run, b)
+	clean = r.warmClean(ctx, run, b, rec, clean, &warn)
 	if cache := r.compileCache(run); cache != "" {
 		defer os.RemoveAll(cache)
 	}
@@ -70,7 +72,6 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 	}
 
 	// Clean phase: untraced, its windows' edges marked on stdout.
-	var warn []string
 	rec.PhaseSeconds = &batchdir.PhaseSeconds{}
 	t0 := time.Now()
 	cleanRes, cleanMarks, status, msg := r.phase(runCtx, ctx, PhaseClean, clean, dir, stdout, stderr, &warn)

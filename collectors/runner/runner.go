@@ -119,6 +119,9 @@ type Config struct {
 	// batch is never marked finished (batchdir.Finalize does that once
 	// every shard is done).
 	Join bool
+	// WarmStart forks each eager run's clean phase from a warm interpreter
+	// that imported torch, timm and torchvision once (warm.go).
+	WarmStart bool
 }
 
 // Summary is what a collection did.
@@ -161,6 +164,7 @@ type runner struct {
 	batchID     string
 	dir         string
 	software    batchdir.Software
+	warm        warmPool
 }
 
 // Run expands the plan, then either prints it (DryRun) or runs it into
@@ -210,6 +214,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := r.preflight(ctx); err != nil {
 		return nil, err
 	}
+	defer r.closeWarm()
 	return r.collect(ctx)
 }
 

@@ -1,0 +1,1 @@
+../../../workload/vit_launch.py
