@@ -136,7 +136,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		Python: *python, Timeout: *timeout, KeepRaw: *keepRaw, SampleEvery: *sampleEvery,
 		SysRoot: *sysRoot, Numactl: *numactl, Env: workloadEnv, Version: version(), CompileCacheDir: *compileCache,
 		WarmStart: *warm,
-		Stdout: e.stdout, Progress: e.stderr,
+		Stdout:    e.stdout, Progress: e.stderr,
 	}
 	if *orderSeed < -1 {
 		return usagef("--order-seed %d: want a seed >= 0 (0: the plan's order)", *orderSeed)
