@@ -89,9 +89,43 @@ pipeline)
   PROFILE=pipeline collect rq5 rq5-pipeline-$TAG-warm-seed2 --order-seed 2 --warm-start > $S/rq5-warm.log 2>&1; log rq5-warm-seed2
   collect rq2 rq2-quick-$TAG --warm-start > $S/rq2.log 2>&1; log rq2
   collect rq1 rq1-quick-$TAG --warm-start > $S/rq1.log 2>&1; log rq1
+  bash $W/device_session.sh forkprobe > $S/forkprobe.log 2>&1; log forkprobe
   (cd $W && timeout 400 python3 -m unittest test_workers test_sched test_settings test_cli test_stats \
      test_nvtx test_pipeline_logic test_torch_parts test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
   touch $S/ALLDONE
+  ;;
+forkprobe)
+  # Can one nsys session trace runs forked by a warm interpreter? nsys
+  # profiles vit_zygote.py with --trace-fork-before-exec and a capture range
+  # per cudaProfilerStart/Stop (repeat); two traced runs are launched
+  # through it; what files come out, how long each launch takes, and
+  # whether each export holds the run's kernels.
+  P=$S/side/forkprobe; mkdir -p $P; rm -f /tmp/fp.sock
+  printf '{"run_id":"fp","settings":{"patch":16,"depth":12,"hidden":768,"resolution":224,"source_resolution":256,"batch_size":32,"pipeline":"async","queue_depth":2,"preprocess":"gpu","warmup_batches":5,"timed_batches":20,"clean_repeats":3,"min_window_s":2}}' > $P/req.json
+  T0=$(date +%s.%N)
+  LD_LIBRARY_PATH=$DWLIB:${LD_LIBRARY_PATH:-} timeout 300 $NSYS profile -t cuda,nvtx --sample=none --cpuctxsw=none --trace-fork-before-exec=true \
+    --capture-range=cudaProfilerApi --capture-range-end=repeat --force-overwrite=true -o $P/trace \
+    python3 $W/vit_zygote.py --socket /tmp/fp.sock --path $W --preload torch,timm,torchvision,vit_run,vit_sources > $P/zygote.out 2> $P/zygote.err &
+  NP=$!
+  for i in $(seq 120); do grep -q "VITLAB_ZYGOTE" $P/zygote.out 2>/dev/null && break; sleep 1; done
+  echo "ready after $(awk "BEGIN{print $(date +%s.%N) - $T0}") s: $(head -1 $P/zygote.out)" > $P/probe.txt
+  for i in 1 2; do
+    t=$(date +%s.%N)
+    timeout 120 python3 $W/vit_launch.py --socket /tmp/fp.sock -- $W/vit_workload.py --request $P/req.json --result $P/res$i.json --phase traced --cuda-profiler-range > $P/run$i.out 2> $P/run$i.err
+    echo "run $i rc=$? $(awk "BEGIN{print $(date +%s.%N) - $t}") s" >> $P/probe.txt
+  done
+  pkill -TERM -f "vit_zygote.py --socket /tmp/fp.sock"; wait $NP; echo "nsys rc=$? total $(awk "BEGIN{print $(date +%s.%N) - $T0}") s" >> $P/probe.txt
+  ls -la $P >> $P/probe.txt
+  for f in $P/*.nsys-rep; do
+    LD_LIBRARY_PATH=$DWLIB $NSYS export --type sqlite --force-overwrite=true -o ${f%.nsys-rep}.sqlite $f > /dev/null 2>&1
+    python3 -c "
+import sqlite3,sys; c=sqlite3.connect(sys.argv[1])
+k=c.execute('select count(*), count(distinct globalPid) from CUPTI_ACTIVITY_KIND_KERNEL').fetchone()
+n=c.execute(\"select count(*) from NVTX_EVENTS where text like 'timed%' or text like 'vitlab%'\").fetchone()
+print(sys.argv[1], 'kernels', k[0], 'pids', k[1], 'nvtx', n[0])" ${f%.nsys-rep}.sqlite >> $P/probe.txt 2>&1
+    rm -f $f
+  done
+  cat $P/probe.txt
   ;;
 pack)
   cat $S/card.txt $S/progress.txt 2>/dev/null
@@ -111,5 +145,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pipeline|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pipeline|forkprobe|pack" >&2; exit 2;;
 esac
