@@ -52,6 +52,7 @@ func main() {
 type row struct {
 	id, plan, profile, card string
 	runs, ok, notRun        int
+	warm                    int // ok runs whose clean phase was forked warm
 	wall                    time.Duration // batch started_at → finished
 	perHour                 float64       // ok runs per hour of wall time
 	// medians over the batch's ok runs, seconds; -1 when unrecorded
@@ -93,6 +94,9 @@ func measure(dir string) (row, error) {
 			continue
 		}
 		r.ok++
+		if rr.Launch == batchdir.LaunchWarm {
+			r.warm++
+		}
 		if rr.FinishedAt == nil {
 			continue
 		}
@@ -125,7 +129,7 @@ func median(xs []float64) float64 {
 
 func print(w *os.File, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "batch\tplan/profile\tcard\truns ok\twall s\truns/GPU-h\trun s\tclean s\ttraced s\texport s\tother s\t")
+	fmt.Fprintln(tw, "batch\tplan/profile\tcard\tclean launch\truns ok\twall s\truns/GPU-h\trun s\tclean s\ttraced s\texport s\tother s\t")
 	sec := func(v float64) string {
 		if v < 0 {
 			return "-"
@@ -133,7 +137,14 @@ func print(w *os.File, rows []row) {
 		return fmt.Sprintf("%.1f", v)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%d/%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.id, r.plan, r.profile, strings.TrimPrefix(r.card, "NVIDIA "),
+		launch := "executed"
+		switch {
+		case r.warm > 0 && r.warm == r.ok:
+			launch = "warm"
+		case r.warm > 0:
+			launch = fmt.Sprintf("warm %d/%d", r.warm, r.ok)
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%d/%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.id, r.plan, r.profile, strings.TrimPrefix(r.card, "NVIDIA "), launch,
 			r.ok, r.runs-r.notRun, r.wall.Seconds(), r.perHour, sec(r.run), sec(r.clean), sec(r.traced), sec(r.export), sec(r.other))
 	}
 	tw.Flush()
