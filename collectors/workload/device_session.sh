@@ -125,6 +125,36 @@ n=c.execute(\"select count(*) from NVTX_EVENTS where text like 'timed%' or text 
 print(sys.argv[1], 'kernels', k[0], 'pids', k[1], 'nvtx', n[0])" ${f%.nsys-rep}.sqlite >> $P/probe.txt 2>&1
     rm -f $f
   done
+  # The same through an interactive session: nsys launch starts the warm
+  # interpreter once; nsys start -o RUN_DIR/trace / nsys stop around each run
+  # names each run's report itself.
+  rm -f /tmp/fp2.sock; T0=$(date +%s.%N)
+  LD_LIBRARY_PATH=$DWLIB:${LD_LIBRARY_PATH:-} timeout 300 $NSYS launch --session-new=vitlabfp -t cuda,nvtx --sample=none --cpuctxsw=none \
+    --trace-fork-before-exec=true python3 $W/vit_zygote.py --socket /tmp/fp2.sock --path $W \
+    --preload torch,timm,torchvision,vit_run,vit_sources > $P/zygote2.out 2> $P/zygote2.err &
+  NP=$!
+  for i in $(seq 120); do grep -q "VITLAB_ZYGOTE" $P/zygote2.out 2>/dev/null && break; sleep 1; done
+  echo "session: ready after $(awk "BEGIN{print $(date +%s.%N) - $T0}") s: $(head -1 $P/zygote2.out)" >> $P/probe.txt
+  for i in 1 2; do
+    t=$(date +%s.%N)
+    LD_LIBRARY_PATH=$DWLIB $NSYS start --session=vitlabfp -o $P/s$i --force-overwrite=true >> $P/nsys-start.log 2>&1
+    t1=$(date +%s.%N)
+    timeout 120 python3 $W/vit_launch.py --socket /tmp/fp2.sock -- $W/vit_workload.py --request $P/req.json --result $P/sres$i.json --phase traced > $P/srun$i.out 2> $P/srun$i.err
+    rc=$?; t2=$(date +%s.%N)
+    LD_LIBRARY_PATH=$DWLIB $NSYS stop --session=vitlabfp >> $P/nsys-start.log 2>&1
+    echo "session run $i rc=$rc start $(awk "BEGIN{print $t1 - $t}") s run $(awk "BEGIN{print $t2 - $t1}") s stop $(awk "BEGIN{print $(date +%s.%N) - $t2}") s" >> $P/probe.txt
+  done
+  pkill -TERM -f "vit_zygote.py --socket /tmp/fp2.sock"; wait $NP; echo "session nsys rc=$?" >> $P/probe.txt
+  ls -la $P >> $P/probe.txt
+  for f in $P/s*.nsys-rep; do
+    [ -f "$f" ] || continue
+    LD_LIBRARY_PATH=$DWLIB $NSYS export --type sqlite --force-overwrite=true -o ${f%.nsys-rep}.sqlite $f > /dev/null 2>&1
+    python3 -c "
+import sqlite3,sys; c=sqlite3.connect(sys.argv[1])
+k=c.execute('select count(*), count(distinct globalPid) from CUPTI_ACTIVITY_KIND_KERNEL').fetchone()
+print(sys.argv[1], 'kernels', k[0], 'pids', k[1])" ${f%.nsys-rep}.sqlite >> $P/probe.txt 2>&1
+    rm -f $f
+  done
   cat $P/probe.txt
   ;;
 pack)
