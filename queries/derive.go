@@ -273,12 +273,7 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 	if len(ids) > 1 {
 		label = fmt.Sprintf("%s … %s (%d batches)", ids[0], ids[len(ids)-1], len(ids))
 	}
-	trace := func(string, time.Time) {}
-	if os.Getenv("VITLAB_DERIVE_TRACE") != "" {
-		trace = func(what string, t0 time.Time) {
-			fmt.Fprintf(os.Stderr, "  %-28s %8s %s\n", what, time.Since(t0).Round(time.Millisecond), residentMB())
-		}
-	}
+	trace := tracer()
 	base, err := baseViews(abs, m, ids, false)
 	if err != nil {
 		return err
@@ -486,6 +481,7 @@ func asInt64(v any) int64 {
 // DuckDB whose file_search_path is the warehouse: the view database).
 func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Manifest, rel bool) error {
 	w.derived = map[string]bool{}
+	w.reads = map[string]*derivedRead{}
 	if len(m.Batches) == 0 {
 		return nil
 	}
@@ -512,35 +508,39 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 	if rel {
 		kind = "table"
 	}
-	replace := func(name, live, from, what, kind string) error {
+	trace := tracer()
+	replace := func(name, live, from, what, kind string) (string, error) {
 		cols, err := w.describe(ctx, live)
 		if err != nil {
-			return fmt.Errorf("queries: %s %s: %w", what, name, err)
+			return "", fmt.Errorf("queries: %s %s: %w", what, name, err)
 		}
 		stored, err := w.describe(ctx, "select * from "+from)
 		if err != nil {
-			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
+			return "", fmt.Errorf("queries: derived %s %s: %w", what, name, err)
 		}
-		sql := "create or replace view " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
+		list := castList(cols, stored)
+		sql := "create or replace view " + duck.Ident(name) + " as\nselect " + list + "\nfrom " + from
 		if kind == "table" {
 			// (if exists: a retry after running out of memory finds it gone)
-			sql = "drop view if exists " + duck.Ident(name) + ";\ncreate or replace table " + duck.Ident(name) + " as\nselect " + castList(cols, stored) + "\nfrom " + from
+			sql = "drop view if exists " + duck.Ident(name) + ";\ncreate or replace table " + duck.Ident(name) + " as\nselect " + list + "\nfrom " + from
 		}
+		t0 := time.Now()
 		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
-			return fmt.Errorf("queries: derived %s %s: %w", what, name, err)
+			return "", fmt.Errorf("queries: derived %s %s: %w", what, name, err)
 		}
-		return nil
+		trace(kind+" "+name, t0)
+		return list, nil
 	}
 	for _, t := range smallTables {
 		if files, ok := current(tableCopy(t)); ok {
-			if err := replace(t, "select * from "+duck.Ident(t), derivedScan(files), "table", kind); err != nil {
+			if _, err := replace(t, "select * from "+duck.Ident(t), derivedScan(files), "table", kind); err != nil {
 				return err
 			}
 		}
 	}
 	for _, v := range w.cat.DerivedViews() {
 		if files, ok := current(v.Name); ok {
-			if err := replace(v.Name, "select * from "+duck.Ident(v.Name), derivedScan(files), "view", kind); err != nil {
+			if _, err := replace(v.Name, "select * from "+duck.Ident(v.Name), derivedScan(files), "view", kind); err != nil {
 				return err
 			}
 		}
@@ -553,12 +553,51 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err := w.bind(ctx, q, nil); err != nil {
 			return err
 		}
-		if err := replace(q.Name, q.SQL, orderedScan(files), "query", "view"); err != nil {
+		list, err := replace(q.Name, q.SQL, orderedScan(files), "query", "view")
+		if err != nil {
 			return err
 		}
 		w.derived[q.Name] = true
+		w.reads[q.Name] = &derivedRead{selectList: list, segs: scanSegments(files, func(id string) int64 {
+			return m.Batches[id].Derived.Tables[q.Name].Rows
+		})}
 	}
 	return nil
+}
+
+// derivedRead is how a derived query's answer is read from its files a
+// part at a time (derivedParts): the select list of its view and its
+// segments, in order, with their row counts.
+type derivedRead struct {
+	selectList string
+	segs       []scanSegment
+}
+
+// derivedParts returns the SQL of q's answer from its derived files in
+// consecutive parts of about w's part size in rows, with the params
+// already bound (as derivedSQL), or nil when q runs live or its answer is
+// one part. Read one after the other, the parts give derivedSQL's rows in
+// its order: DuckDB hands an answer to Go only once it holds all of it,
+// so a part bounds what a query holds, not the answer (1.8M rows of
+// nsys_nvtx_kern_sum at 100x the sample).
+func (w *Warehouse) derivedParts(ctx context.Context, q *Query, args map[string]string) ([]string, error) {
+	where, ok, err := w.derivedFilter(q, args)
+	if err != nil || !ok {
+		return nil, err
+	}
+	r, err := w.derivedReadOf(ctx, q.Name)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	parts := splitSegments(r.segs, w.partRows)
+	if len(parts) < 2 {
+		return nil, nil
+	}
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = "select * from (\nselect " + r.selectList + "\nfrom " + segmentScan(p) + "\n)" + where
+	}
+	return out, nil
 }
 
 // describe returns the output columns of a SELECT without running it.
@@ -621,6 +660,21 @@ func derivedScan(srcs []warehouse.DerivedSource) string {
 // (batch_id, file_row_number) instead cost ~3 s. TestDerivedEqualsLive
 // checks the order in both forms.
 func orderedScan(srcs []warehouse.DerivedSource) string {
+	return segmentScan(scanSegments(srcs, nil))
+}
+
+// scanSegment is a run of consecutive batches (in batch_id order) read
+// from one derived file, with their row count where known.
+type scanSegment struct {
+	file string
+	ids  []string
+	rows int64
+}
+
+// scanSegments are srcs' batches in batch_id order, consecutive batches
+// of one file as one segment; rows (nil: unknown, 0) gives each batch's
+// row count.
+func scanSegments(srcs []warehouse.DerivedSource, rows func(id string) int64) []scanSegment {
 	fileOf := map[string]string{}
 	var ids []string
 	for _, src := range srcs {
@@ -630,23 +684,31 @@ func orderedScan(srcs []warehouse.DerivedSource) string {
 		}
 	}
 	slices.Sort(ids) // bytewise, as DuckDB orders VARCHAR (no collation)
-	type segment struct {
-		file string
-		ids  []string
-	}
-	var segs []segment
-	split := false
-	seen := map[string]bool{}
+	var segs []scanSegment
 	for i := 0; i < len(ids); {
 		j := i + 1
 		for j < len(ids) && fileOf[ids[j]] == fileOf[ids[i]] {
 			j++
 		}
-		f := fileOf[ids[i]]
-		split = split || seen[f]
-		seen[f] = true
-		segs = append(segs, segment{f, ids[i:j]})
+		s := scanSegment{file: fileOf[ids[i]], ids: ids[i:j]}
+		if rows != nil {
+			for _, id := range s.ids {
+				s.rows += rows(id)
+			}
+		}
+		segs = append(segs, s)
 		i = j
+	}
+	return segs
+}
+
+// segmentScan reads segs in order (orderedScan).
+func segmentScan(segs []scanSegment) string {
+	split := false
+	seen := map[string]bool{}
+	for _, s := range segs {
+		split = split || seen[s.file]
+		seen[s.file] = true
 	}
 	if split {
 		parts := make([]string, len(segs))
@@ -666,6 +728,26 @@ func orderedScan(srcs []warehouse.DerivedSource) string {
 	}
 	return fmt.Sprintf("(\nselect * from read_parquet([%s], hive_partitioning = false)\nwhere case file_index\n%s\nend\n)",
 		strings.Join(files, ", "), strings.Join(cases, "\n"))
+}
+
+// splitSegments cuts segs into consecutive parts of at most maxRows rows
+// each (a segment of more is a part of its own); maxRows <= 0 is one part.
+func splitSegments(segs []scanSegment, maxRows int64) [][]scanSegment {
+	if maxRows <= 0 || len(segs) == 0 {
+		return [][]scanSegment{segs}
+	}
+	var parts [][]scanSegment
+	var cur []scanSegment
+	var n int64
+	for _, s := range segs {
+		if len(cur) > 0 && n+s.rows > maxRows {
+			parts = append(parts, cur)
+			cur, n = nil, 0
+		}
+		cur = append(cur, s)
+		n += s.rows
+	}
+	return append(parts, cur)
 }
 
 func quoteAll(ids []string) string {
@@ -689,16 +771,29 @@ func fileScan(file string, ids []string) string {
 // the live order: every derived query orders by batch_id first, and a
 // batch's file keeps its rows in the query's order.
 func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error) {
+	where, ok, err := w.derivedFilter(q, args)
+	if err != nil || !ok {
+		return "", err
+	}
+	// The view of q's name (useDerived) reads its files in the live order,
+	// which a filter keeps.
+	return "select * from " + duck.Ident(q.Name) + where, nil
+}
+
+// derivedFilter says whether q's answer comes from its derived files with
+// args (derivedSQL), and with what WHERE clause ("" or "\nwhere …") over
+// its stored rows.
+func (w *Warehouse) derivedFilter(q *Query, args map[string]string) (string, bool, error) {
 	if !w.derived[q.Name] || !w.own(q) {
-		return "", nil
+		return "", false, nil
 	}
 	vals, err := q.Bind(args)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defs, err := q.Bind(nil)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	var where []string
 	for _, p := range q.Params {
@@ -709,17 +804,14 @@ func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error)
 			where = append(where, "(getvariable('run') is null or run_id = getvariable('run'))")
 		default:
 			if fmt.Sprint(vals[p.Key]) != fmt.Sprint(defs[p.Key]) {
-				return "", nil
+				return "", false, nil
 			}
 		}
 	}
-	// The view of q's name (useDerived) reads its files in the live order,
-	// which a filter keeps.
-	sql := "select * from " + duck.Ident(q.Name)
-	if len(where) > 0 {
-		sql += "\nwhere " + strings.Join(where, " and ")
+	if len(where) == 0 {
+		return "", true, nil
 	}
-	return sql, nil
+	return "\nwhere " + strings.Join(where, " and "), true, nil
 }
 
 // own reports whether q is the catalog's own query (not a copy with other
@@ -748,6 +840,19 @@ func eventTable(name string) bool {
 		}
 	}
 	return false
+}
+
+// tracer returns a function that prints a step's name, time since t0 and
+// the process's memory (residentMB) to stderr when VITLAB_DERIVE_TRACE is
+// set (derive's passes and the view database's statements), else one that
+// does nothing.
+func tracer() func(what string, t0 time.Time) {
+	if os.Getenv("VITLAB_DERIVE_TRACE") == "" {
+		return func(string, time.Time) {}
+	}
+	return func(what string, t0 time.Time) {
+		fmt.Fprintf(os.Stderr, "  %-28s %8s %s\n", what, time.Since(t0).Round(time.Millisecond), residentMB())
+	}
 }
 
 // residentMB is the process's resident set size and its peak so far

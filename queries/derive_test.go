@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"vitlab/etl/ingest"
 	"vitlab/etl/warehouse"
@@ -115,6 +118,61 @@ func TestDerivedEqualsLive(t *testing.T) {
 		t.Fatalf("sources after deriving one batch again: %+v, missing %v", srcs, missing)
 	}
 	compareAnswers(t, "one batch of a chunk derived again", live3, answers(t, wh))
+
+	// Read a part at a time (a part per segment: rq2, rq3c, rq3r, rq5 in
+	// three files, the first file's in two segments), the answers are the
+	// same rows in the same order.
+	one := DefaultResources()
+	one.PartRows = 1
+	w, err = OpenWith(ctx, wh, one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := cat.Query("nsys_kern_sum")
+	if parts, err := w.derivedParts(ctx, q, nil); err != nil || len(parts) != 4 {
+		t.Errorf("nsys_kern_sum read in %d parts (%v), want 4", len(parts), err)
+	}
+	if duck.ArrowAvailable { // and as Arrow record batches, part after part
+		var got []string
+		var plain []bool // the columns compared (numbers, text), not decimals
+		if _, err := w.RunArrow(ctx, q, nil, func(rec arrow.RecordBatch) error {
+			if plain == nil {
+				for _, f := range rec.Schema().Fields() {
+					plain = append(plain, plainArrow(f.Type))
+				}
+			}
+			for i := 0; i < int(rec.NumRows()); i++ {
+				cells := make([]string, rec.NumCols())
+				for j, col := range rec.Columns() {
+					if plain[j] {
+						cells[j] = fmt.Sprint(arrowCell(col, i))
+					}
+				}
+				got = append(got, strings.Join(cells, "|"))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := live3["nsys_kern_sum defaults"]
+		if len(got) != len(want.Rows) {
+			t.Errorf("nsys_kern_sum as Arrow in parts: %d rows, live %d", len(got), len(want.Rows))
+		}
+		for i := range min(len(got), len(want.Rows)) {
+			cells := make([]string, len(want.Rows[i]))
+			for j, v := range want.Rows[i] {
+				if plain[j] {
+					cells[j] = fmt.Sprint(v)
+				}
+			}
+			if got[i] != strings.Join(cells, "|") {
+				t.Errorf("nsys_kern_sum as Arrow in parts, row %d:\n got  %s\n want %s", i, got[i], strings.Join(cells, "|"))
+				break
+			}
+		}
+	}
+	w.Close()
+	compareAnswers(t, "read a part at a time", live3, answersWith(t, wh, one))
 }
 
 // answers runs every derived view and query on the warehouse: each query
@@ -123,8 +181,14 @@ func TestDerivedEqualsLive(t *testing.T) {
 // each view as a sorted table. name → formatted rows.
 func answers(t *testing.T, wh string) map[string]*duck.Result {
 	t.Helper()
+	return answersWith(t, wh, DefaultResources())
+}
+
+// answersWith is answers with the warehouse opened within res.
+func answersWith(t *testing.T, wh string, res Resources) map[string]*duck.Result {
+	t.Helper()
 	ctx := context.Background()
-	w, err := Open(ctx, wh)
+	w, err := OpenWith(ctx, wh, res)
 	if err != nil {
 		t.Fatal(err)
 	}

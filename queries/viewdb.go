@@ -50,14 +50,17 @@ const ViewsFile = "_views.duckdb"
 // viewsFormat is the version of what the view database holds and how
 // (bump it with any change of writeViewDB, useDerived or the scans they
 // write); another one is stale.
-const viewsFormat = "2"
+const viewsFormat = "3"
 
 // metaTable holds the view database's key/value facts: format,
 // fingerprint, built_at, stale (names computed live, comma-separated).
-// derivedTable lists the derived queries answered from their files.
+// derivedTable lists the derived queries answered from their files, each
+// with the select list of its view; segmentsTable their segments, in
+// order (scanSegments), to read an answer a part at a time.
 const (
-	metaTable    = "vitlab_views_meta"
-	derivedTable = "vitlab_views_derived"
+	metaTable     = "vitlab_views_meta"
+	derivedTable  = "vitlab_views_derived"
+	segmentsTable = "vitlab_views_segments"
 )
 
 // Resources bound one process's DuckDB: Threads is DuckDB's threads (0:
@@ -67,14 +70,23 @@ const (
 type Resources struct {
 	Threads     int
 	MemoryLimit int64
+	// PartRows is about how many rows of a derived query's answer are read
+	// at once when its rows go to Go (Warehouse.RunEach, Run, RunArrow):
+	// DuckDB hands an answer over only once it holds all of it (0: the
+	// whole answer at once).
+	PartRows int64
 }
 
 // DefaultResources are the resources of vitlab query, report and verify
 // and of writing the view database: every CPU (at most 4) and
 // DefaultMemoryLimit.
 func DefaultResources() Resources {
-	return Resources{Threads: min(runtime.NumCPU(), 4), MemoryLimit: DefaultMemoryLimit}
+	return Resources{Threads: min(runtime.NumCPU(), 4), MemoryLimit: DefaultMemoryLimit, PartRows: DefaultPartRows}
 }
+
+// DefaultPartRows is DefaultResources' PartRows: ~30 MB of
+// nsys_nvtx_kern_sum's rows held by the driver at a time.
+const DefaultPartRows = 64 << 10
 
 // DefaultMemoryLimit is DefaultResources' memory limit. With derived
 // tables current no saved query needs more at 100x the sample (they read
@@ -127,19 +139,51 @@ func openViewDB(ctx context.Context, abs, fp string, cat *Catalog, res Resources
 		db.Close()
 		return nil, nil
 	}
-	w := &Warehouse{db: db, cat: cat, derived: map[string]bool{}, Views: path}
+	w := &Warehouse{db: db, cat: cat, derived: map[string]bool{}, lists: map[string]string{}, reads: map[string]*derivedRead{}, Views: path, partRows: res.PartRows}
 	if kv["stale"] != "" {
 		w.Stale = strings.Split(kv["stale"], ",")
 	}
-	names, err := db.Query(ctx, "select name from "+derivedTable)
+	names, err := db.Query(ctx, "select name, select_list from "+derivedTable)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("queries: %s: %w", path, err)
 	}
 	for _, r := range names.Rows {
 		w.derived[fmt.Sprint(r[0])] = true
+		w.lists[fmt.Sprint(r[0])] = fmt.Sprint(r[1])
 	}
 	return w, nil
+}
+
+// derivedReadOf returns how derived query name's answer is read a part
+// at a time: set up by useDerived, or read from the view database's
+// segments table the first time; nil when name is not derived.
+func (w *Warehouse) derivedReadOf(ctx context.Context, name string) (*derivedRead, error) {
+	if r, ok := w.reads[name]; ok || w.Views == "" {
+		return r, nil
+	}
+	list, ok := w.lists[name]
+	if !ok {
+		return nil, nil
+	}
+	res, err := w.db.Query(ctx, "select file, batch_ids, rows from "+segmentsTable+" where name = $1 order by seq", name)
+	if err != nil {
+		return nil, fmt.Errorf("queries: %s: %w", w.Views, err)
+	}
+	r := &derivedRead{selectList: list}
+	for _, row := range res.Rows {
+		ids, ok := row[1].([]any)
+		if !ok {
+			return nil, fmt.Errorf("queries: %s: %s: batch_ids of type %T", w.Views, segmentsTable, row[1])
+		}
+		seg := scanSegment{file: fmt.Sprint(row[0]), rows: asInt64(row[2])}
+		for _, id := range ids {
+			seg.ids = append(seg.ids, fmt.Sprint(id))
+		}
+		r.segs = append(r.segs, seg)
+	}
+	w.reads[name] = r
+	return r, nil
 }
 
 // WriteViews writes the view database of the warehouse dir for its
@@ -222,9 +266,19 @@ func writeViewDB(ctx context.Context, abs string, raw []byte, m *warehouse.Manif
 		fmt.Fprintf(&b, "insert into %s values ('format', %s), ('fingerprint', %s), ('built_at', %s), ('stale', %s);\n",
 			metaTable, duck.Quote(viewsFormat), duck.Quote(viewsFingerprint(raw, cat)),
 			duck.Quote(time.Now().UTC().Format(time.RFC3339)), duck.Quote(strings.Join(w.Stale, ",")))
-		fmt.Fprintf(&b, "create table %s (name varchar);\n", derivedTable)
+		fmt.Fprintf(&b, "create table %s (name varchar, select_list varchar);\n", derivedTable)
+		fmt.Fprintf(&b, "create table %s (name varchar, seq integer, file varchar, batch_ids varchar[], rows bigint);\n", segmentsTable)
 		for name := range w.derived {
-			fmt.Fprintf(&b, "insert into %s values (%s);\n", derivedTable, duck.Quote(name))
+			r := w.reads[name]
+			fmt.Fprintf(&b, "insert into %s values (%s, %s);\n", derivedTable, duck.Quote(name), duck.Quote(r.selectList))
+			if len(r.segs) == 0 {
+				continue
+			}
+			vals := make([]string, len(r.segs))
+			for i, seg := range r.segs {
+				vals[i] = fmt.Sprintf("(%s, %d, %s, [%s], %d)", duck.Quote(name), i, duck.Quote(seg.file), quoteAll(seg.ids), seg.rows)
+			}
+			fmt.Fprintf(&b, "insert into %s values\n%s;\n", segmentsTable, strings.Join(vals, ",\n"))
 		}
 		b.WriteString("checkpoint;\n")
 		return db.Exec(ctx, b.String())
@@ -285,6 +339,7 @@ func (w *Warehouse) materializeRunViews(ctx context.Context) error {
 	for _, n := range w.Stale {
 		stale[n] = true
 	}
+	trace := tracer()
 	stored := map[string]bool{}
 	for _, t := range smallTables {
 		stored[t] = !stale[tableCopy(t)]
@@ -306,9 +361,11 @@ func (w *Warehouse) materializeRunViews(ctx context.Context) error {
 		name := duck.Ident(v.Name)
 		sql := "create or replace table vitlab_stored as select * from " + name + ";\ndrop view " + name +
 			";\nalter table vitlab_stored rename to " + name + ";"
+		t0 := time.Now()
 		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
 			return fmt.Errorf("queries: view database: metric view %s: %w", v.Name, err)
 		}
+		trace("table "+v.Name, t0)
 		stored[v.Name] = true
 	}
 	return nil

@@ -37,6 +37,13 @@ type Warehouse struct {
 	// derived are the saved queries answered from their derived files:
 	// each has a view of its name over them (useDerived).
 	derived map[string]bool
+	// reads say how each of them is read a part at a time (derivedParts);
+	// lists are their views' select lists in a view database, whose
+	// segments are read when first needed (derivedReadOf).
+	reads map[string]*derivedRead
+	lists map[string]string
+	// partRows is Resources.PartRows.
+	partRows int64
 	// Raised says a query outgrew the memory limit the warehouse was
 	// opened with and DuckDB's default limit replaced it (roomy).
 	Raised bool
@@ -83,6 +90,7 @@ func OpenWith(ctx context.Context, dir string, res Resources) (*Warehouse, error
 	if err != nil {
 		return nil, err
 	}
+	w.partRows = res.PartRows
 	if err := w.useDerived(ctx, abs, m, false); err != nil {
 		w.Close()
 		return nil, err
@@ -130,42 +138,80 @@ func (w *Warehouse) Catalog() *Catalog { return w.cat }
 // it; missing keys take their defaults). A bad key or value is a
 // *ParamError.
 func (w *Warehouse) Run(ctx context.Context, q *Query, args map[string]string) (*duck.Result, error) {
-	sql, err := w.sqlFor(ctx, q, args)
-	if err != nil {
-		return nil, err
-	}
 	var res *duck.Result
-	err = w.roomy(ctx, func() (err error) {
-		res, err = w.db.Query(ctx, sql)
-		return err
+	err := w.each(ctx, q, args, true, func(cols []duck.Column) error {
+		res = &duck.Result{Columns: cols}
+		return nil
+	}, func(row []any) error {
+		res.Rows = append(res.Rows, row)
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
+		return nil, err
 	}
 	return res, nil
 }
 
 // RunEach runs a saved query like Run and hands its columns to head, then
 // its rows one at a time to row (duck.DB.Each): the answer is never held
-// whole in Go. An out-of-memory error after rows were handed on is
-// returned as is (they cannot be taken back).
+// whole in Go, nor, when it comes from derived files, in DuckDB (it is
+// read in parts of Resources.PartRows rows). An out-of-memory error after
+// rows were handed on is returned as is (they cannot be taken back).
 func (w *Warehouse) RunEach(ctx context.Context, q *Query, args map[string]string, head func([]duck.Column) error, row func([]any) error) error {
+	return w.each(ctx, q, args, false, head, row)
+}
+
+// each runs q for Run and RunEach: part after part where derivedParts
+// splits its answer, else its SQL at once. With restart, a retry after
+// DuckDB ran out of memory starts again from head (the caller drops what
+// it had); without, it fails once rows were handed on.
+func (w *Warehouse) each(ctx context.Context, q *Query, args map[string]string, restart bool, head func([]duck.Column) error, row func([]any) error) error {
 	sql, err := w.sqlFor(ctx, q, args)
 	if err != nil {
 		return err
 	}
+	parts, err := w.derivedParts(ctx, q, args)
+	if err != nil {
+		return fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	if parts == nil {
+		parts = []string{sql}
+	}
 	started := false
 	err = w.roomy(ctx, func() error {
-		if started {
+		if started && !restart {
 			return errRowsGone
 		}
-		return w.db.Each(ctx, sql, head, func(r []any) error {
-			started = true
-			return row(r)
-		})
+		var first []duck.Column
+		for i, part := range parts {
+			err := w.db.Each(ctx, part, func(cols []duck.Column) error {
+				if i > 0 {
+					return sameColumns(first, cols)
+				}
+				first = cols
+				return head(cols)
+			}, func(r []any) error {
+				started = true
+				return row(r)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	return nil
+}
+
+// sameColumns checks that a later part of a derived answer has the
+// columns of its first (names and types): else its rows are not the
+// answer's.
+func sameColumns(first, cols []duck.Column) error {
+	if !slices.Equal(first, cols) {
+		return fmt.Errorf("derived parts disagree: columns %v, then %v", first, cols)
 	}
 	return nil
 }
@@ -187,6 +233,7 @@ func (w *Warehouse) roomy(ctx context.Context, fn func() error) error {
 		return errors.Join(err, rerr)
 	}
 	w.Raised = true
+	tracer()(fmt.Sprintf("memory_limit raised to %d MiB", roomyLimit>>20), time.Now())
 	return fn()
 }
 
@@ -195,16 +242,41 @@ const roomyLimit = 4 << 30
 
 // RunArrow runs a saved query like Run and hands its answer to fn as Arrow
 // record batches, in order (duck.QueryArrow; needs the duckdb_arrow build
-// tag, else duck.ErrNoArrow). It returns the answer's schema.
+// tag, else duck.ErrNoArrow), a part at a time as RunEach. It returns the
+// answer's schema.
 func (w *Warehouse) RunArrow(ctx context.Context, q *Query, args map[string]string, fn func(arrow.RecordBatch) error) (*arrow.Schema, error) {
 	sql, err := w.sqlFor(ctx, q, args)
 	if err != nil {
 		return nil, err
 	}
+	parts, err := w.derivedParts(ctx, q, args)
+	if err != nil {
+		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	if parts == nil {
+		parts = []string{sql}
+	}
 	var schema *arrow.Schema
-	err = w.roomy(ctx, func() (err error) {
-		schema, err = w.db.QueryArrow(ctx, sql, fn)
-		return err
+	started := false
+	err = w.roomy(ctx, func() error {
+		if started {
+			return errRowsGone
+		}
+		for i, part := range parts {
+			s, err := w.db.QueryArrow(ctx, part, func(rec arrow.RecordBatch) error {
+				started = true
+				return fn(rec)
+			})
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				schema = s
+			} else if !s.Equal(schema) {
+				return fmt.Errorf("derived parts disagree: schema %s, then %s", schema, s)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queries: %s: %w", q.File, err)

@@ -123,7 +123,7 @@ import sqlite3,sys; c=sqlite3.connect(sys.argv[1])
 k=c.execute('select count(*), count(distinct globalPid) from CUPTI_ACTIVITY_KIND_KERNEL').fetchone()
 n=c.execute(\"select count(*) from NVTX_EVENTS where text like 'timed%' or text like 'vitlab%'\").fetchone()
 print(sys.argv[1], 'kernels', k[0], 'pids', k[1], 'nvtx', n[0])" ${f%.nsys-rep}.sqlite >> $P/probe.txt 2>&1
-    rm -f $f
+    rm -f $f ${f%.nsys-rep}.sqlite
   done
   # The same through an interactive session: nsys launch starts the warm
   # interpreter once; nsys start -o RUN_DIR/trace / nsys stop around each run
@@ -153,7 +153,7 @@ print(sys.argv[1], 'kernels', k[0], 'pids', k[1], 'nvtx', n[0])" ${f%.nsys-rep}.
 import sqlite3,sys; c=sqlite3.connect(sys.argv[1])
 k=c.execute('select count(*), count(distinct globalPid) from CUPTI_ACTIVITY_KIND_KERNEL').fetchone()
 print(sys.argv[1], 'kernels', k[0], 'pids', k[1])" ${f%.nsys-rep}.sqlite >> $P/probe.txt 2>&1
-    rm -f $f
+    rm -f $f ${f%.nsys-rep}.sqlite
   done
   cat $P/probe.txt
   ;;
