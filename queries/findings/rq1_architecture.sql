@@ -6,6 +6,7 @@
 -- chart: line x=hidden y=gpu_busy series=arch title=GPU busy (interval union of kernels over the timed window) by hidden size
 -- chart: line x=hidden y=tflops series=arch title=Achieved TFLOP/s (analytic FLOPs x untraced throughput) by hidden size
 -- chart: scatter x=gflops_per_image y=peak_fraction series=arch logx title=Fraction of the card's dense bf16 peak against work per image
+-- chart: line x=hidden y=bound_fraction series=arch title=Fraction of the run's ceiling reached (the slower of its forward-only and preprocessing-only rates): how much of each number is the model
 --
 -- One row per configuration of the rq1 plan (a run_config row with rq = 'rq1'),
 -- ordered by GPU, patch, depth, hidden, resolution, batch size.

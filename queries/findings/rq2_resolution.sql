@@ -6,6 +6,7 @@
 -- chart: line x=tokens y=token_rate_m series=model logx title=Token rate (million tokens/s) against tokens per image: flat means cost grows linearly in tokens
 -- chart: line x=tokens y=latency_p99_ms series=model logx logy title=Per-batch latency p99 (ms) against tokens per image
 -- chart: line x=tokens y=peak_mem_mib series=model logx title=Peak GPU memory of a run (MiB) against tokens per image (see tokens_per_batch)
+-- chart: line x=tokens y=bound_fraction series=model logx title=Fraction of the run's ceiling reached (the slower of its forward-only and preprocessing-only rates) against tokens per image
 --
 -- One row per configuration of the rq2 plan (a run_config row with
 -- rq = 'rq2'), ordered by GPU, model, resolution, batch size.
