@@ -87,9 +87,9 @@ pipeline)
   PROFILE=pipeline collect rq5 rq5-pipeline-$TAG > $S/rq5.log 2>&1; log rq5
   for b in 32 64; do timeout 120 python3 $W/peer_bench.py --batch-size $b --workers 8,15 --json $S/side/peer-b$b.json > $S/side/peer-b$b.log 2>&1; done; log peer
   PROFILE=pipeline collect rq5 rq5-pipeline-$TAG-warm-seed2 --order-seed 2 --warm-start > $S/rq5-warm.log 2>&1; log rq5-warm-seed2
+  bash $W/device_session.sh forkprobe > $S/forkprobe.log 2>&1; log forkprobe
   collect rq2 rq2-quick-$TAG --warm-start > $S/rq2.log 2>&1; log rq2
   collect rq1 rq1-quick-$TAG --warm-start > $S/rq1.log 2>&1; log rq1
-  bash $W/device_session.sh forkprobe > $S/forkprobe.log 2>&1; log forkprobe
   (cd $W && timeout 400 python3 -m unittest test_workers test_sched test_settings test_cli test_stats \
      test_nvtx test_pipeline_logic test_torch_parts test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
   touch $S/ALLDONE
