@@ -103,15 +103,15 @@ forkprobe)
   P=$S/side/forkprobe; mkdir -p $P; rm -f /tmp/fp.sock
   printf '{"run_id":"fp","settings":{"patch":16,"depth":12,"hidden":768,"resolution":224,"source_resolution":256,"batch_size":32,"pipeline":"async","queue_depth":2,"preprocess":"gpu","warmup_batches":5,"timed_batches":20,"clean_repeats":3,"min_window_s":2}}' > $P/req.json
   T0=$(date +%s.%N)
-  LD_LIBRARY_PATH=$DWLIB:${LD_LIBRARY_PATH:-} timeout 300 $NSYS profile -t cuda,nvtx --sample=none --cpuctxsw=none --trace-fork-before-exec=true \
+  LD_LIBRARY_PATH=$DWLIB:${LD_LIBRARY_PATH:-} timeout 150 $NSYS profile -t cuda,nvtx --sample=none --cpuctxsw=none --trace-fork-before-exec=true \
     --capture-range=cudaProfilerApi --capture-range-end=repeat --force-overwrite=true -o $P/trace \
     python3 $W/vit_zygote.py --socket /tmp/fp.sock --path $W --preload torch,timm,torchvision,vit_run,vit_sources > $P/zygote.out 2> $P/zygote.err &
   NP=$!
-  for i in $(seq 120); do grep -q "VITLAB_ZYGOTE" $P/zygote.out 2>/dev/null && break; sleep 1; done
+  for i in $(seq 60); do grep -q "VITLAB_ZYGOTE" $P/zygote.out 2>/dev/null && break; sleep 1; done
   echo "ready after $(awk "BEGIN{print $(date +%s.%N) - $T0}") s: $(head -1 $P/zygote.out)" > $P/probe.txt
   for i in 1 2; do
     t=$(date +%s.%N)
-    timeout 120 python3 $W/vit_launch.py --socket /tmp/fp.sock -- $W/vit_workload.py --request $P/req.json --result $P/res$i.json --phase traced --cuda-profiler-range > $P/run$i.out 2> $P/run$i.err
+    timeout 60 python3 $W/vit_launch.py --socket /tmp/fp.sock -- $W/vit_workload.py --request $P/req.json --result $P/res$i.json --phase traced --cuda-profiler-range > $P/run$i.out 2> $P/run$i.err
     echo "run $i rc=$? $(awk "BEGIN{print $(date +%s.%N) - $t}") s" >> $P/probe.txt
   done
   pkill -TERM -f "vit_zygote.py --socket /tmp/fp.sock"; wait $NP; echo "nsys rc=$? total $(awk "BEGIN{print $(date +%s.%N) - $T0}") s" >> $P/probe.txt
@@ -129,17 +129,17 @@ print(sys.argv[1], 'kernels', k[0], 'pids', k[1], 'nvtx', n[0])" ${f%.nsys-rep}.
   # interpreter once; nsys start -o RUN_DIR/trace / nsys stop around each run
   # names each run's report itself.
   rm -f /tmp/fp2.sock; T0=$(date +%s.%N)
-  LD_LIBRARY_PATH=$DWLIB:${LD_LIBRARY_PATH:-} timeout 300 $NSYS launch --session-new=vitlabfp -t cuda,nvtx --sample=none --cpuctxsw=none \
+  LD_LIBRARY_PATH=$DWLIB:${LD_LIBRARY_PATH:-} timeout 150 $NSYS launch --session-new=vitlabfp -t cuda,nvtx --sample=none --cpuctxsw=none \
     --trace-fork-before-exec=true python3 $W/vit_zygote.py --socket /tmp/fp2.sock --path $W \
     --preload torch,timm,torchvision,vit_run,vit_sources > $P/zygote2.out 2> $P/zygote2.err &
   NP=$!
-  for i in $(seq 120); do grep -q "VITLAB_ZYGOTE" $P/zygote2.out 2>/dev/null && break; sleep 1; done
+  for i in $(seq 60); do grep -q "VITLAB_ZYGOTE" $P/zygote2.out 2>/dev/null && break; sleep 1; done
   echo "session: ready after $(awk "BEGIN{print $(date +%s.%N) - $T0}") s: $(head -1 $P/zygote2.out)" >> $P/probe.txt
   for i in 1 2; do
     t=$(date +%s.%N)
     LD_LIBRARY_PATH=$DWLIB $NSYS start --session=vitlabfp -o $P/s$i --force-overwrite=true >> $P/nsys-start.log 2>&1
     t1=$(date +%s.%N)
-    timeout 120 python3 $W/vit_launch.py --socket /tmp/fp2.sock -- $W/vit_workload.py --request $P/req.json --result $P/sres$i.json --phase traced > $P/srun$i.out 2> $P/srun$i.err
+    timeout 60 python3 $W/vit_launch.py --socket /tmp/fp2.sock -- $W/vit_workload.py --request $P/req.json --result $P/sres$i.json --phase traced > $P/srun$i.out 2> $P/srun$i.err
     rc=$?; t2=$(date +%s.%N)
     LD_LIBRARY_PATH=$DWLIB $NSYS stop --session=vitlabfp >> $P/nsys-start.log 2>&1
     echo "session run $i rc=$rc start $(awk "BEGIN{print $t1 - $t}") s run $(awk "BEGIN{print $t2 - $t1}") s stop $(awk "BEGIN{print $(date +%s.%N) - $t2}") s" >> $P/probe.txt
