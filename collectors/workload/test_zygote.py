@@ -87,6 +87,7 @@ class ZygoteTest(unittest.TestCase):
     def test_ready_line(self):
         self.assertTrue(self.ready.startswith("VITLAB_ZYGOTE ready pid=%d " % self.srv.pid), self.ready)
         self.assertIn("preloaded=json", self.ready)
+        self.assertIn(" threads=1 ", self.ready)
         self.assertIn("missing=nosuchmodule_vitlab", self.ready)
 
     def test_runs_as_if_executed(self):

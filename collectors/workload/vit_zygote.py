@@ -40,7 +40,9 @@ connection closes before the child ended. The server is single-threaded
 (a select loop): forking from a process with threads is not safe.
 
 stdout gets one line when the server is ready:
-    VITLAB_ZYGOTE ready pid=N import_s=S preloaded=a,b missing=c
+    VITLAB_ZYGOTE ready pid=N import_s=S threads=T preloaded=a,b missing=c
+(T: its OS threads after the imports; 1 is what forking wants, more is
+logged as a warning.)
 """
 
 import argparse
@@ -84,6 +86,16 @@ def preload(names):
         except Exception as e:  # noqa: BLE001 - reported; the child reports it again
             missing.append("%s (%s: %s)" % (n, type(e).__name__, e))
     return done, missing
+
+
+def os_threads():
+    """os_threads counts this process's OS threads (/proc/self/task); a
+    fork copies only the calling one, so others (holding a lock) would be
+    a hazard. None where /proc is not there."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
 
 
 def cuda_initialised():
@@ -329,8 +341,11 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    print("VITLAB_ZYGOTE ready pid=%d import_s=%.3f preloaded=%s missing=%s" % (
-        os.getpid(), import_s, ",".join(done) or "-",
+    threads = os_threads()
+    if threads and threads > 1:
+        log("warning: %d OS threads after the imports; a fork copies only this one" % threads)
+    print("VITLAB_ZYGOTE ready pid=%d import_s=%.3f threads=%s preloaded=%s missing=%s" % (
+        os.getpid(), import_s, threads if threads is not None else "?", ",".join(done) or "-",
         ",".join(m.split(" ")[0] for m in missing) or "-"), flush=True)
     srv.serve()
     log("stopped")
