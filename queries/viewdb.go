@@ -246,15 +246,20 @@ func writeViewDB(ctx context.Context, abs string, raw []byte, m *warehouse.Manif
 		return 0, fmt.Errorf("queries: view database: %w", err)
 	}
 	w := &Warehouse{db: db, cat: cat}
+	trace := tracer()
 	err = func() error {
+		t0 := time.Now()
 		if err := db.Exec(ctx, base); err != nil {
 			return fmt.Errorf("queries: base views: %w", err)
 		}
+		trace("base views", t0)
+		t0 = time.Now()
 		for _, v := range cat.ViewFiles {
 			if err := db.Exec(ctx, v.SQL); err != nil {
 				return fmt.Errorf("queries: %s: %w", v.File, err)
 			}
 		}
+		trace("views and metrics", t0)
 		if err := w.useDerived(ctx, abs, m, true); err != nil {
 			return err
 		}
@@ -281,7 +286,10 @@ func writeViewDB(ctx context.Context, abs string, raw []byte, m *warehouse.Manif
 			fmt.Fprintf(&b, "insert into %s values\n%s;\n", segmentsTable, strings.Join(vals, ",\n"))
 		}
 		b.WriteString("checkpoint;\n")
-		return db.Exec(ctx, b.String())
+		t0 = time.Now()
+		err := db.Exec(ctx, b.String())
+		trace("meta and checkpoint", t0)
+		return err
 	}()
 	if cerr := db.Close(); err == nil {
 		err = cerr
