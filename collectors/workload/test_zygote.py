@@ -76,6 +76,7 @@ class ZygoteTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.srv.terminate()
         cls.srv.wait(10)
+        cls.srv.stdout.close()
         cls.tmp.cleanup()
 
     def launch(self, *args, env=None, cwd=None, **kw):
@@ -135,6 +136,7 @@ class ZygoteTest(unittest.TestCase):
     def test_sigterm_reaches_the_run(self):
         gfile = os.path.join(self.tmp.name, "g1")
         p = self.launch("sleep", gfile)
+        self.addCleanup(p.stderr.close)
         self.assertEqual(p.stdout.readline().strip(), "out sleep")
         self.assertEqual(p.stdout.readline().strip(), "sleeping")
         p.send_signal(signal.SIGTERM)
