@@ -71,6 +71,18 @@ func TestWarmStart(t *testing.T) {
 	if err != nil || !strings.Contains(string(logData), "ended: {'exit': 0}") {
 		t.Errorf("warm-0.log: %v\n%s", err, logData)
 	}
+	// --resume through the warm start: the failed run now succeeds, warm.
+	h.cfg.Resume = true
+	h.cfg.BatchID = filepath.Base(bdir)
+	h.cfg.Env = append(h.cfg.Env, "FAKE_FIXED=1")
+	h.progress.Reset()
+	sum, err = h.run(t)
+	if err != nil || sum.Kept != 2 || sum.OK != 1 {
+		t.Fatalf("resume: %+v %v\n%s", sum, err, h.progress)
+	}
+	if r2 := readRun(t, filepath.Join(bdir, "runs", runID(2, "eager"))); r2.Status != batchdir.StatusOK || r2.Launch != batchdir.LaunchWarm {
+		t.Errorf("resumed b2: %s launch %q %s", r2.Status, r2.Launch, r2.Error)
+	}
 	if m, _ := filepath.Glob(filepath.Join(os.TempDir(), "vitlab-warm-*-0.sock")); len(m) > 0 {
 		for _, s := range m {
 			if strings.Contains(s, fmt.Sprintf("-%d-", os.Getpid())) {
