@@ -78,15 +78,15 @@ core)
 pipeline)
   # Issue 21 on one card, one session: rq5's "pipeline" profile (the quick
   # variants at b32 and b64, each run with its headroom, executed as
-  # always), the DataLoader peer at b32 and b64, the same rq5 profile
+  # always), the DataLoader peer at b32 and b64, rq5 quick (its b32 half)
   # again with the warm start (--warm-start) in a second order (seed 2:
-  # the two-order check, and warm against executed launches), rq2 and rq1
-  # quick warm, then the workload's unit tests (after the measurements, so
-  # that they disturb none).
+  # the two-order check, and warm against executed launches), the fork
+  # probe, rq2 and rq1 quick warm, then the workload's unit tests (after
+  # the measurements, so that they disturb none).
   begin
   PROFILE=pipeline collect rq5 rq5-pipeline-$TAG > $S/rq5.log 2>&1; log rq5
   for b in 32 64; do timeout 120 python3 $W/peer_bench.py --batch-size $b --workers 8,15 --json $S/side/peer-b$b.json > $S/side/peer-b$b.log 2>&1; done; log peer
-  PROFILE=pipeline collect rq5 rq5-pipeline-$TAG-warm-seed2 --order-seed 2 --warm-start > $S/rq5-warm.log 2>&1; log rq5-warm-seed2
+  collect rq5 rq5-quick-$TAG-warm-seed2 --order-seed 2 --warm-start > $S/rq5-warm.log 2>&1; log rq5-warm-seed2
   bash $W/device_session.sh forkprobe > $S/forkprobe.log 2>&1; log forkprobe
   collect rq2 rq2-quick-$TAG --warm-start > $S/rq2.log 2>&1; log rq2
   collect rq1 rq1-quick-$TAG --warm-start > $S/rq1.log 2>&1; log rq1
