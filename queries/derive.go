@@ -595,7 +595,7 @@ func (w *Warehouse) derivedParts(ctx context.Context, q *Query, args map[string]
 	}
 	out := make([]string, len(parts))
 	for i, p := range parts {
-		out[i] = "select * from (\nselect " + r.selectList + "\nfrom " + segmentScan(p) + "\n)" + where
+		out[i] = "select * from (\nselect " + r.selectList + "\nfrom " + segmentScan(p, true) + "\n)" + where
 	}
 	return out, nil
 }
@@ -634,33 +634,34 @@ func castList(cols, stored []column) string {
 }
 
 // derivedScan reads the rows of srcs' batches (the derived views: a view
-// has no order, but the scan is orderedScan's: one read_parquet over the
-// file list where it can be; a UNION ALL of one scan per file pinned a
-// buffer per file at once and outgrew 256 MiB over 160 files).
+// has no order, so one read_parquet over the file list where it can be,
+// as segmentScan; a UNION ALL of one scan per file pinned a buffer per
+// file at once and outgrew 256 MiB over 160 files).
 func derivedScan(srcs []warehouse.DerivedSource) string {
 	// A file shared by a chunk of batches may also hold rows of a batch
 	// derived again since (replaced, or re-derived alone): each file gives
 	// only the rows of the batches that list it.
-	return orderedScan(srcs)
+	return segmentScan(scanSegments(srcs, nil), false)
 }
 
 // orderedScan reads the rows of srcs' batches in the live query's order
 // without sorting them: every derived query orders by batch_id first and
 // its files keep their rows in that order, so reading the batches in
 // batch_id order, consecutive batches of one file as one segment, gives the
-// live order. DuckDB preserves the row order of a scan of a file list,
-// WHERE, SELECT and UNION ALL (preserve_insertion_order, on by default;
-// https://duckdb.org/docs/stable/sql/dialect/order_preservation).
-// When each file is one segment (the usual case: no batch was derived
-// again into a later file in the middle of an earlier file's range), the
-// files are one list scan filtered per file; otherwise a UNION ALL of
-// one scan per segment. At x100 (1.8M rows of nsys_nvtx_kern_sum, 22
-// files) the list scan fills a DuckDB table in ~2 s, the UNION ALL of
-// single-file scans in ~6 s (each runs alone, in order), and sorting by
-// (batch_id, file_row_number) instead cost ~3 s. TestDerivedEqualsLive
-// checks the order in both forms.
+// live order. It is a UNION ALL of one single-file scan per segment:
+// DuckDB preserves the row order of a file's scan, WHERE, SELECT and
+// UNION ALL (preserve_insertion_order, on by default;
+// https://duckdb.org/docs/stable/sql/dialect/order_preservation). One
+// read_parquet over the list of files, which the derived views use, does
+// not keep their order with two threads: on a 100x warehouse five files
+// of nsys_nvtx_kern_sum (20 batches) came out as the 1st, 4th, 2nd …
+// (it did in other tries, and over 200 files). At x100 (1.8M rows of
+// nsys_nvtx_kern_sum, 22 files) the list scan filled a DuckDB table in
+// ~2 s, the UNION ALL in ~6 s, and sorting by (batch_id,
+// file_row_number) instead cost ~3 s; queries read the answer a part at
+// a time (derivedParts). TestDerivedEqualsLive checks the order.
 func orderedScan(srcs []warehouse.DerivedSource) string {
-	return segmentScan(scanSegments(srcs, nil))
+	return segmentScan(scanSegments(srcs, nil), true)
 }
 
 // scanSegment is a run of consecutive batches (in batch_id order) read
@@ -702,9 +703,10 @@ func scanSegments(srcs []warehouse.DerivedSource, rows func(id string) int64) []
 	return segs
 }
 
-// segmentScan reads segs in order (orderedScan).
-func segmentScan(segs []scanSegment) string {
-	split := false
+// segmentScan reads segs: in order (ordered: orderedScan), or as one
+// list scan where no file holds two segments (derivedScan).
+func segmentScan(segs []scanSegment, ordered bool) string {
+	split := ordered
 	seen := map[string]bool{}
 	for _, s := range segs {
 		split = split || seen[s.file]

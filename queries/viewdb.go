@@ -50,7 +50,7 @@ const ViewsFile = "_views.duckdb"
 // viewsFormat is the version of what the view database holds and how
 // (bump it with any change of writeViewDB, useDerived or the scans they
 // write); another one is stale.
-const viewsFormat = "3"
+const viewsFormat = "4"
 
 // metaTable holds the view database's key/value facts: format,
 // fingerprint, built_at, stale (names computed live, comma-separated).

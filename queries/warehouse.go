@@ -233,7 +233,7 @@ func (w *Warehouse) roomy(ctx context.Context, fn func() error) error {
 		return errors.Join(err, rerr)
 	}
 	w.Raised = true
-	tracer()(fmt.Sprintf("memory_limit raised to %d MiB", roomyLimit>>20), time.Now())
+	tracer()(fmt.Sprintf("memory_limit raised to %d MiB after: %.300s", roomyLimit>>20, err), time.Now())
 	return fn()
 }
 
