@@ -145,20 +145,24 @@ bench-scale: build ## scale benchmark: the sample ×1, ×10, ×100 (SCALES=…):
 	$(GO) run ./cmd/scalebench --vitlab $(BIN) --sample $(SAMPLE) --scales $(SCALES) --dir $(SCALE_DIR)
 	rm -rf $(SCALE_DIR)
 
-# Collector cost, on a GPU host: collect one plan's profile and print its runs
-# per GPU-hour and where a run's wall time goes (cmd/collectbench); BEFORE=DIR
-# puts an earlier batch of the same plan, profile and card beside it (ratio).
+# Collector cost, on a GPU host: collect one plan's profile twice, side by
+# side on the same card — executed (python3 per phase, as before) and with
+# --warm-start — and print each batch's runs per GPU-hour, where a run's wall
+# time goes (cmd/collectbench), and the ratio warm / executed. BEFORE=DIR
+# puts an earlier batch of the same plan, profile and card first (the ratio
+# is then against it).
 PLAN ?= rq1
 COLLECT_PROFILE ?= quick
 COLLECT_DIR ?= /tmp/vitlab-bench-collect
 NSYS ?= nsys
 COLLECT_FLAGS ?=
 .PHONY: bench-collect
-bench-collect: build ## collector cost on a GPU host: runs per GPU-hour of PLAN's COLLECT_PROFILE (BEFORE=DIR to compare)
+bench-collect: build ## collector cost on a GPU host: PLAN's COLLECT_PROFILE executed and --warm-start, runs per GPU-hour and the ratio
 	@command -v nvidia-smi >/dev/null || { echo "bench-collect needs a GPU host (nvidia-smi not found)"; exit 1; }
 	id=$(PLAN)-$(COLLECT_PROFILE)-$$(date -u +%Y%m%dT%H%M%S); \
-	$(BIN) collect --plan collectors/plans/$(PLAN).yaml --profile $(COLLECT_PROFILE) --out $(COLLECT_DIR) --batch $$id --nsys $(NSYS) $(COLLECT_FLAGS) && \
-	$(GO) run ./cmd/collectbench $(BEFORE) $(COLLECT_DIR)/$$id
+	$(BIN) collect --plan collectors/plans/$(PLAN).yaml --profile $(COLLECT_PROFILE) --out $(COLLECT_DIR) --batch $$id-executed --nsys $(NSYS) $(COLLECT_FLAGS) && \
+	$(BIN) collect --plan collectors/plans/$(PLAN).yaml --profile $(COLLECT_PROFILE) --out $(COLLECT_DIR) --batch $$id-warm --nsys $(NSYS) --warm-start $(COLLECT_FLAGS) && \
+	$(GO) run ./cmd/collectbench $(BEFORE) $(COLLECT_DIR)/$$id-executed $(COLLECT_DIR)/$$id-warm
 
 .PHONY: schemas
 schemas: ## regenerate schemas/SCHEMA.md and the golden schema files (review the diff)
