@@ -303,8 +303,8 @@ func (x *expander) validate(pt point) bool {
 	pl, _ := pt.get("pipeline")
 	q, hasQ := pt.get("queue_depth")
 	switch {
-	case pl.str() == "async" && !hasQ:
-		x.errorf(at(pl, pt), "pipeline async needs a queue_depth (%s)", queueDepthRange())
+	case (pl.str() == "async" || pl.str() == "peer") && !hasQ:
+		x.errorf(at(pl, pt), "pipeline %s needs a queue_depth (%s)", pl.str(), queueDepthRange())
 		ok = false
 	case pl.str() == "sync" && q.int() != 1:
 		x.errorf(at(q, pt), "queue_depth %d needs pipeline async (this configuration is sync, pipeline at line %d)", q.int(), at(pl, pt).Line)

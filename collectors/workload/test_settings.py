@@ -140,6 +140,29 @@ class Resolve(unittest.TestCase):
                     vs.resolve(req, cpu_count=4)
                 self.assertIn(want, str(cm.exception))
 
+    def test_peer(self):
+        # the DataLoader loop: CPU preprocessing, decode_jpeg, antialiased
+        # bilinear resize, one intra-op thread a worker, queue_depth its
+        # prefetch_factor, workers from the CPU budget
+        planned, notes = vs.resolve({"pipeline": "peer", "queue_depth": 2, "cpu_threads_per_worker": 4},
+                                    cpu_count=16)
+        self.assertEqual((planned["pipeline"], planned["queue_depth"], planned["preprocess"]), ("peer", 2, "cpu"))
+        self.assertEqual((planned["decoder"], planned["resize"]), ("torchvision-cpu", "bilinear-antialias"))
+        self.assertEqual((planned["cpu_workers"], planned["cpu_threads_per_worker"]), (15, 1))
+        self.assertTrue(any("one intra-op thread" in n for n in notes), notes)
+        planned, _ = vs.resolve({"pipeline": "peer"}, cpu_count=4)
+        self.assertEqual(planned["queue_depth"], vs.DEFAULT_ASYNC_QUEUE_DEPTH)
+        for req, want in [({"pipeline": "peer", "preprocess": "gpu"}, "needs preprocess cpu"),
+                          ({"pipeline": "peer", "decoder": "pil"}, "decodes with torchvision-cpu"),
+                          ({"pipeline": "peer", "resize": "bicubic-antialias"}, "resizes bilinear-antialias")]:
+            with self.subTest(req=req):
+                with self.assertRaises(vs.SettingsError) as cm:
+                    vs.resolve(req, cpu_count=4)
+                self.assertIn(want, str(cm.exception))
+        with self.assertRaises(vs.SettingsError) as cm:
+            vs.resolve({"pipeline": "peer"}, cpu_count=4, decoders=["pil"])
+        self.assertIn("needs torchvision.io.decode_jpeg", str(cm.exception))
+
     def test_integral_float_accepted(self):
         planned, _ = vs.resolve({"batch_size": 32.0}, cpu_count=4)
         self.assertEqual(planned["batch_size"], 32)

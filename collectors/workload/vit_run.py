@@ -198,13 +198,19 @@ def run_phase(phase, planned, opts, result, log):
     pipe = None
     try:
         with grad_mode():
-            pipe = vit_pipeline.Pipeline(planned, device, tracer, opts["seed"], opts["mem_total"], grad_mode)
+            if planned["pipeline"] == "peer":
+                import vit_peer
+                pipe = vit_peer.PeerPipeline(planned, device, tracer, opts["seed"],
+                                             opts["mem_total"], grad_mode)
+            else:
+                pipe = vit_pipeline.Pipeline(planned, device, tracer, opts["seed"],
+                                             opts["mem_total"], grad_mode)
             details["pipeline"] = {
                 "preprocess_mode": pipe.mode,
                 "pool_images": len(pipe.pool.jpegs), "pool_jpeg_bytes": pipe.pool.bytes,
                 "jpeg_encoder": pipe.pool.encoder, "pool_encode_s": pipe.pool_s,
                 "pinned_bytes": pipe.memory["pinned"], "buffer_device_bytes": pipe.memory["device"],
-                "streams": "default" if pipe.kind == "sync" else "h2d,preprocess,compute,d2h",
+                "streams": "default" if pipe.kind in ("sync", "peer") else "h2d,preprocess,compute,d2h",
                 "completion_thread": pipe.kind == "async",
                 "cpus_allowed": opts["cpu_count"],
                 "slots": len(pipe.slots),
@@ -217,6 +223,8 @@ def run_phase(phase, planned, opts, result, log):
                 "cpu_threads_total": ((pipe.cpu.processes * pipe.cpu.threads if pipe.cpu else 0)
                                       + 1),
             }
+            if hasattr(pipe, "details"):
+                details["pipeline"].update(pipe.details())
             example = pipe.slots[0].dev_in
             example.normal_()
             graphs0 = dynamo_counter("stats", "unique_graphs")

@@ -331,6 +331,27 @@ def resolve(requested, cpu_count, timm_available=True, decoders=None):
     elif p["queue_depth"] is None:
         p["queue_depth"] = DEFAULT_ASYNC_QUEUE_DEPTH
 
+    threads_req = req["cpu_threads_per_worker"]
+    if p["pipeline"] == "peer":
+        # the DataLoader loop of vit_peer: decode_jpeg and an antialiased
+        # bilinear resize in its workers (one intra-op thread each)
+        if p["preprocess"] != "cpu":
+            raise SettingsError("pipeline peer preprocesses in DataLoader workers: it needs "
+                                "preprocess cpu, not %s" % p["preprocess"])
+        if p["decoder"] not in (None, "torchvision-cpu"):
+            raise SettingsError("pipeline peer decodes with torchvision-cpu, not %s" % p["decoder"])
+        if "torchvision-cpu" not in decoders:
+            raise SettingsError("pipeline peer needs torchvision.io.decode_jpeg (torchvision-cpu), "
+                                "which is not available here")
+        if p["resize"] != "bilinear-antialias":
+            raise SettingsError("pipeline peer resizes bilinear-antialias (torchvision's "
+                                "resize with antialias=True), not %s" % p["resize"])
+        p["decoder"] = "torchvision-cpu"
+        if threads_req not in (None, 1):
+            notes.append("cpu_threads_per_worker: requested %d, DataLoader workers run one "
+                         "intra-op thread each (1)" % threads_req)
+        threads_req = 1
+
     if p["decoder"] is None:
         if p["preprocess"] == "gpu" and "nvjpeg" in decoders:
             p["decoder"] = "nvjpeg"
@@ -364,7 +385,7 @@ def resolve(requested, cpu_count, timm_available=True, decoders=None):
             raise SettingsError("cpu_workers 0: decoder %s runs on CPU workers; request at "
                                 "least 1, or preprocess gpu with decoder nvjpeg" % p["decoder"])
         p["cpu_workers"], p["cpu_threads_per_worker"] = cpu_budget(
-            cpu_count, req["cpu_workers"], req["cpu_threads_per_worker"])
+            cpu_count, req["cpu_workers"], threads_req)
     return p, notes
 
 

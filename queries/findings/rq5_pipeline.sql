@@ -12,9 +12,10 @@
 -- (sync first), queue depth.
 -- Columns:
 --   config_id, gpu_name, model ('p<patch> d<depth> h<hidden>'), batch_size,
---   pipeline (sync | async), queue_depth, preprocess (cpu | gpu), variant
---   ('<pipeline> <preprocess>': the chart series), label ('sync gpu',
---   'async q4 cpu', ...);
+--   pipeline (sync | async | peer: the plain torch DataLoader loop, the
+--   reference), queue_depth (the peer's prefetch_factor), preprocess (cpu |
+--   gpu), variant ('<pipeline> <preprocess>': the chart series), label
+--   ('sync gpu', 'async q4 cpu', 'peer DataLoader prefetch 2', ...);
 --   clean_throughput, clean_throughput_lo, clean_throughput_hi,
 --   clean_throughput_n   untraced img/s (median run, 95 % t interval over
 --     the runs; null interval with one run);
@@ -129,6 +130,7 @@ final as (
         pipeline || ' ' || preprocess as variant,
         case pipeline
             when 'async' then 'async q' || queue_depth || ' ' || preprocess
+            when 'peer' then 'peer DataLoader prefetch ' || queue_depth
             else pipeline || ' ' || preprocess
         end as label,
         round(clean_throughput, 1) as clean_throughput,

@@ -19,7 +19,7 @@
 -- forward. serial_img_s = 1 / (1/forward + 1/prep) is the rate if the two
 -- stages' times simply added (no overlap at all): the expectation for a
 -- design with one batch in flight (bound_kind 'serial': pipeline sync or
--- queue_depth 1; 'overlapped' otherwise), but no bound. Neither the sum nor
+-- queue_depth 1; 'overlapped' otherwise, the DataLoader peer included), but no bound. Neither the sum nor
 -- a sum of GPU times is a ceiling: on an H100 (2026-12-07, ViT-B/16 b32,
 -- nvJPEG) async q2 and q8 reached 9,135 and 9,435 img/s where the sum gave
 -- 7,218 and 6,961 (part of nvJPEG's work runs off the SMs: the hardware JPEG
@@ -57,7 +57,7 @@ with
             r.prep_bound_img_s,
             case
                 when r.pipeline = 'sync' or r.queue_depth = 1 then 'serial'
-                when r.pipeline = 'async' then 'overlapped'
+                when r.pipeline in ('async', 'peer') then 'overlapped'
             end as bound_kind,
             case
                 when r.preprocess = 'cpu' then 'cpu_decode_resize'
