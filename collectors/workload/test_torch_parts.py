@@ -221,6 +221,16 @@ class GPUSmoke(unittest.TestCase):
         s = dict(SMALL, pipeline="async", preprocess="gpu", queue_depth=2)
         self.check(run_workload(self, s, phase="traced"), s, "traced")
 
+    def test_peer(self):
+        # the DataLoader loop as a design of its own, both phases
+        s = dict(SMALL, pipeline="peer", preprocess="cpu", queue_depth=2, cpu_workers=2)
+        r = run_workload(self, s)
+        self.check(r, s, "clean")
+        dl = r["details"]["pipeline"]["dataloader"]
+        self.assertEqual((dl["num_workers"], dl["prefetch_factor"]), (2, 2))
+        self.assertEqual(len(dl["worker_pids"]), 2)
+        self.check(run_workload(self, s, phase="traced"), s, "traced")
+
     @unittest.skipUnless(os.environ.get("VITLAB_TEST_COMPILE") == "1", "set VITLAB_TEST_COMPILE=1")
     def test_compile_modes(self):
         for mode in ("default", "reduce-overhead", "max-autotune"):
