@@ -94,6 +94,19 @@ pipeline)
      test_nvtx test_pipeline_logic test_torch_parts test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
   touch $S/ALLDONE
   ;;
+short)
+  # Little device time left: rq5 quick executed (the baseline), then rq5's
+  # pipeline profile (the quick variants and the DataLoader peer at b32 and
+  # b64) with --warm-start in a second order (its b32 half against the
+  # baseline: warm against executed, two orders, runs per GPU-hour), then
+  # the fork probe and the workload's unit tests if time remains.
+  begin
+  collect rq5 rq5-quick-$TAG > $S/rq5.log 2>&1; log rq5
+  PROFILE=pipeline collect rq5 rq5-pipeline-$TAG-warm-seed2 --order-seed 2 --warm-start > $S/rq5-warm.log 2>&1; log rq5-pipeline-warm-seed2
+  bash $W/device_session.sh forkprobe > $S/forkprobe.log 2>&1; log forkprobe
+  (cd $W && timeout 400 python3 -m unittest test_torch_parts test_zygote test_pipeline_logic 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
+  touch $S/ALLDONE
+  ;;
 forkprobe)
   # Can one nsys session trace runs forked by a warm interpreter? nsys
   # profiles vit_zygote.py with --trace-fork-before-exec and a capture range
@@ -175,5 +188,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pipeline|forkprobe|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pipeline|short|forkprobe|pack" >&2; exit 2;;
 esac
