@@ -125,6 +125,7 @@ func openSQL(ctx context.Context, base string, cfg duck.Config) (*Warehouse, err
 			return nil, fmt.Errorf("queries: %s: %w", v.File, err)
 		}
 	}
+	db.ReleaseMemory() // what binding the views freed (duck.DB.ReleaseMemory)
 	return w, nil
 }
 

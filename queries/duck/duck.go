@@ -6,9 +6,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -136,7 +138,19 @@ func (d Decimal) Float64() float64 {
 // String formats the decimal with exactly Scale digits after the point
 // (e.g. "0.0", "12.300").
 func (d Decimal) String() string {
-	s := new(big.Int).Abs(d.Value).String()
+	var s string
+	if d.Value.IsInt64() { // most values: no big.Int arithmetic (a quarter of a 1.8M-row CSV's time)
+		v := d.Value.Int64()
+		if v < 0 && v != math.MinInt64 {
+			v = -v
+		}
+		s = strconv.FormatInt(v, 10)
+		if v == math.MinInt64 {
+			s = s[1:]
+		}
+	} else {
+		s = new(big.Int).Abs(d.Value).String()
+	}
 	if d.Scale > 0 {
 		if len(s) <= d.Scale {
 			s = strings.Repeat("0", d.Scale-len(s)+1) + s

@@ -2,6 +2,7 @@ package duck
 
 import (
 	"context"
+	"math"
 	"math/big"
 	"path/filepath"
 	"reflect"
@@ -62,11 +63,16 @@ func TestDecimal(t *testing.T) {
 		v     int64
 		scale int
 		want  string
-	}{{0, 1, "0.0"}, {5, 3, "0.005"}, {-5, 2, "-0.05"}, {123456, 1, "12345.6"}, {7, 0, "7"}, {-120, 1, "-12.0"}} {
+	}{{0, 1, "0.0"}, {5, 3, "0.005"}, {-5, 2, "-0.05"}, {123456, 1, "12345.6"}, {7, 0, "7"}, {-120, 1, "-12.0"},
+		{math.MinInt64, 1, "-922337203685477580.8"}, {math.MaxInt64, 3, "9223372036854775.807"}, {math.MinInt64 + 1, 0, "-9223372036854775807"}} {
 		d := Decimal{Value: big.NewInt(tc.v), Scale: tc.scale}
 		if d.String() != tc.want {
 			t.Errorf("%d scale %d: %s, want %s", tc.v, tc.scale, d.String(), tc.want)
 		}
+	}
+	// beyond int64 (HUGEINT-backed decimals)
+	if s := (Decimal{Value: mustBig("-123456789012345678901234"), Scale: 4}).String(); s != "-12345678901234567890.1234" {
+		t.Errorf("big decimal: %s", s)
 	}
 	if f := (Decimal{Value: big.NewInt(-125), Scale: 2}).Float64(); f != -1.25 {
 		t.Errorf("Float64: %v", f)
