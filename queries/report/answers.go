@@ -509,6 +509,20 @@ func (a *answerer) rq5() []string {
 		return []string{open, "No rq5 configuration has a throughput in this warehouse: run the rq5 plan (collectors/plans/rq5.yaml)."}
 	}
 	k := []string{"config_id"}
+	// The DataLoader peer (pipeline peer) is the reference, not a design:
+	// the fastest is vitlab's, and the peer gets a sentence of its own.
+	var peers, own []row
+	for _, r := range rs {
+		if txt(r["pipeline"]) == "peer" {
+			peers = append(peers, r)
+		} else {
+			own = append(own, r)
+		}
+	}
+	if len(own) == 0 {
+		return []string{open, "Only the DataLoader peer has a throughput in this warehouse: run the rq5 plan's sync and async variants (collectors/plans/rq5.yaml)."}
+	}
+	rs = own
 	s := byNum(rs, "clean_throughput")
 	best := s[len(s)-1]
 	out := []string{open,
@@ -543,6 +557,23 @@ func (a *answerer) rq5() []string {
 	}
 	if len(clauses) > 0 {
 		out = append(out, "Against sync, async is "+strings.Join(clauses, ", and ")+".")
+	}
+	for _, p := range byNum(peers, "batch_size") {
+		// the fastest of vitlab's designs on the same model and batch
+		var same []row
+		for _, r := range rs {
+			if txt(r["model"]) == txt(p["model"]) && txt(r["batch_size"]) == txt(p["batch_size"]) && txt(r["gpu_name"]) == txt(p["gpu_name"]) {
+				same = append(same, r)
+			}
+		}
+		if len(same) == 0 {
+			continue
+		}
+		sb := byNum(same, "clean_throughput")
+		top := sb[len(sb)-1]
+		out = append(out, fmt.Sprintf("Beside them, the plain DataLoader loop (%s, batch %s) reached %s img/s%s, and the fastest vitlab design at that batch, %s, %s img/s.",
+			txt(p["label"]), txt(p["batch_size"]), a.num(q, p, "clean_throughput", k...),
+			a.interval(q, p, "clean_throughput_lo", "clean_throughput_hi", k...), txt(top["label"]), a.num(q, top, "clean_throughput", k...)))
 	}
 	if h := withValue(rs, "bound_fraction"); len(h) > 0 {
 		// How much of the ceiling (the slower of the forward-only and the
