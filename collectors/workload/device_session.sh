@@ -94,6 +94,18 @@ pipeline)
      test_nvtx test_pipeline_logic test_torch_parts test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
   touch $S/ALLDONE
   ;;
+tiny)
+  # Very little device time: the fork probe, the peer's GPU test, rq5
+  # quick's two q2 runs executed and then warm (the clean phase's cost both
+  # ways, same card, same configurations), then rq5's pipeline profile warm.
+  begin
+  bash $W/device_session.sh forkprobe > $S/forkprobe.log 2>&1; log forkprobe
+  (cd $W && timeout 120 python3 -m unittest test_torch_parts.GPUSmoke.test_peer test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest-peer.log 2>&1; log unittest-peer
+  collect rq5 rq5-q2-$TAG-executed --only '*-q2-*' > $S/rq5-q2-executed.log 2>&1; log rq5-q2-executed
+  collect rq5 rq5-q2-$TAG-warm --only '*-q2-*' --warm-start > $S/rq5-q2-warm.log 2>&1; log rq5-q2-warm
+  PROFILE=pipeline collect rq5 rq5-pipeline-$TAG-warm-seed2 --order-seed 2 --warm-start > $S/rq5-warm.log 2>&1; log rq5-pipeline-warm-seed2
+  touch $S/ALLDONE
+  ;;
 short)
   # Little device time left: rq5 quick executed (the baseline), then rq5's
   # pipeline profile (the quick variants and the DataLoader peer at b32 and
@@ -188,5 +200,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pipeline|short|forkprobe|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pipeline|short|tiny|forkprobe|pack" >&2; exit 2;;
 esac
