@@ -2,6 +2,7 @@ package queries
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -146,3 +147,78 @@ func arrowSameCell(a, b any) bool {
 	}
 	return a == b
 }
+
+// TestArrowCSVEqualsRows writes every saved query and check over the
+// fixture warehouse as CSV both ways — rows through database/sql into
+// NewCSVWriter, and Arrow record batches into ArrowCSV — and wants the
+// same bytes (queries whose columns ArrowCSV does not render are written
+// from rows by vitlab query, and counted here).
+func TestArrowCSVEqualsRows(t *testing.T) {
+	if !duck.ArrowAvailable {
+		t.Skip("built without the duckdb_arrow tag (make test sets it)")
+	}
+	wh, err := fixtureWarehouse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, err := Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cat := w.Catalog()
+	written, other := 0, 0
+	for _, q := range append(append([]*Query{}, cat.Queries...), cat.Checks...) {
+		var rows strings.Builder
+		var rw RowWriter
+		if err := w.RunEach(ctx, q, nil, func(c []duck.Column) error {
+			rw = NewCSVWriter(&rows, c)
+			return nil
+		}, func(r []any) error { return rw.Row(r) }); err != nil {
+			t.Fatalf("%s: %v", q.Name, err)
+		}
+		if err := rw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		var ac *ArrowCSV
+		ok := true
+		schema, err := w.RunArrow(ctx, q, nil, func(rec arrow.RecordBatch) error {
+			if ac == nil {
+				if ac, ok = NewArrowCSV(&got, rec.Schema()); !ok {
+					return errSkip
+				}
+			}
+			return ac.Write(rec)
+		})
+		if err != nil && !errors.Is(err, errSkip) {
+			t.Fatalf("%s: %v", q.Name, err)
+		}
+		if ok && ac == nil {
+			ac, ok = NewArrowCSV(&got, schema)
+		}
+		if !ok {
+			other++
+			continue
+		}
+		if err := ac.Close(); err != nil {
+			t.Fatal(err)
+		}
+		written++
+		if got.String() != rows.String() {
+			g, r := got.String(), rows.String()
+			i := 0
+			for i < min(len(g), len(r)) && g[i] == r[i] {
+				i++
+			}
+			t.Errorf("%s: Arrow CSV differs at byte %d of %d:\n got  %.120q\n rows %.120q", q.Name, i, len(r), g[i:], r[i:])
+		}
+	}
+	if written < 10 {
+		t.Fatalf("%d queries written through Arrow, %d from rows", written, other)
+	}
+	t.Logf("%d queries and checks byte-identical through Arrow, %d with a column type it leaves to rows", written, other)
+}
+
+var errSkip = errors.New("a column ArrowCSV does not render")

