@@ -39,9 +39,6 @@ const (
 	WarmPreload = "torch,timm,torchvision,vit_run,vit_sources"
 	// warmReadyTimeout bounds the warm interpreter's imports.
 	warmReadyTimeout = 3 * time.Minute
-	// launchNoServer is vit_launch.py's exit status when no warm
-	// interpreter answers.
-	launchNoServer = 3
 )
 
 // warmServer is one running warm interpreter.
