@@ -413,6 +413,40 @@ class PipelineLogic(unittest.TestCase):
                 self.assertNotIn("headroom", td)
                 self.assertEqual(set(tt), set(vit_settings.TRACED_TIMING_KEYS))
 
+    def test_peer(self):
+        # the DataLoader loop as a design: the same windows, NVTX structure
+        # (batch N: preprocess = waiting for the DataLoader, h2d, forward,
+        # d2h, retire N), headroom and effective settings as every design
+        s = dict(SMALL, pipeline="peer", preprocess="cpu", queue_depth=2, cpu_workers=2)
+        planned, eff, t, details, result = self.run_phase(s, headroom=True)
+        self.assertEqual((eff["pipeline"], eff["queue_depth"], eff["preprocess"]), ("peer", 2, "cpu"))
+        self.assertEqual((eff["cpu_workers"], eff["cpu_threads_per_worker"]), (2, 1))
+        self.assertEqual(eff["decoder"], "torchvision-cpu")
+        tree = self.main_tree()
+        self.check_windows([n for n in tree if n[0] != "headroom"], planned, "clean")
+        timed = [c for n, c in tree if n == "timed"]
+        self.assertEqual(len(timed), 2)
+        for batches in timed:
+            self.assertGreaterEqual(len(batches), SMALL["timed_batches"])
+            for name, children in batches:
+                self.assertTrue(name.startswith("batch "), name)
+                self.assertEqual([c for c, _ in children][:4], ["preprocess", "h2d", "forward", "d2h"])
+                self.assertTrue(children[4][0].startswith("retire "), children)
+        dl = details["pipeline"]["dataloader"]
+        self.assertEqual((dl["num_workers"], dl["prefetch_factor"]), (2, 2))
+        self.assertEqual(len(set(dl["worker_pids"])), 2)
+        self.assertNotIn(os.getpid(), dl["worker_pids"])
+        self.assertGreater(t["clean_throughput"], 0)
+        self.assertGreater(t["forward_bound_img_s"], 0)
+        self.assertGreater(t["prep_bound_img_s"], 0)
+        self.assertEqual(len(result["windows"]), 2)
+        lat = [w["latency_p50_ms"] for w in result["windows"]]
+        self.assertTrue(all(x is not None and x >= 0 for x in lat), lat)
+        # the traced phase: one timed window
+        _, eff_t, t_t, _, _ = self.run_phase(s, phase="traced")
+        self.assertEqual(eff_t["pipeline"], "peer")
+        self.assertGreater(t_t["traced_throughput"], 0)
+
     def test_dead_worker_fails_the_run(self):
         # a worker process that dies fails the run with an error naming it
         import signal

@@ -143,7 +143,8 @@ class ZygoteTest(unittest.TestCase):
         out, _ = p.communicate(timeout=30)
         self.assertIn("terminated", out)
         self.assertEqual(p.returncode, 143)
-        g = int(open(gfile).read())
+        with open(gfile) as f:
+            g = int(f.read())
         os.kill(g, signal.SIGKILL)  # SIGTERM went to the group: it may be gone already
 
     def test_killed_launcher_takes_its_run_along(self):
@@ -151,7 +152,8 @@ class ZygoteTest(unittest.TestCase):
         p = self.launch("sleep", gfile)
         p.stdout.readline()
         p.stdout.readline()
-        g = int(open(gfile).read())
+        with open(gfile) as f:
+            g = int(f.read())
         p.kill()
         p.wait(10)
         deadline = time.time() + 10

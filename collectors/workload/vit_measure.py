@@ -15,12 +15,15 @@ these in the warehouse (queries/metrics/run_headroom.sql), so that the
 definition lives in one place.
 """
 
+import gc
 import math
 import time
 
 import torch
 
+import vit_sched
 import vit_stats
+from vit_device import WorkloadError
 
 # HEADROOM_LABEL is the NVTX range around the headroom windows (clean phase
 # only: never in a trace).
@@ -47,6 +50,106 @@ def window_marker(edge, index):
     ns = time.time_ns()
     print("VITLAB_WINDOW %s %d %d" % (edge, index, ns), flush=True)
     return ns
+
+
+class TimedWindow:
+    """TimedWindow brackets one window of batches (vit_pipeline.Pipeline's
+    and vit_peer.PeerPipeline's windows):
+
+    - on entry: an idle GPU (device synchronize), Python's cyclic garbage
+      collector collected and then paused for the window (reference
+      counting still frees every batch's objects), as timeit does — a
+      collection pause inside a host-bound window is noise; the first clock
+      point; the begin marker (marker = index); NVTX range `label` opened;
+      the host clock started (t0);
+    - on a normal exit: a device synchronize, the host clock stopped (t1)
+      and the end marker, both inside the range; after it, the second clock
+      point. The collector is re-enabled whatever happened.
+
+    ev0 (the first clock point's event) is what batches' GPU completion
+    times are measured from; result() turns the batches' records into the
+    window's measurements."""
+
+    def __init__(self, device, tracer, label, marker=None):
+        self.device = device
+        self.tracer = tracer
+        self.label = label
+        self.marker = marker
+        self.start_ns = self.end_ns = None
+
+    def __enter__(self):
+        torch.cuda.synchronize(self.device)
+        gc.collect()
+        self._gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            self.ev0, self.host0, self.unc0 = clock_point()
+            if self.marker is not None:
+                self.start_ns = window_marker("begin", self.marker)
+            self._range = self.tracer.range(self.label)
+            self._range.__enter__()
+        except BaseException:
+            if self._gc_was:
+                gc.enable()
+            raise
+        self.t0 = time.perf_counter_ns()
+        return self
+
+    def __exit__(self, et, ev, tb):
+        try:
+            try:
+                if et is None:
+                    torch.cuda.synchronize(self.device)
+                    self.t1 = time.perf_counter_ns()
+                    if self.marker is not None:
+                        self.end_ns = window_marker("end", self.marker)
+            finally:
+                self._range.__exit__(et, ev, tb)
+            if et is None:
+                self.ev1, self.host1, self.unc1 = clock_point()
+        finally:
+            if self._gc_was:
+                gc.enable()
+        return False
+
+    def result(self, recs, batch, first, last_out):
+        """result is the window's measurements: recs holds one (admission
+        host ns, GPU completion ms since ev0) per batch, batch the images a
+        batch, first the first batch's sequence number and last_out the last
+        batch's logits on the host (None without batches). Raises
+        WorkloadError on a negative latency (the clocks disagree) or
+        non-finite logits."""
+        n = len(recs)
+        clock = vit_sched.ClockMap(self.host0, self.host1, self.ev0.elapsed_time(self.ev1))
+        lat = [vit_sched.latency_ms(a, g, clock) for a, g in recs]
+        done_ms = [g for _, g in recs]
+        if lat and min(lat) < -0.05:
+            raise WorkloadError("latency clock mapping gave a negative latency (%.3f ms): the "
+                                "CUDA event and host clocks disagree" % min(lat))
+        finite = bool(torch.isfinite(last_out).all()) if last_out is not None else None
+        if finite is False:
+            raise WorkloadError("the model output (logits) of batch %d is not finite" % (first + n - 1))
+        seconds = (self.t1 - self.t0) / 1e9
+        images = n * batch
+        out = {
+            "label": self.label,
+            "index": self.marker,
+            "start_unix_ns": self.start_ns,
+            "end_unix_ns": self.end_ns,
+            "first_batch": first,
+            "batches": n,
+            "images": images,
+            "seconds": seconds,
+            "throughput": images / seconds if seconds > 0 else None,
+            "latencies_ms": lat,
+            "steady_batch_s": vit_sched.steady_batch_s(done_ms),
+            "clock_scale": clock.scale,
+            "clock_uncertainty_us": max(self.unc0, self.unc1) / 2e3,
+            "output_finite": finite,
+        }
+        if clock.note:
+            out["clock_note"] = clock.note
+        return out
 
 
 def contract_window(w):

@@ -29,11 +29,11 @@ The class has the attributes and window() of vit_pipeline.Pipeline that
 vit_run and vit_measure use. Imports torch at module level.
 """
 
-import gc
 import time
 
 import torch
 
+import vit_device
 import vit_gpu_prep
 import vit_measure
 import vit_model
@@ -74,7 +74,8 @@ class _Slot:
     def __init__(self, batch, resolution, dtype, device, fmt):
         self.dev_in = torch.empty((batch, 3, resolution, resolution), dtype=dtype,
                                   device=device).contiguous(memory_format=fmt)
-        self.host_out = torch.empty((batch, vit_settings.NUM_CLASSES), dtype=dtype, pin_memory=True)
+        self.host_out = torch.empty((batch, vit_settings.NUM_CLASSES), dtype=dtype,
+                                    pin_memory=vit_device.PIN_MEMORY)
         self.ev_d2h = torch.cuda.Event(enable_timing=True, blocking=True)
 
 
@@ -129,14 +130,14 @@ class PeerPipeline:
         self.std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
         self.loader = torch.utils.data.DataLoader(
             _Jpegs(self.pool.jpegs, self.resolution), batch_size=self.batch,
-            num_workers=self.workers, pin_memory=True, persistent_workers=True,
+            num_workers=self.workers, pin_memory=vit_device.PIN_MEMORY, persistent_workers=True,
             prefetch_factor=self.depth, drop_last=True)
         self.it = iter(self.loader)
 
     def details(self):
         """details is what the run records of the DataLoader."""
         return {"dataloader": {"num_workers": self.workers, "prefetch_factor": self.depth,
-                               "pin_memory": True, "persistent_workers": True,
+                               "pin_memory": vit_device.PIN_MEMORY, "persistent_workers": True,
                                "worker_pids": [int(p.pid) for p in getattr(self.it, "_workers", [])]}}
 
     def close(self):
@@ -151,69 +152,33 @@ class PeerPipeline:
         returns the same measurements. kind and depth are ignored: the
         DataLoader is the design."""
         dev = self.device
-        torch.cuda.synchronize(dev)
-        gc.collect()
-        gc_was = gc.isenabled()
-        gc.disable()
         tr = self.tracer
-        try:
-            ev0, host0, unc0 = vit_measure.clock_point()
-            first = self.seq
-            start_ns = vit_measure.window_marker("begin", marker) if marker is not None else None
-            recs = []
-            with tr.range(label):
-                t0 = time.perf_counter_ns()
-                stop = vit_sched.WindowStop(n, min_s)
-                while stop.admit(len(recs)):
-                    seq = self.seq
-                    self.seq += 1
-                    slot = self.slots[seq % len(self.slots)]
-                    with tr.range(indexed(vit_nvtx.BATCH, seq)):
-                        with tr.range(vit_nvtx.PREPROCESS):
-                            x = next(self.it)
-                        t_admit = time.perf_counter_ns()
-                        with tr.range(vit_nvtx.H2D):
-                            x = x.to(dev, non_blocking=True)
-                            x = ((x.float() - self.mean) / self.std).to(
-                                self.dtype, memory_format=self.fmt)
-                        with tr.range(vit_nvtx.FORWARD):
-                            logits = self.forward(x)
-                        with tr.range(vit_nvtx.D2H):
-                            slot.host_out.copy_(logits, non_blocking=True)
-                            slot.ev_d2h.record()
-                        with tr.range(indexed(vit_nvtx.RETIRE, seq)):
-                            slot.ev_d2h.synchronize()
-                            gpu_ms = ev0.elapsed_time(slot.ev_d2h)
-                        del logits, x
-                    recs.append((t_admit, gpu_ms))
-                torch.cuda.synchronize(dev)
-                t1 = time.perf_counter_ns()
-                end_ns = vit_measure.window_marker("end", marker) if marker is not None else None
-            ev1, host1, unc1 = vit_measure.clock_point()
-        finally:
-            if gc_was:
-                gc.enable()
+        first = self.seq
+        recs = []
+        with vit_measure.TimedWindow(dev, tr, label, marker) as tw:
+            stop = vit_sched.WindowStop(n, min_s)
+            while stop.admit(len(recs)):
+                seq = self.seq
+                self.seq += 1
+                slot = self.slots[seq % len(self.slots)]
+                with tr.range(indexed(vit_nvtx.BATCH, seq)):
+                    with tr.range(vit_nvtx.PREPROCESS):
+                        x = next(self.it)
+                    t_admit = time.perf_counter_ns()
+                    with tr.range(vit_nvtx.H2D):
+                        x = x.to(dev, non_blocking=True)
+                        x = ((x.float() - self.mean) / self.std).to(
+                            self.dtype, memory_format=self.fmt)
+                    with tr.range(vit_nvtx.FORWARD):
+                        logits = self.forward(x)
+                    with tr.range(vit_nvtx.D2H):
+                        slot.host_out.copy_(logits, non_blocking=True)
+                        slot.ev_d2h.record()
+                    with tr.range(indexed(vit_nvtx.RETIRE, seq)):
+                        slot.ev_d2h.synchronize()
+                        gpu_ms = tw.ev0.elapsed_time(slot.ev_d2h)
+                    del logits, x
+                recs.append((t_admit, gpu_ms))
         n = len(recs)
-        clock = vit_sched.ClockMap(host0, host1, ev0.elapsed_time(ev1))
-        lat = [vit_sched.latency_ms(a, g, clock) for a, g in recs]
-        done_ms = [g for _, g in recs]
-        if lat and min(lat) < -0.05:
-            raise WorkloadError("latency clock mapping gave a negative latency (%.3f ms): the "
-                                "CUDA event and host clocks disagree" % min(lat))
         last = self.slots[(first + n - 1) % len(self.slots)].host_out if n else None
-        finite = bool(torch.isfinite(last).all()) if last is not None else None
-        if finite is False:
-            raise WorkloadError("the model output (logits) of batch %d is not finite" % (self.seq - 1))
-        seconds = (t1 - t0) / 1e9
-        images = n * self.batch
-        out = {
-            "label": label, "index": marker, "start_unix_ns": start_ns, "end_unix_ns": end_ns,
-            "first_batch": first, "batches": n, "images": images, "seconds": seconds,
-            "throughput": images / seconds if seconds > 0 else None,
-            "latencies_ms": lat, "steady_batch_s": vit_sched.steady_batch_s(done_ms),
-            "clock_scale": clock.scale, "clock_uncertainty_us": max(unc0, unc1) / 2e3,
-            "output_finite": finite,
-        }
-        if clock.note:
-            out["clock_note"] = clock.note
-        return out
+        return tw.result(recs, self.batch, first, last)

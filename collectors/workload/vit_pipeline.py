@@ -23,7 +23,6 @@ Tensor rules that keep the pipeline correct:
   the compute stream right after the call.
 """
 
-import gc
 import time
 
 import torch
@@ -184,60 +183,16 @@ class Pipeline:
         preprocessing-only rate runs the async design on every slot)."""
         kind = kind or self.kind
         depth = depth or self.depth
-        torch.cuda.synchronize(self.device)
-        gc.collect()
-        gc_was = gc.isenabled()
-        gc.disable()
-        try:
-            ev0, host0, unc0 = vit_measure.clock_point()
-            first = self.seq
-            start_ns = vit_measure.window_marker("begin", marker) if marker is not None else None
-            with self.tracer.range(label):
-                t0 = time.perf_counter_ns()
-                stop = vit_sched.WindowStop(n, min_s)
-                if kind == "sync":
-                    recs = self._run_sync(stop, ev0)
-                else:
-                    recs = self._run_async(stop, ev0, depth)
-                torch.cuda.synchronize(self.device)
-                t1 = time.perf_counter_ns()
-                end_ns = vit_measure.window_marker("end", marker) if marker is not None else None
-            ev1, host1, unc1 = vit_measure.clock_point()
-        finally:
-            if gc_was:
-                gc.enable()
+        first = self.seq
+        with vit_measure.TimedWindow(self.device, self.tracer, label, marker) as tw:
+            stop = vit_sched.WindowStop(n, min_s)
+            if kind == "sync":
+                recs = self._run_sync(stop, tw.ev0)
+            else:
+                recs = self._run_async(stop, tw.ev0, depth)
         n = len(recs)
-        clock = vit_sched.ClockMap(host0, host1, ev0.elapsed_time(ev1))
-        lat = [vit_sched.latency_ms(a, g, clock) for a, g in recs]
-        done_ms = [g for _, g in recs]
-        if lat and min(lat) < -0.05:
-            raise WorkloadError("latency clock mapping gave a negative latency (%.3f ms): the "
-                                "CUDA event and host clocks disagree" % min(lat))
         last = self.slots[(first + n - 1) % len(self.slots)].host_out if n else None
-        finite = bool(torch.isfinite(last).all()) if last is not None else None
-        if finite is False:
-            raise WorkloadError("the model output (logits) of batch %d is not finite" % (self.seq - 1))
-        seconds = (t1 - t0) / 1e9
-        images = n * self.batch
-        out = {
-            "label": label,
-            "index": marker,
-            "start_unix_ns": start_ns,
-            "end_unix_ns": end_ns,
-            "first_batch": first,
-            "batches": n,
-            "images": images,
-            "seconds": seconds,
-            "throughput": images / seconds if seconds > 0 else None,
-            "latencies_ms": lat,
-            "steady_batch_s": vit_sched.steady_batch_s(done_ms),
-            "clock_scale": clock.scale,
-            "clock_uncertainty_us": max(unc0, unc1) / 2e3,
-            "output_finite": finite,
-        }
-        if clock.note:
-            out["clock_note"] = clock.note
-        return out
+        return tw.result(recs, self.batch, first, last)
 
     def _next_seq(self):
         s = self.seq

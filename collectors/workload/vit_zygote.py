@@ -41,8 +41,9 @@ connection closes before the child ended. The server is single-threaded
 
 stdout gets one line when the server is ready:
     VITLAB_ZYGOTE ready pid=N import_s=S threads=T preloaded=a,b missing=c
-(T: its OS threads after the imports; 1 is what forking wants, more is
-logged as a warning.)
+(T: its OS threads after the imports. A fork copies only the calling one;
+`import torch` alone starts one native thread, so T is 2 with torch, the
+state in which every DataLoader forks its workers.)
 """
 
 import argparse
@@ -343,7 +344,10 @@ def main(argv=None):
     signal.signal(signal.SIGINT, on_term)
     threads = os_threads()
     if threads and threads > 1:
-        log("warning: %d OS threads after the imports; a fork copies only this one" % threads)
+        # `import torch` alone starts one native thread (2 OS threads on
+        # torch 2.15, no Python thread): the state every DataLoader forks its
+        # workers in. More than that is worth a look.
+        log("%d OS threads after the imports; a fork copies only the calling one" % threads)
     print("VITLAB_ZYGOTE ready pid=%d import_s=%.3f threads=%s preloaded=%s missing=%s" % (
         os.getpid(), import_s, threads if threads is not None else "?", ",".join(done) or "-",
         ",".join(m.split(" ")[0] for m in missing) or "-"), flush=True)
