@@ -52,7 +52,7 @@ func main() {
 type row struct {
 	id, plan, profile, card string
 	runs, ok, notRun        int
-	warm                    int // ok runs whose clean phase was forked warm
+	warm                    int           // ok runs whose clean phase was forked warm
 	wall                    time.Duration // batch started_at → finished
 	perHour                 float64       // ok runs per hour of wall time
 	// medians over the batch's ok runs, seconds; -1 when unrecorded

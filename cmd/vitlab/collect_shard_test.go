@@ -27,7 +27,8 @@ matrix:
 `
 
 // TestShardedSameWarehouse collects one plan twice with the stand-ins, on
-// one host in one process and as three shards side by side (--gpus 0,1,2),
+// one host in one process and as three shards side by side (--gpus 0,1,2,
+// with --warm-start),
 // ingests both batch directories in one command, and finds the same runs
 // rows, except for what differs by nature between two collections: the
 // batch id, times, measured timings, and the GPU (each shard had its own:
@@ -63,7 +64,12 @@ func TestShardedSameWarehouse(t *testing.T) {
 		"--workload", abs("../../collectors/runner/testdata/workload"), "--sysfs-root", filepath.Join(dir, "one"),
 		"--out", filepath.Join(dir, "out")}
 	vitlab(append(common, "--batch", "single")...)
-	vitlab(append(common, "--batch", "sharded", "--gpus", "0,1,2")...)
+	// the shards start warm (each its own warm interpreter, side by side in
+	// one process): the rows must not tell
+	vitlab(append(common, "--batch", "sharded", "--gpus", "0,1,2", "--warm-start")...)
+	if logs, _ := filepath.Glob(filepath.Join(dir, "out", "sharded", "warm-*.log")); len(logs) != 3 {
+		t.Errorf("warm interpreter logs %v: want one per shard", logs)
+	}
 	wh := filepath.Join(dir, "wh")
 	out := vitlab("ingest", "--warehouse", wh, filepath.Join(dir, "out", "single"), filepath.Join(dir, "out", "sharded"))
 	if !strings.Contains(out, "batch single: 3 runs landed") || !strings.Contains(out, "batch sharded: 3 runs landed") {

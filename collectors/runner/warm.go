@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -76,6 +77,9 @@ func (s *warmServer) stop() {
 	os.Remove(s.socket)
 }
 
+// warmSeq numbers the warm interpreters' sockets of this process.
+var warmSeq atomic.Int64
+
 // warmPool holds the warm interpreters of a collection, one per NUMA
 // binding (numactl prefix), started when a run first needs one.
 type warmPool struct {
@@ -110,7 +114,9 @@ func (r *runner) warmSocket(prefix []string) string {
 	if s, ok := p.sockets[k]; ok {
 		return s
 	}
-	s := filepath.Join(os.TempDir(), fmt.Sprintf("vitlab-warm-%d-%d.sock", os.Getpid(), len(p.sockets)))
+	// unique in this process too: shards side by side (--gpus) are runners
+	// of one process
+	s := filepath.Join(os.TempDir(), fmt.Sprintf("vitlab-warm-%d-%d.sock", os.Getpid(), warmSeq.Add(1)))
 	p.sockets[k] = s
 	return s
 }
@@ -163,8 +169,9 @@ func (r *runner) warmUp(ctx context.Context, prefix []string) string {
 func (r *runner) startWarm(ctx context.Context, prefix []string) (*warmServer, error) {
 	sock := r.warmSocket(prefix)
 	os.Remove(sock)
-	n := len(r.warm.servers) + len(r.warm.failed)
-	logPath := filepath.Join(r.dir, fmt.Sprintf("warm-%d.log", n))
+	// warm-<pid>-<n>.log, after its socket: one per interpreter, also with
+	// shards of one process writing into one batch directory
+	logPath := filepath.Join(r.dir, strings.TrimPrefix(strings.TrimSuffix(filepath.Base(sock), ".sock"), "vitlab-")+".log")
 	argv := append(append([]string{}, prefix...), r.cfg.Python, filepath.Join(r.cfg.WorkloadDir, ZygoteScript),
 		"--socket", sock, "--path", r.cfg.WorkloadDir, "--preload", WarmPreload, "--log", logPath)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
