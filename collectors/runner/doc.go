@@ -12,7 +12,9 @@
 // batch was made from, used to refuse a resume with a changed plan), and per
 // run runs/<run-id>/ holding request.json, result.clean.json,
 // result.traced.json, stdout.log, stderr.log, nvml.jsonl, trace.sqlite.zst
-// and run.json.
+// and run.json. With WarmStart (warm.go) the batch directory also holds
+// warm-<pid>-<n>.log, the log of each warm interpreter (what it preloaded,
+// each run it forked and how that ended); ingest ignores it.
 //
 // Each run executes the workload twice, as the workload contract says:
 // first the clean phase (untraced; numactl only), then the traced phase
