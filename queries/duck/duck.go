@@ -37,8 +37,8 @@ type Config struct {
 	// 80 % of RAM). Operators that outgrow it spill to TempDir; it does
 	// not count what a result hands to Go.
 	MemoryLimit int64
-	// TempDir is where DuckDB spills (default: the system's temporary
-	// directory, never the current one).
+	// TempDir is where DuckDB spills (default: vitlab-duckdb/<pid> in the
+	// system's temporary directory, never the current one).
 	TempDir string
 	// FileSearchPath is a directory against which relative file paths in
 	// SQL (and in stored views) resolve (DuckDB's file_search_path).
@@ -84,7 +84,13 @@ func (cfg Config) settings() string {
 	}
 	tmp := cfg.TempDir
 	if tmp == "" {
-		tmp = filepath.Join(os.TempDir(), "vitlab-duckdb")
+		// One folder per process: DuckDB names its temporary files
+		// without telling processes apart (duckdb_temp_storage_<size>-<n>
+		// .tmp), so two processes spilling into one folder read each
+		// other's blocks ("Corrupt temporary file: decompressed block is
+		// 0 bytes", seen with the queries and report tests at once).
+		// DuckDB removes the folder it created when the database closes.
+		tmp = filepath.Join(os.TempDir(), "vitlab-duckdb", strconv.Itoa(os.Getpid()))
 	}
 	fmt.Fprintf(&b, "set temp_directory = %s;\n", Quote(tmp))
 	// DuckDB's external file cache keeps whole Parquet files in memory
