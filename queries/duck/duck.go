@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
@@ -20,7 +21,13 @@ import (
 type DB struct {
 	db   *sql.DB
 	conn *sql.Conn
+	// tmp is the temporary folder made for this database alone (Config's
+	// TempDir unset), removed by Close.
+	tmp string
 }
+
+// tempSeq tells apart the temporary folders of one process's databases.
+var tempSeq atomic.Int64
 
 // Config bounds a database and says where it looks for files. The zero
 // value is DuckDB's defaults (every CPU, 80 % of the memory, an in-memory
@@ -37,8 +44,9 @@ type Config struct {
 	// 80 % of RAM). Operators that outgrow it spill to TempDir; it does
 	// not count what a result hands to Go.
 	MemoryLimit int64
-	// TempDir is where DuckDB spills (default: vitlab-duckdb/<pid> in the
-	// system's temporary directory, never the current one).
+	// TempDir is where DuckDB spills (default: a folder of this database
+	// alone, vitlab-duckdb/<pid>-<n> in the system's temporary directory,
+	// removed by Close; never the current directory).
 	TempDir string
 	// FileSearchPath is a directory against which relative file paths in
 	// SQL (and in stored views) resolve (DuckDB's file_search_path).
@@ -51,6 +59,18 @@ func Open(ctx context.Context) (*DB, error) { return OpenConfig(ctx, Config{}) }
 // OpenConfig opens the database cfg names (in memory when cfg.Path is
 // empty) with cfg's settings.
 func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
+	own := ""
+	if cfg.TempDir == "" {
+		// One folder per database: DuckDB names its temporary files
+		// without telling databases apart (duckdb_temp_storage_<size>-<n>
+		// .tmp), so two processes spilling into one folder read each
+		// other's blocks ("Corrupt temporary file: decompressed block is
+		// 0 bytes", seen with the queries and report tests at once).
+		// DuckDB makes it when it first spills and removes its files on
+		// close; Close removes the folder.
+		own = filepath.Join(os.TempDir(), "vitlab-duckdb", fmt.Sprintf("%d-%d", os.Getpid(), tempSeq.Add(1)))
+		cfg.TempDir = own
+	}
 	dsn := cfg.Path
 	if cfg.ReadOnly {
 		dsn += "?access_mode=read_only"
@@ -65,7 +85,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("duck: connect: %w", err)
 	}
-	d := &DB{db: db, conn: conn}
+	d := &DB{db: db, conn: conn, tmp: own}
 	if err := d.Exec(ctx, cfg.settings()); err != nil {
 		d.Close()
 		return nil, err
@@ -82,17 +102,9 @@ func (cfg Config) settings() string {
 	if cfg.MemoryLimit > 0 {
 		fmt.Fprintf(&b, "set memory_limit = '%dMiB';\n", max(1, cfg.MemoryLimit>>20))
 	}
-	tmp := cfg.TempDir
-	if tmp == "" {
-		// One folder per process: DuckDB names its temporary files
-		// without telling processes apart (duckdb_temp_storage_<size>-<n>
-		// .tmp), so two processes spilling into one folder read each
-		// other's blocks ("Corrupt temporary file: decompressed block is
-		// 0 bytes", seen with the queries and report tests at once).
-		// DuckDB removes the folder it created when the database closes.
-		tmp = filepath.Join(os.TempDir(), "vitlab-duckdb", strconv.Itoa(os.Getpid()))
+	if cfg.TempDir != "" { // OpenConfig sets one
+		fmt.Fprintf(&b, "set temp_directory = %s;\n", Quote(cfg.TempDir))
 	}
-	fmt.Fprintf(&b, "set temp_directory = %s;\n", Quote(tmp))
 	// DuckDB's external file cache keeps whole Parquet files in memory
 	// outside memory_limit; vitlab reads each file once or twice per
 	// process, so it only added to the peak: writing the view database of
@@ -109,7 +121,11 @@ func (cfg Config) settings() string {
 
 // Close releases the database.
 func (d *DB) Close() error {
-	return errors.Join(d.conn.Close(), d.db.Close())
+	err := errors.Join(d.conn.Close(), d.db.Close())
+	if d.tmp != "" {
+		os.RemoveAll(d.tmp)
+	}
+	return err
 }
 
 // Exec runs a script of one or more statements that return no rows.

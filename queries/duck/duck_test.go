@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/big"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -135,5 +136,41 @@ func TestCopyParquet(t *testing.T) {
 func TestQuote(t *testing.T) {
 	if Quote("a'b") != "'a''b'" || Ident(`a"b`) != `"a""b"` {
 		t.Error(Quote("a'b"), Ident(`a"b`))
+	}
+}
+
+// TestTempFolderPerDatabase: each database spills into a folder of its
+// own (DuckDB's temporary file names would collide between databases), and
+// Close removes it.
+func TestTempFolderPerDatabase(t *testing.T) {
+	ctx := context.Background()
+	a, err := OpenConfig(ctx, Config{Threads: 1, MemoryLimit: 24 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenConfig(ctx, Config{Threads: 1, MemoryLimit: 24 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.tmp == "" || a.tmp == b.tmp {
+		t.Fatalf("temporary folders %q and %q", a.tmp, b.tmp)
+	}
+	// a sort of ~100 MB of text outgrows 24 MiB: it spills
+	res, err := a.Query(ctx, "select count(*) from (select x from (select random()::varchar || range as x from range(3000000)) order by x)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows[0][0] != int64(3000000) {
+		t.Fatalf("count %v", res.Rows[0][0])
+	}
+	if _, err := os.Stat(a.tmp); err != nil {
+		t.Fatalf("the sort did not spill into %s: %v", a.tmp, err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.tmp); !os.IsNotExist(err) {
+		t.Fatalf("%s left after Close: %v", a.tmp, err)
 	}
 }
