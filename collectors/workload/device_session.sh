@@ -1,9 +1,11 @@
 #!/bin/bash
-# Issue 21's measurement session on a lent GPU host (../shared/GPU.md), from the
+# Measurement sessions on a lent GPU host (nsys under /opt/nvidia, no network), from the
 # repository root, in the background so that no 10-minute call limit cuts it:
 #
-#   here:   GOOS=linux GOARCH=amd64 go build -ldflags="-s -w" -o /tmp/vitlab ./cmd/vitlab
-#           zstd -19 /tmp/vitlab -o .gpu-bin/vitlab.zst     # carry [".gpu-libs", ".gpu-bin"]
+#   here:   GOOS=linux GOARCH=amd64 go build -tags noduckdb -trimpath -ldflags="-s -w" -o /tmp/vitlab ./cmd/vitlab
+#           zstd -19 /tmp/vitlab -o .gpu-bin/vitlab.zst; stat -c %s /tmp/vitlab > .gpu-bin/vitlab.size
+#           # (without DuckDB: 10 MB compressed; carry [".gpu-libs", ".gpu-bin"], the tree must stay < 64 MiB)
+#   there:  bash collectors/workload/device_session.sh call 560 pipeline   # one call; then "call2 560"
 #   there:  bash collectors/workload/device_session.sh smoke      # tests + one collected run (~2.5 min)
 #           setsid nohup bash collectors/workload/device_session.sh all > /tmp/session.out 2>&1 &
 #           bash collectors/workload/device_session.sh pack       # later calls: results to $OUT
@@ -182,6 +184,24 @@ print(sys.argv[1], 'kernels', k[0], 'pids', k[1])" ${f%.nsys-rep}.sqlite >> $P/p
   done
   cat $P/probe.txt
   ;;
+call)
+  # One device call: start mode $3 (default pipeline) in the background,
+  # which outlives the call while the machine stays warm, wait until it is
+  # done or $2 seconds (default 560) have passed, and pack what is there
+  # into $OUT. The next call: "call2 SECONDS" (wait more, then pack).
+  T0=$(date +%s)
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  python3 -c "import torch, timm; print(torch.__version__, timm.__version__)"
+  setsid nohup bash $W/device_session.sh ${3:-pipeline} > /tmp/session.out 2>&1 < /dev/null &
+  sleep 5
+  while [ $(( $(date +%s) - T0 )) -lt ${2:-560} ] && [ ! -f $S/ALLDONE ]; do sleep 10; done
+  cat $S/progress.txt; bash $W/device_session.sh pack
+  ;;
+call2)
+  T0=$(date +%s)
+  while [ $(( $(date +%s) - T0 )) -lt ${2:-560} ] && [ ! -f $S/ALLDONE ]; do sleep 10; done
+  tail -5 /tmp/session.out; bash $W/device_session.sh pack
+  ;;
 pack)
   cat $S/card.txt $S/progress.txt 2>/dev/null
   python3 - <<'EOP'
@@ -200,5 +220,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pipeline|short|tiny|forkprobe|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pipeline|short|tiny|forkprobe|call|call2|pack" >&2; exit 2;;
 esac
