@@ -14,11 +14,11 @@ import (
 	"vitlab/queries/duck"
 )
 
-// TestRunArrowEqualsRun runs every saved query and check over the fixture
-// warehouse both ways — rows through database/sql (Run) and Arrow record
-// batches (RunArrow) — and compares names, row counts, order and every
-// cell of a number, text or boolean column.
-func TestRunArrowEqualsRun(t *testing.T) {
+// arrowFixture opens the fixture warehouse for the Arrow tests (skipped
+// without the duckdb_arrow tag, where RunArrow answers duck.ErrNoArrow) and
+// returns every saved query and check of its catalog.
+func arrowFixture(t *testing.T) (context.Context, *Warehouse, []*Query) {
+	t.Helper()
 	if !duck.ArrowAvailable {
 		t.Skip("built without the duckdb_arrow tag (make test sets it): RunArrow answers duck.ErrNoArrow")
 	}
@@ -31,9 +31,17 @@ func TestRunArrowEqualsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
 	cat := w.Catalog()
-	all := append(append([]*Query{}, cat.Queries...), cat.Checks...)
+	return ctx, w, append(append([]*Query{}, cat.Queries...), cat.Checks...)
+}
+
+// TestRunArrowEqualsRun runs every saved query and check over the fixture
+// warehouse both ways — rows through database/sql (Run) and Arrow record
+// batches (RunArrow) — and compares names, row counts, order and every
+// cell of a number, text or boolean column.
+func TestRunArrowEqualsRun(t *testing.T) {
+	ctx, w, all := arrowFixture(t)
 	cells := 0
 	for _, q := range all {
 		want, err := w.Run(ctx, q, nil)
@@ -154,22 +162,9 @@ func arrowSameCell(a, b any) bool {
 // same bytes (queries whose columns ArrowCSV does not render are written
 // from rows by vitlab query, and counted here).
 func TestArrowCSVEqualsRows(t *testing.T) {
-	if !duck.ArrowAvailable {
-		t.Skip("built without the duckdb_arrow tag (make test sets it)")
-	}
-	wh, err := fixtureWarehouse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	w, err := Open(ctx, wh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	cat := w.Catalog()
+	ctx, w, all := arrowFixture(t)
 	written, other := 0, 0
-	for _, q := range append(append([]*Query{}, cat.Queries...), cat.Checks...) {
+	for _, q := range all {
 		var rows strings.Builder
 		var rw RowWriter
 		if err := w.RunEach(ctx, q, nil, func(c []duck.Column) error {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-
-	"vitlab/etl/ingest"
 )
 
 // TestPipelineH100 reads the first collection of the process-based workload
@@ -25,15 +23,7 @@ import (
 // throughput above serial_img_s, the rate if the stages' times added.
 func TestPipelineH100(t *testing.T) {
 	ctx := context.Background()
-	wh := t.TempDir()
-	if _, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: []string{filepath.Join("..", "data", "h100-2026-12-07", "rq5-quick-h100")}, Jobs: 2}); err != nil {
-		t.Fatal(err)
-	}
-	w, err := Open(ctx, wh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openBatchDir(t, filepath.Join("..", "data", "h100-2026-12-07", "rq5-quick-h100"))
 	if res, err := w.SQL(ctx, `select run_id, "check", detail from runs_flagged`); err != nil {
 		t.Fatal(err)
 	} else {

@@ -18,15 +18,7 @@ import (
 // prepare ahead.
 func TestSampleAsyncRunsAhead(t *testing.T) {
 	ctx := context.Background()
-	wh := t.TempDir()
-	if _, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: []string{filepath.Join("..", "data", "sample", "rq5-quick-h200")}, Jobs: 2}); err != nil {
-		t.Fatal(err)
-	}
-	w, err := Open(ctx, wh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openBatchDir(t, filepath.Join("..", "data", "sample", "rq5-quick-h200"))
 	res, err := w.SQL(ctx, `select c.run_id, c.pipeline, c.queue_depth, c.preprocess,
 		p.prefetch_pairs, p.prefetch_overlaps, m.copy_compute_overlap
 		from run_config as c
@@ -60,4 +52,21 @@ func TestSampleAsyncRunsAhead(t *testing.T) {
 	if asyncQ2 != 4 {
 		t.Errorf("%d async runs with q >= 2 in the sample's rq5 batch, want 4", asyncQ2)
 	}
+}
+
+// openBatchDir ingests one batch directory into a fresh warehouse and
+// opens it (closed when the test ends).
+func openBatchDir(t *testing.T, dir string) *Warehouse {
+	t.Helper()
+	ctx := context.Background()
+	wh := t.TempDir()
+	if _, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: []string{dir}, Jobs: 2}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
 }

@@ -119,15 +119,12 @@ class PeerPipeline:
         problem = vit_sched.check_pinned(self.memory["pinned"], mem_total)
         if problem:
             raise WorkloadError(problem)
-        t = time.perf_counter()
-        self.pool = vit_sources.SourcePool(max(1, min(vit_sources.POOL_IMAGES, self.batch)),
-                                           planned["source_resolution"],
-                                           planned["jpeg_quality"], seed)
-        self.pool_s = time.perf_counter() - t
+        self.pool, self.pool_s = vit_sources.run_pool(planned, seed)
         self.slots = [_Slot(self.batch, self.resolution, self.dtype, device, self.fmt)
                       for _ in range(2)]
-        self.mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
+        # the loop a user writes: (x - 255·mean) / (255·std) in float32
+        self.mean = torch.tensor(vit_gpu_prep.IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(vit_gpu_prep.IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
         self.loader = torch.utils.data.DataLoader(
             _Jpegs(self.pool.jpegs, self.resolution), batch_size=self.batch,
             num_workers=self.workers, pin_memory=vit_device.PIN_MEMORY, persistent_workers=True,

@@ -131,11 +131,7 @@ class Pipeline:
         problem = vit_sched.check_pinned(self.memory["pinned"], mem_total)
         if problem:
             raise WorkloadError(problem)
-        t = time.perf_counter()
-        self.pool = vit_sources.SourcePool(max(1, min(vit_sources.POOL_IMAGES, self.batch)),
-                                           planned["source_resolution"],
-                                           planned["jpeg_quality"], seed)
-        self.pool_s = time.perf_counter() - t
+        self.pool, self.pool_s = vit_sources.run_pool(planned, seed)
         src_size = self.resolution if self.mode == "cpu" else planned["source_resolution"]
         self.slots = [Slot(self.batch, self.resolution, src_size, self.dtype, device,
                            self.mode, self.fmt) for _ in range(n_slots)]

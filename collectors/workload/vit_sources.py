@@ -6,6 +6,7 @@ Image i of batch N is pool image (N * batch_size + i) % pool size.
 """
 
 import io
+import time
 
 import torch
 
@@ -100,6 +101,16 @@ class SourcePool:
         """batch is the list of JPEG byte tensors of batch seq."""
         n = len(self.jpegs)
         return [self.jpegs[(seq * batch_size + i) % n] for i in range(batch_size)]
+
+
+def run_pool(planned, seed):
+    """run_pool is a run's source pool — min(POOL_IMAGES, batch_size) images
+    at the run's source_resolution and jpeg_quality — and the seconds it took
+    to make (details.pipeline.pool_encode_s)."""
+    t = time.perf_counter()
+    pool = SourcePool(max(1, min(POOL_IMAGES, planned["batch_size"])), planned["source_resolution"],
+                      planned["jpeg_quality"], seed)
+    return pool, time.perf_counter() - t
 
 
 def decode_cpu(data, decoder):
