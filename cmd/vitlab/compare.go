@@ -218,7 +218,7 @@ func (s *compareSummary) line() string {
 	if len(s.rows) == 0 {
 		return "compare: nothing to compare (no runs on a side, or no plan with two batches)"
 	}
-	order := []string{"faster", "slower", "better", "worse", "higher", "lower", "no change", "inconclusive", "only in base", "only in new"}
+	order := []string{"faster", "slower", "better", "worse", "higher", "lower", "no change", "inconclusive", "only in base", "only in new", "left out"}
 	var parts []string
 	for _, v := range order {
 		if n := s.counts[v]; n > 0 {

@@ -1,6 +1,6 @@
 -- name: compare_batches
 -- description: What changed between two collections (BASE and NEW): for every configuration present in both, matched on its effective settings, each headline metric as a ratio NEW/BASE with an interval over runs and a verdict against a threshold, with the kernels whose time per image changed most; configurations found on one side only are listed too.
--- inputs: run_config, run_values, runs, batches, run_kernel_time
+-- inputs: run_config, run_values, runs, batches, run_kernel_time, runs_left_out
 -- rq: -
 -- param: base = null  -- the BASE side: a batch id (a * matches any text), or key=value with key batch, card (part of the GPU name), plan, host, torch, driver or cuda (both null: every plan's newest batch against the one before)
 -- param: new = null  -- the NEW side, written as base
@@ -52,6 +52,15 @@
 -- throughput and latency, better / worse for energy and kernels per image,
 -- higher / lower for GPU busy. Configurations on one side only get the
 -- verdict 'only in base' or 'only in new' and no metric.
+--
+-- Runs left out. An ok run that the instrument left out (runs_left_out:
+-- an invalid flag such as window_cov, window_trend or clock_drop, a copy,
+-- settings that disagree with the trace) gives no value, but it is
+-- counted: base_left / new_left, and the reason of an 'only in …' or
+-- 'inconclusive' row says how many runs of that side were left out and
+-- why, so "not collected" and "collected, but not trustworthy" read
+-- differently. A configuration whose runs were all left out on both sides
+-- gets the verdict 'left out'.
 --
 -- kernels: for a decisive change, the top_kernels kernel names whose
 -- median GPU time per image (run_kernel_time, traced runs) changed most,
@@ -177,15 +186,51 @@ metric_defs as (
     ) as t(metric, unit, better, metric_order)
 ),
 
-side_runs as (
-    select s.comparison, s.side, s.batch_id, s.run_id, c.settings_key, c.rq, c.gpu_name
+all_side_runs as (
+    select
+        s.comparison, s.side, s.batch_id, s.run_id, c.settings_key, c.rq, c.gpu_name,
+        exists (select 1 from run_values as v where v.batch_id = s.batch_id and v.run_id = s.run_id) as usable
     from sided as s
     join run_config as c
         on c.batch_id = s.batch_id and c.run_id = s.run_id
     cross join overlap as o
     where c.settings_key is not null
       and o.fail is null
-      and exists (select 1 from run_values as v where v.batch_id = s.batch_id and v.run_id = s.run_id)
+      and c.status = 'ok'
+),
+
+side_runs as (
+    select comparison, side, batch_id, run_id, settings_key, rq, gpu_name
+    from all_side_runs
+    where usable
+),
+
+-- ok runs of a side that gave no value, with the flags that left them out
+left_runs as (
+    select
+        r.comparison, r.settings_key, r.side,
+        any_value(r.rq) as rq,
+        any_value(r.gpu_name) as gpu_name,
+        count(distinct r.run_id || '/' || r.batch_id) as n,
+        string_agg(distinct coalesce(l.reason, 'no values'), ', ' order by coalesce(l.reason, 'no values')) as reasons
+    from all_side_runs as r
+    left join runs_left_out as l
+        on l.batch_id = r.batch_id and l.run_id = r.run_id
+    where not r.usable
+    group by r.comparison, r.settings_key, r.side
+),
+
+left_text as (
+    select
+        comparison, settings_key,
+        any_value(rq) as rq,
+        any_value(gpu_name) filter (where side = 'base') as base_gpu,
+        any_value(gpu_name) filter (where side = 'new') as new_gpu,
+        coalesce(sum(n) filter (where side = 'base'), 0) as base_left,
+        coalesce(sum(n) filter (where side = 'new'), 0) as new_left,
+        string_agg(format('{} run(s) in {} left out ({})', n, side, reasons), '; ' order by side) as text
+    from left_runs
+    group by comparison, settings_key
 ),
 
 values_in as (
@@ -386,24 +431,28 @@ compared as (
                 else '' end
         end as method,
         v.verdict,
-        v.reason,
+        case when v.verdict = 'inconclusive' and lt.text is not null
+            then v.reason || '; ' || lt.text
+            else v.reason
+        end as reason,
         case when v.verdict not in ('no change', 'inconclusive') then t.kernels end as kernels,
         v.metric_order
     from verdicts as v
     join keys_sides as k using (comparison, settings_key)
     left join kernel_text as t using (comparison, settings_key)
+    left join left_text as lt using (comparison, settings_key)
 ),
 
 one_side as (
     select
         comparison,
         settings_key as config,
-        rq,
+        keys_sides.rq,
         null as metric,
         null as unit,
         null as better,
-        base_gpu,
-        new_gpu,
+        keys_sides.base_gpu,
+        keys_sides.new_gpu,
         base_runs as base_n,
         new_runs as new_n,
         null::double as base_median,
@@ -414,18 +463,52 @@ one_side as (
         null::double as conf_level,
         null as method,
         case when new_runs = 0 then 'only in base' else 'only in new' end as verdict,
-        case when new_runs = 0 then 'no run of this configuration in new' else 'no run of this configuration in base' end as reason,
+        case
+            when new_runs = 0 and coalesce(lt.new_left, 0) > 0 then 'no usable run in new: ' || lt.text
+            when new_runs = 0 then 'no run of this configuration in new'
+            when coalesce(lt.base_left, 0) > 0 then 'no usable run in base: ' || lt.text
+            else 'no run of this configuration in base'
+        end as reason,
         null as kernels,
         0 as metric_order
     from keys_sides
+    left join left_text as lt using (comparison, settings_key)
     where base_runs = 0 or new_runs = 0
+),
+
+-- collected on one side or both, but every run of it left out
+left_only as (
+    select
+        comparison,
+        settings_key as config,
+        lt.rq,
+        null as metric,
+        null as unit,
+        null as better,
+        lt.base_gpu,
+        lt.new_gpu,
+        0 as base_n,
+        0 as new_n,
+        null::double as base_median,
+        null::double as new_median,
+        null::double as ratio,
+        null::double as ci_low,
+        null::double as ci_high,
+        null::double as conf_level,
+        null as method,
+        'left out' as verdict,
+        'no usable run on either side: ' || lt.text as reason,
+        null as kernels,
+        0 as metric_order
+    from left_text as lt
+    anti join keys_sides as k using (comparison, settings_key)
 ),
 
 final as (
     select * exclude (metric_order)
-    from (select * from compared union all select * from one_side)
+    from (select * from compared union all select * from one_side union all select * from left_only)
     order by
-        case when verdict like 'only%' then 1 else 0 end,
+        case when verdict like 'only%' then 1 when verdict = 'left out' then 2 else 0 end,
         comparison, rq, config, metric_order
 )
 

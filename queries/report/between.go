@@ -64,7 +64,7 @@ func (r *run) between(q *queries.Query, f findingView, res *duck.Result) *rqSect
 			order = append(order, name)
 		}
 		verdict := txt(row["verdict"])
-		if strings.HasPrefix(verdict, "only in") {
+		if strings.HasPrefix(verdict, "only in") || verdict == "left out" {
 			c.onlyIn[verdict]++
 			continue
 		}
@@ -91,7 +91,7 @@ func (r *run) between(q *queries.Query, f findingView, res *duck.Result) *rqSect
 		if len(parts) > 0 {
 			line += " — clean throughput " + strings.Join(parts, ", ")
 		}
-		for _, v := range []string{"only in base", "only in new"} {
+		for _, v := range []string{"only in base", "only in new", "left out"} {
 			if c.onlyIn[v] > 0 {
 				line += fmt.Sprintf("; %d %s", c.onlyIn[v], v)
 			}
