@@ -197,6 +197,30 @@ type Run struct {
 	// per run: vitlab's cmd/collectbench sums it into runs per GPU-hour);
 	// nil in batches written before it was recorded.
 	PhaseSeconds *PhaseSeconds `json:"phase_seconds,omitempty"`
+	// HostCPU is what the host's CPUs were and did while the clean phase
+	// ran; nil in batches written before it was recorded.
+	HostCPU *HostCPU `json:"host_cpu,omitempty"`
+}
+
+// HostCPU describes the host's CPUs during a run's clean phase, from
+// /proc: two hosts with the same GPU can differ in the CPU that feeds it
+// (a launch-bound forward, CPU preprocessing), and on a virtual machine
+// other guests can take CPU time (steal). Fractions are of all the host's
+// CPU time over the clean phase (every CPU, not only the run's); nil when
+// /proc/stat could not be read.
+type HostCPU struct {
+	// Model is /proc/cpuinfo's first "model name" ("" when absent).
+	Model string `json:"model,omitempty"`
+	// CPUs is the number of CPUs /proc/stat lists.
+	CPUs int `json:"cpus,omitempty"`
+	// Load1 is the 1-minute load average when the clean phase began.
+	Load1 *float64 `json:"load1,omitempty"`
+	// Busy is user + nice + system + irq + softirq; Steal is time the
+	// hypervisor gave to others while this guest wanted to run; IOWait
+	// idle time with I/O outstanding.
+	Busy   *float64 `json:"clean_busy,omitempty"`
+	Steal  *float64 `json:"clean_steal,omitempty"`
+	IOWait *float64 `json:"clean_iowait,omitempty"`
 }
 
 // LaunchWarm is Run.Launch for a clean phase forked by the warm interpreter.

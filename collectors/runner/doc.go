@@ -29,7 +29,9 @@
 // (traced_window likewise); where the counter is unsupported the run says
 // so in its warnings. run.json's cpus records the CPUs the run may use (its
 // NUMA node's when bound, else the collector's affinity) and what the
-// workload saw and used. Runs are named after the placement the host
+// workload saw and used and host_cpu what the host's CPUs were and did
+// over the clean phase (hostcpu.go: model, load, busy / steal / iowait
+// shares of /proc/stat; a warning when a VM's steal reaches 2 %). Runs are named after the placement the host
 // really gives: nlocal/nremote when bound, nnone when unbound (a local
 // request where the GPU's node is unknown is unbound, and merges with a
 // none run), nunavailable when the host cannot give it. run.json takes its

@@ -74,8 +74,15 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 	// Clean phase: untraced, its windows' edges marked on stdout.
 	rec.PhaseSeconds = &batchdir.PhaseSeconds{}
 	t0 := time.Now()
+	hostCPU := startHostCPU(r.cfg.SysRoot)
 	cleanRes, cleanMarks, status, msg := r.phase(runCtx, ctx, PhaseClean, clean, dir, stdout, stderr, &warn)
 	rec.PhaseSeconds.Clean = seconds(time.Since(t0))
+	if hc, w := hostCPU.finish(); hc != nil {
+		rec.HostCPU = hc
+		if w != "" {
+			warn = append(warn, w)
+		}
+	}
 	r.recordWindows(rec, cleanRes, cleanMarks, &warn)
 	if msg != "" {
 		rec.Warnings = append(rec.Warnings, warn...)
