@@ -127,6 +127,10 @@ forkprobe)
   # per cudaProfilerStart/Stop (repeat); two traced runs are launched
   # through it; what files come out, how long each launch takes, and
   # whether each export holds the run's kernels.
+  # Seen on an H100 (nsys 2025.3.1, 2026-12-07): both forked runs ran (2.2 s
+  # each, traced window included) but nsys wrote no report ("No reports were
+  # generated"): a child forked without exec is not traced this way. The
+  # second probe (nsys launch + start/stop) has not run yet.
   P=$S/side/forkprobe; mkdir -p $P; rm -f /tmp/fp.sock
   printf '{"run_id":"fp","settings":{"patch":16,"depth":12,"hidden":768,"resolution":224,"source_resolution":256,"batch_size":32,"pipeline":"async","queue_depth":2,"preprocess":"gpu","warmup_batches":5,"timed_batches":20,"clean_repeats":3,"min_window_s":2}}' > $P/req.json
   T0=$(date +%s.%N)
@@ -156,7 +160,8 @@ print(sys.argv[1], 'kernels', k[0], 'pids', k[1], 'nvtx', n[0])" ${f%.nsys-rep}.
   # interpreter once; nsys start -o RUN_DIR/trace / nsys stop around each run
   # names each run's report itself.
   rm -f /tmp/fp2.sock; T0=$(date +%s.%N)
-  LD_LIBRARY_PATH=$DWLIB:${LD_LIBRARY_PATH:-} timeout 150 $NSYS launch --session-new=vitlabfp -t cuda,nvtx --sample=none --cpuctxsw=none \
+  # (--cpuctxsw is refused by "nsys launch" since 2021.5: it goes on "nsys start".)
+  LD_LIBRARY_PATH=$DWLIB:${LD_LIBRARY_PATH:-} timeout 150 $NSYS launch --session-new=vitlabfp -t cuda,nvtx --sample=none \
     --trace-fork-before-exec=true python3 $W/vit_zygote.py --socket /tmp/fp2.sock --path $W \
     --preload torch,timm,torchvision,vit_run,vit_sources > $P/zygote2.out 2> $P/zygote2.err &
   NP=$!
@@ -164,7 +169,7 @@ print(sys.argv[1], 'kernels', k[0], 'pids', k[1], 'nvtx', n[0])" ${f%.nsys-rep}.
   echo "session: ready after $(awk "BEGIN{print $(date +%s.%N) - $T0}") s: $(head -1 $P/zygote2.out)" >> $P/probe.txt
   for i in 1 2; do
     t=$(date +%s.%N)
-    LD_LIBRARY_PATH=$DWLIB $NSYS start --session=vitlabfp -o $P/s$i --force-overwrite=true >> $P/nsys-start.log 2>&1
+    LD_LIBRARY_PATH=$DWLIB $NSYS start --session=vitlabfp --cpuctxsw=none -o $P/s$i --force-overwrite=true >> $P/nsys-start.log 2>&1
     t1=$(date +%s.%N)
     timeout 60 python3 $W/vit_launch.py --socket /tmp/fp2.sock -- $W/vit_workload.py --request $P/req.json --result $P/sres$i.json --phase traced > $P/srun$i.out 2> $P/srun$i.err
     rc=$?; t2=$(date +%s.%N)
