@@ -66,3 +66,72 @@ func TestPipelineH100(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineH100Peer reads the second collection
+// (data/h100-pipeline-2026-12-07/rq5-pipeline-h100: batch 32 and 64, the
+// DataLoader peer as a run of its own) and checks what its README says
+// from the data: 18 ok runs, each with its headroom; the peer counted as
+// an overlapped design; every usable async run with a queue of 2 or more
+// above its serial rate (the stages overlap) and faster than the peer at
+// its batch, every usable sync / q1 run slower than the peer; and the
+// host's noise caught by the validity checks (the runs left out, with the
+// flags the README names), not averaged into the findings.
+func TestPipelineH100Peer(t *testing.T) {
+	ctx := context.Background()
+	w := openBatchDir(t, filepath.Join("..", "data", "h100-pipeline-2026-12-07", "rq5-pipeline-h100"))
+	res, err := w.SQL(ctx, `select c.run_id, c.pipeline, c.queue_depth, c.batch_size,
+		h.clean_throughput, h.serial_img_s, h.bound_kind, u.run_id is not null as usable
+		from run_config as c
+		join run_headroom as h using (batch_id, run_id)
+		left join usable_runs as u using (batch_id, run_id)
+		where c.status = 'ok' order by c.run_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 18 {
+		t.Fatalf("%d ok runs with headroom, want 18", len(res.Rows))
+	}
+	peer := map[int64]float64{}
+	for _, r := range res.Rows {
+		if r[1].(string) == "peer" {
+			if !r[7].(bool) {
+				t.Fatalf("%s: the peer run was left out", r[0])
+			}
+			if r[6] != "overlapped" {
+				t.Errorf("%s: bound_kind %v, want overlapped", r[0], r[6])
+			}
+			peer[r[3].(int64)] = r[4].(float64)
+		}
+	}
+	if len(peer) != 2 {
+		t.Fatalf("peer runs at batches %v, want 32 and 64", peer)
+	}
+	usable := 0
+	for _, r := range res.Rows {
+		run, pipeline, q, b, thr, serial := r[0].(string), r[1].(string), r[2].(int64), r[3].(int64), r[4].(float64), r[5].(float64)
+		if !r[7].(bool) || pipeline == "peer" {
+			continue
+		}
+		usable++
+		if pipeline == "async" && q >= 2 {
+			if thr < 1.1*serial {
+				t.Errorf("%s: %.0f img/s, not above its serial rate %.0f: the stages do not overlap", run, thr, serial)
+			}
+			if thr <= peer[b] {
+				t.Errorf("%s: %.0f img/s, not faster than the peer's %.0f at batch %d", run, thr, peer[b], b)
+			}
+		} else if thr >= peer[b] {
+			t.Errorf("%s: one batch in flight at %.0f img/s, yet not slower than the peer's %.0f", run, thr, peer[b])
+		}
+	}
+	left, err := w.SQL(ctx, `select count(distinct run_id), string_agg(distinct reason, ',' order by reason) from runs_left_out`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := left.Rows[0][0].(int64); n != 7 || usable+2+int(n) != 18 {
+		t.Errorf("%d runs left out, %d usable vitlab runs: want 7 left out and 9 usable besides the peers", n, usable)
+	}
+	if got := left.Rows[0][1]; got != "clock_drop,window_cov,window_trend" {
+		t.Errorf("left-out flags %v", got)
+	}
+}
