@@ -13,12 +13,15 @@ import (
 
 // File names inside a batch directory.
 const (
-	BatchFile  = "batch.json"
-	RunsDir    = "runs"
-	RunFile    = "run.json"
-	NVMLFile   = "nvml.jsonl"
-	StdoutFile = "stdout.log"
-	StderrFile = "stderr.log"
+	BatchFile = "batch.json"
+	RunsDir   = "runs"
+	RunFile   = "run.json"
+	NVMLFile  = "nvml.jsonl"
+	// NVMLZstFile is NVMLFile compressed with zstd: what an ok run keeps
+	// (20 Hz samples shrink ~20x); a failed run keeps NVMLFile as written.
+	NVMLZstFile = "nvml.jsonl.zst"
+	StdoutFile  = "stdout.log"
+	StderrFile  = "stderr.log"
 	// TraceBase is the export's base name; the file is TraceBase+".sqlite"
 	// or TraceBase+".sqlite.zst".
 	TraceBase = "trace"

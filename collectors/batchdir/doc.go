@@ -5,6 +5,7 @@
 //	<batch-id>/runs/<run-id>/run.json           Run: EFFECTIVE settings, status, timings
 //	<batch-id>/runs/<run-id>/trace.sqlite[.zst] nsys export
 //	<batch-id>/runs/<run-id>/nvml.jsonl         NVML samples, one Sample per line
+//	                                            (nvml.jsonl.zst, zstd, once the run is ok)
 //	<batch-id>/runs/<run-id>/stdout.log, stderr.log
 //
 // The configuration of a run is read from run.json, never parsed from a file

@@ -11,7 +11,8 @@
 // finished, and again at the end with it), plan.yaml (a copy of the plan the
 // batch was made from, used to refuse a resume with a changed plan), and per
 // run runs/<run-id>/ holding request.json, result.clean.json,
-// result.traced.json, stdout.log, stderr.log, nvml.jsonl, trace.sqlite.zst
+// result.traced.json, stdout.log, stderr.log, nvml.jsonl.zst (nvml.jsonl
+// while the run goes on, and kept so in a run that failed), trace.sqlite.zst
 // and run.json. With WarmStart (warm.go) the batch directory also holds
 // warm-<pid>-<n>.log, the log of each warm interpreter (what it preloaded,
 // each run it forked and how that ended); ingest ignores it.

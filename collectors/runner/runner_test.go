@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"vitlab/collectors/batchdir"
 	"vitlab/collectors/nsys"
 	"vitlab/collectors/plan"
@@ -223,12 +225,12 @@ func TestFailuresTimeoutAndResume(t *testing.T) {
 	if ok.Command[0] != h.cfg.Nsys.Path || !slices.Contains(ok.Command, "--") || ok.CleanCommand[0] != "python3" {
 		t.Errorf("run 1 commands %q / %q", ok.Command, ok.CleanCommand)
 	}
-	for _, f := range []string{"request.json", "result.clean.json", "result.traced.json", "stdout.log", "stderr.log", "nvml.jsonl", "trace.sqlite.zst"} {
+	for _, f := range []string{"request.json", "result.clean.json", "result.traced.json", "stdout.log", "stderr.log", "nvml.jsonl.zst", "trace.sqlite.zst"} {
 		if _, err := os.Stat(filepath.Join(rd(1, "eager"), f)); err != nil {
 			t.Errorf("run 1: %v", err)
 		}
 	}
-	for _, f := range []string{"trace.nsys-rep", "trace.sqlite"} {
+	for _, f := range []string{"trace.nsys-rep", "trace.sqlite", "nvml.jsonl"} {
 		if _, err := os.Stat(filepath.Join(rd(1, "eager"), f)); err == nil {
 			t.Errorf("run 1: %s left behind", f)
 		}
@@ -249,10 +251,11 @@ func TestFailuresTimeoutAndResume(t *testing.T) {
 	if strings.Contains(env["LD_LIBRARY_PATH"], "/tmp/dw") {
 		t.Errorf("clean phase got nsys's environment: %v", env)
 	}
-	samples, err := os.ReadFile(filepath.Join(rd(1, "eager"), "nvml.jsonl"))
+	// An ok run keeps its samples compressed (nvml.jsonl.zst).
+	samples, err := readZst(filepath.Join(rd(1, "eager"), "nvml.jsonl.zst"))
 	if err != nil || strings.Count(string(samples), "\n") != 4 || strings.Count(string(samples), `"phase":"clean"`) != 2 ||
 		strings.Count(string(samples), `"phase":"traced"`) != 2 {
-		t.Errorf("nvml.jsonl: both phases sampled, each sample with its phase: %q %v", samples, err)
+		t.Errorf("nvml.jsonl.zst: both phases sampled, each sample with its phase: %q %v", samples, err)
 	}
 	// Windows: the workload's three clean windows with the energy read at
 	// their markers (1 J between two readings), the traced window too;
@@ -463,8 +466,10 @@ func TestNUMAOneNodeRemoteUnavailable(t *testing.T) {
 	if l.GPU.UUID != "0" || l.GPU.Name != "Fake GPU" {
 		t.Errorf("GPU from the workload when NVML is missing: %+v", l.GPU)
 	}
-	if _, err := os.Stat(filepath.Join(dir, l.ID, "nvml.jsonl")); err == nil {
-		t.Error("nvml.jsonl written without NVML")
+	for _, f := range []string{"nvml.jsonl", "nvml.jsonl.zst"} {
+		if _, err := os.Stat(filepath.Join(dir, l.ID, f)); err == nil {
+			t.Errorf("%s written without NVML", f)
+		}
 	}
 	if !slices.ContainsFunc(l.Warnings, func(w string) bool { return strings.Contains(w, "energy counter unavailable") }) ||
 		len(l.Windows) != 3 || l.Windows[0].EnergyMJ != nil {
@@ -728,4 +733,19 @@ func TestShards(t *testing.T) {
 	if err != nil || s.Kept != 2 || s.OK != 0 {
 		t.Errorf("rerun of a done shard: %+v %v", s, err)
 	}
+}
+
+// readZst reads a zstd-compressed file whole.
+func readZst(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec, err := zstd.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return io.ReadAll(dec)
 }

@@ -56,7 +56,8 @@ type RunInput struct {
 	// Display is how messages name the export: the path as given on the
 	// command line, or inside the batch directory.
 	Display string
-	// Run is run.json (collector batches), NVML its nvml.jsonl ("" if none).
+	// Run is run.json (collector batches), NVML its nvml.jsonl or
+	// nvml.jsonl.zst ("" if none).
 	Run  *batchdir.Run
 	NVML string
 	// RunJSON is run.json's path ("" for a bare export).
@@ -241,9 +242,15 @@ func discoverBatch(dir string) (*Inputs, error) {
 		}
 		byID[id] = relDir
 		ri := &RunInput{RunID: id, Run: r, RunJSON: runJSON}
-		if nvml := filepath.Join(runDir, batchdir.NVMLFile); fileExists(nvml) {
-			ri.NVML = nvml
-			in.Files = append(in.Files, InputFile{Rel: relDir + "/" + batchdir.NVMLFile, Path: nvml})
+		for _, name := range []string{batchdir.NVMLFile, batchdir.NVMLZstFile} {
+			if nvml := filepath.Join(runDir, name); fileExists(nvml) {
+				if ri.NVML != "" {
+					fail(fmt.Errorf("%s: both %s and %s: keep one", relDir, batchdir.NVMLFile, batchdir.NVMLZstFile))
+					break
+				}
+				ri.NVML = nvml
+				in.Files = append(in.Files, InputFile{Rel: relDir + "/" + name, Path: nvml})
+			}
 		}
 		if r.Status != batchdir.StatusOK {
 			// Recorded as failed (or timed out) by the collector: a runs row

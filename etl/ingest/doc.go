@@ -12,7 +12,7 @@
 // setting of schemas.Settings(), from run.json's effective settings: null
 // when absent, a zero kept), batches, clean_windows (run.json windows,
 // energy in J; none for batches before schema version 3) and gpu_samples
-// (nvml.jsonl) rows itself, compacts each table to few part
+// (nvml.jsonl, or nvml.jsonl.zst) rows itself, compacts each table to few part
 // files and commits through package warehouse. Out comes a Summary, and
 // failures and progress through callbacks as they happen.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/klauspost/compress/zstd"
 
 	"vitlab/collectors/batchdir"
 	"vitlab/etl/normalize"
@@ -526,10 +528,19 @@ func loadRun(ctx context.Context, loader Loader, ri *RunInput, batchID string, s
 func stageSamples(ri *RunInput, batchID string, sessionStart int64, sink *runSink, mem memory.Allocator) (int64, error) {
 	f, err := os.Open(ri.NVML)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", batchdir.NVMLFile, unwrapPath(err))
+		return 0, fmt.Errorf("%s: %w", filepath.Base(ri.NVML), unwrapPath(err))
 	}
 	defer f.Close()
-	samples, err := batchdir.ReadSamples(f, ri.NVML)
+	var in io.Reader = f
+	if strings.HasSuffix(ri.NVML, ".zst") {
+		dec, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", ri.NVML, err)
+		}
+		defer dec.Close()
+		in = dec
+	}
+	samples, err := batchdir.ReadSamples(in, ri.NVML)
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,85 @@
+package ingest
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"vitlab/collectors/batchdir"
+)
+
+// copyBatchRuns copies a collector batch's batch.json, plan and the named
+// runs (every file of each) into a new batch directory.
+func copyBatchRuns(t *testing.T, src string, runs ...string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	copyFile(t, filepath.Join(dst, batchdir.BatchFile), filepath.Join(src, batchdir.BatchFile))
+	for _, r := range runs {
+		ents, err := os.ReadDir(filepath.Join(src, batchdir.RunsDir, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			copyFile(t, filepath.Join(dst, batchdir.RunsDir, r, e.Name()), filepath.Join(src, batchdir.RunsDir, r, e.Name()))
+		}
+	}
+	return dst
+}
+
+// An ok run's NVML samples as the collector keeps them now
+// (nvml.jsonl.zst) land exactly as the same samples uncompressed
+// (nvml.jsonl): two runs of a real H100 batch, ingested once as written
+// and once with the samples compressed, give equal gpu_samples rows and
+// runs.gpu_samples counts. A run holding both files is set aside with an
+// error naming both.
+func TestNVMLCompressedSamples(t *testing.T) {
+	src := filepath.Join("..", "..", "data", "h100-pipeline-2026-12-07", "rq5-pipeline-h100")
+	runs := []string{"rq5-p16-d12-h768-r224-b32-eager-async-q2-gpu-nnone-r1", "rq5-p16-d12-h768-r224-b64-eager-peer-q2-cpu-nnone-r1"}
+	plain := copyBatchRuns(t, src, runs...)
+	packed := copyBatchRuns(t, src, runs...)
+	for _, r := range runs {
+		p := filepath.Join(packed, batchdir.RunsDir, r, batchdir.NVMLFile)
+		compressFile(t, filepath.Join(packed, batchdir.RunsDir, r, batchdir.NVMLZstFile), p)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whPlain, whPacked := filepath.Join(t.TempDir(), "wh"), filepath.Join(t.TempDir(), "wh")
+	for _, c := range []struct{ wh, dir string }{{whPlain, plain}, {whPacked, packed}} {
+		sum, err := run(t, Request{Warehouse: c.wh, Paths: []string{c.dir}, AllowIncomplete: true})
+		if err != nil || len(sum.Failed) != 0 {
+			t.Fatalf("%s: %v %+v", c.dir, err, sum)
+		}
+	}
+	a := readRows(t, whPlain, "rq5-pipeline-h100", "gpu_samples")
+	b := readRows(t, whPacked, "rq5-pipeline-h100", "gpu_samples")
+	if len(a) < 100 || !reflect.DeepEqual(a, b) {
+		t.Fatalf("gpu_samples: %d rows from nvml.jsonl, %d from nvml.jsonl.zst, equal %v", len(a), len(b), reflect.DeepEqual(a, b))
+	}
+	ra := readRows(t, whPlain, "rq5-pipeline-h100", "runs")
+	rb := readRows(t, whPacked, "rq5-pipeline-h100", "runs")
+	for i := range ra {
+		if ra[i]["gpu_samples"] != rb[i]["gpu_samples"] || ra[i]["gpu_samples"] == int64(0) {
+			t.Errorf("%v: gpu_samples %v plain, %v compressed", ra[i]["run_id"], ra[i]["gpu_samples"], rb[i]["gpu_samples"])
+		}
+	}
+
+	both := copyBatchRuns(t, src, runs[0])
+	rd := filepath.Join(both, batchdir.RunsDir, runs[0])
+	compressFile(t, filepath.Join(rd, batchdir.NVMLZstFile), filepath.Join(rd, batchdir.NVMLFile))
+	sum, err := run(t, Request{Warehouse: filepath.Join(t.TempDir(), "wh"), Paths: []string{both}, AllowIncomplete: true})
+	if err == nil && (sum == nil || len(sum.Failed) != 1) {
+		t.Fatalf("both files: %v %+v, want the run set aside", err, sum)
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	} else {
+		msg = sum.Failed[0].Err.Error()
+	}
+	if !strings.Contains(msg, "nvml.jsonl and nvml.jsonl.zst") {
+		t.Errorf("both files: %q, want an error naming both", msg)
+	}
+}
