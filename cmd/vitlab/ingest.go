@@ -25,7 +25,7 @@ func init() {
 	})
 }
 
-const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--load-budget MB] [--allow-incomplete] [--allow-duplicate-runs] PATH...
+const ingestUsage = `[--warehouse DIR] [--batch ID] [--label k=v]... [--replace] [--jobs N] [--load-budget MB] [--allow-incomplete] [--allow-duplicate-runs] [--runs-only] PATH...
 
 Loads batches into the warehouse. PATH is either batch directories (each
 has batch.json; the batch id is batch.json's, and each run's settings come
@@ -46,6 +46,14 @@ aside as a duplicate, naming the batch and run that hold it, so that one
 measurement is never counted twice; --allow-duplicate-runs lands it anyway
 (vitlab verify then fails on the check duplicate_runs, and the statistics
 use the earliest-committed copy only).
+
+--runs-only takes a batch directory's runs from their run.json alone, for
+run records shipped without their exports: each ok run lands with its
+settings, clean windows, headroom and timings and a warning saying so, but
+no events or GPU samples, so its traced metrics (GPU busy, kernels,
+traced latency) are null and the checks that need them do not run
+(profiler_overhead needs the trace, clock_drop the GPU samples; the
+window checks, from run.json's clean windows, do).
 Exit status: 0 all landed or nothing to do, 1 some inputs failed
 or the batch was refused, 2 usage error.`
 
@@ -70,6 +78,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	budgetMB := fs.Int64("load-budget", ingest.DefaultLoadBudget>>20, "`MB` of SQLite loading at once: big exports load fewer than --jobs at a time, which bounds memory (about 1.2 MB of memory per MB)")
 	allowIncomplete := fs.Bool("allow-incomplete", false, "ingest a batch directory whose batch.json has no finished time")
 	allowDuplicates := fs.Bool("allow-duplicate-runs", false, "land runs whose content another batch already holds (verify then fails; statistics keep the earliest copy)")
+	runsOnly := fs.Bool("runs-only", false, "a batch directory's runs from their run.json alone (run records shipped without exports): runs rows and clean windows, no events")
 	noDerive := fs.Bool("no-derive", false, "skip computing the derived tables of the new batches (vitlab derive does it later; queries compute them live meanwhile)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -109,6 +118,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		IngestVersion:   version(),
 	}
 	req.AllowDuplicateRuns = *allowDuplicates
+	req.RunsOnly = *runsOnly
 	if len(paths) > 1 && allBatchDirs(paths) && *batchID != "" {
 		return usagef("--batch with several batch directories: each keeps the id in its batch.json")
 	}
@@ -248,6 +258,9 @@ func summaryLine(s *ingest.Summary) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "batch %s: %s landed, %d failed, %s events in %.1f s (%s events/s)",
 		s.BatchID, plural(s.Runs, "run"), len(s.Failed), commas(s.Events), secs, commas(int64(rate+0.5)))
+	if s.RecordOnly > 0 {
+		fmt.Fprintf(&b, "; %s from run.json alone (--runs-only: no events)", plural(s.RecordOnly, "run"))
+	}
 	if s.CollectorFailed > 0 {
 		fmt.Fprintf(&b, "; %s without events (failed, timed out or unavailable per run.json)", plural(s.CollectorFailed, "run"))
 	}

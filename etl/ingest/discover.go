@@ -62,6 +62,9 @@ type RunInput struct {
 	NVML string
 	// RunJSON is run.json's path ("" for a bare export).
 	RunJSON string
+	// RecordOnly: an ok run taken without its export (DiscoverOptions.
+	// RunsOnly): a runs row and clean windows, no events.
+	RecordOnly bool
 	// ContentSHA256 is the run's content identity (duplicates.go), set
 	// before loading.
 	ContentSHA256 string
@@ -90,7 +93,18 @@ type Failure struct {
 // batch.json), or export files and directories of exports (*.sqlite,
 // *.sqlite.zst). It returns a *UsageError for a command line that cannot
 // work. Whether a batch is complete is the caller's to check (Incomplete).
-func Discover(paths []string) (*Inputs, error) {
+func Discover(paths []string) (*Inputs, error) { return DiscoverWith(paths, DiscoverOptions{}) }
+
+// DiscoverOptions changes what Discover asks of its inputs.
+type DiscoverOptions struct {
+	// RunsOnly takes a batch directory's ok runs without their exports
+	// (Request.RunsOnly): run.json (with its clean windows) is the run's
+	// whole input, and a missing export is no error.
+	RunsOnly bool
+}
+
+// DiscoverWith is Discover with options.
+func DiscoverWith(paths []string, opts DiscoverOptions) (*Inputs, error) {
 	if len(paths) == 0 {
 		return nil, usagef("no input: give a batch directory or nsys exports (.sqlite, .sqlite.zst)")
 	}
@@ -119,7 +133,10 @@ func Discover(paths []string) (*Inputs, error) {
 			}
 			return nil, usagef("%s is a batch directory: ingest it alone, not with other paths", batchDirs[0])
 		}
-		return discoverBatch(paths[0])
+		return discoverBatch(paths[0], opts)
+	}
+	if opts.RunsOnly {
+		return nil, usagef("--runs-only takes a batch directory (with %s), not exports", batchdir.BatchFile)
 	}
 	return discoverExports(paths)
 }
@@ -199,7 +216,7 @@ func discoverExports(paths []string) (*Inputs, error) {
 	return in, nil
 }
 
-func discoverBatch(dir string) (*Inputs, error) {
+func discoverBatch(dir string, opts DiscoverOptions) (*Inputs, error) {
 	b, err := batchdir.ReadBatch(dir)
 	if err != nil {
 		return nil, err
@@ -255,6 +272,16 @@ func discoverBatch(dir string) (*Inputs, error) {
 		if r.Status != batchdir.StatusOK {
 			// Recorded as failed (or timed out) by the collector: a runs row
 			// with its status and error, no events.
+			in.Runs = append(in.Runs, ri)
+			continue
+		}
+		if opts.RunsOnly {
+			// The run's record alone: its runs row and clean windows; its
+			// export (and the NVML samples, whose times need the export's
+			// session start) stay out.
+			ri.RecordOnly = true
+			ri.NVML = ""
+			in.Files = slices.DeleteFunc(in.Files, func(f InputFile) bool { return strings.HasPrefix(f.Rel, relDir+"/nvml.jsonl") })
 			in.Runs = append(in.Runs, ri)
 			continue
 		}

@@ -49,6 +49,12 @@ type Request struct {
 	// AllowDuplicateRuns lands a run whose content another batch already
 	// holds, instead of setting it aside with ErrDuplicateRun.
 	AllowDuplicateRuns bool
+	// RunsOnly ingests a batch directory's runs from their run.json alone
+	// (vitlab ingest --runs-only): for run records shipped without their
+	// exports. Each ok run lands as a runs row with its clean windows and
+	// settings, a warning saying so, and no events or GPU samples, so
+	// every traced metric of it is null.
+	RunsOnly bool
 
 	// IngestVersion is stored with the batch (default "dev").
 	IngestVersion string
@@ -101,6 +107,9 @@ type Summary struct {
 	// run.json status is not ok (failed, timeout, unavailable): a runs row
 	// each, no events.
 	Runs, CollectorFailed int
+	// RecordOnly counts the runs of Runs that landed without their export
+	// (Request.RunsOnly).
+	RecordOnly int
 	// Failed are the inputs set aside, in path order.
 	Failed []Failure
 	// Warnings are what the loader said about runs that landed (e.g. no
@@ -151,7 +160,7 @@ var ErrNothingLanded = errors.New("no run could be loaded; nothing committed")
 func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 	start := time.Now()
 	req = req.withDefaults()
-	in, err := Discover(req.Paths)
+	in, err := DiscoverWith(req.Paths, DiscoverOptions{RunsOnly: req.RunsOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +267,9 @@ func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 			for _, w := range ld.result.Warnings {
 				sum.Warnings = append(sum.Warnings, Warning{Path: ld.in.Display, RunID: ld.in.RunID, Text: w})
 			}
+		} else if ld.in.RecordOnly {
+			sum.Runs++
+			sum.RecordOnly++
 		} else {
 			sum.CollectorFailed++
 		}
@@ -330,7 +342,7 @@ func Run(ctx context.Context, req Request) (_ *Summary, err error) {
 	case warehouse.Unchanged:
 		// Another ingest committed the same content while we loaded.
 		sum.Unchanged = true
-		sum.Runs, sum.CollectorFailed, sum.Events, sum.Failed = 0, 0, 0, nil
+		sum.Runs, sum.CollectorFailed, sum.RecordOnly, sum.Events, sum.Failed = 0, 0, 0, 0, nil
 	case warehouse.Committed:
 		sum.Committed, sum.Replaced = true, res.Replaced != nil
 	}

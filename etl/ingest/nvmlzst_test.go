@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -81,5 +82,41 @@ func TestNVMLCompressedSamples(t *testing.T) {
 	}
 	if !strings.Contains(msg, "nvml.jsonl and nvml.jsonl.zst") {
 		t.Errorf("both files: %q, want an error naming both", msg)
+	}
+}
+
+// Run records shipped without their exports (data/h100-pipeline-2026-12-07/
+// runs-only/…) land with RunsOnly: a runs row per run with its settings,
+// clean windows and headroom, the record-only warning, and no events or
+// samples; without it the missing exports set every run aside; exports
+// with RunsOnly are a usage error.
+func TestRunsOnly(t *testing.T) {
+	dir := filepath.Join("..", "..", "data", "h100-pipeline-2026-12-07", "runs-only", "rq5-quick-h100-warm-seed2")
+	wh := filepath.Join(t.TempDir(), "wh")
+	if sum, err := run(t, Request{Warehouse: wh, Paths: []string{dir}}); err == nil || sum == nil || len(sum.Failed) != 8 ||
+		!strings.Contains(sum.Failed[0].Err.Error(), "names export trace.sqlite.zst, which is missing") {
+		t.Fatalf("without RunsOnly: %v %+v, want every run set aside for its missing export", err, sum)
+	}
+	sum, err := run(t, Request{Warehouse: wh, Paths: []string{dir}, RunsOnly: true})
+	if err != nil || sum.Runs != 8 || sum.RecordOnly != 8 || sum.Events != 0 || len(sum.Failed) != 0 {
+		t.Fatalf("RunsOnly: %v %+v", err, sum)
+	}
+	runs := readRows(t, wh, "rq5-quick-h100-warm-seed2", "runs")
+	if len(runs) != 8 {
+		t.Fatalf("%d runs rows", len(runs))
+	}
+	for _, r := range runs {
+		if r["status"] != "ok" || r["kernels"] != int64(0) || r["gpu_samples"] != int64(0) || r["source_file"] != nil ||
+			r["clean_throughput"] == nil || r["forward_bound_img_s"] == nil || r["batch_size"] != int64(32) ||
+			!strings.Contains(fmt.Sprint(r["warnings"]), RecordOnlyWarning) {
+			t.Errorf("%v: %v", r["run_id"], r)
+		}
+	}
+	if w := readRows(t, wh, "rq5-quick-h100-warm-seed2", "clean_windows"); len(w) != 24 {
+		t.Errorf("%d clean windows, want 3 for each of the 8 runs", len(w))
+	}
+	if _, err := run(t, Request{Warehouse: filepath.Join(t.TempDir(), "wh"), Paths: fixtures(t)[:1], RunsOnly: true}); err == nil ||
+		!strings.Contains(err.Error(), "--runs-only takes a batch directory") {
+		t.Errorf("exports with RunsOnly: %v", err)
 	}
 }

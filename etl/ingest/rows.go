@@ -177,6 +177,10 @@ type loaded struct {
 	exportHash fileHash
 }
 
+// RecordOnlyWarning is the runs.warnings line of a run ingested without
+// its export (Request.RunsOnly).
+const RecordOnlyWarning = "run record only: ingested without its export (vitlab ingest --runs-only): no events, GPU samples or traced metrics"
+
 // runRow builds the runs row of a run that loaded (ld.result set) or that
 // the collector recorded as failed (ld.result zero).
 func runRow(batchID string, b *batchdir.Batch, ld *loaded, labels Labels) row {
@@ -213,6 +217,13 @@ func runRow(batchID string, b *batchdir.Batch, ld *loaded, labels Labels) row {
 	if run := in.Run; run != nil {
 		collectorRun(r, b, run)
 		maps.Copy(runLabels, run.Labels)
+		if in.RecordOnly {
+			w := RecordOnlyWarning
+			if lw, ok := r["warnings"].(string); ok {
+				w = lw + "\n" + w
+			}
+			r["warnings"] = w
+		}
 	}
 	for k, v := range labels.columns {
 		r[k] = v
