@@ -41,6 +41,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	gpu := fs.Int("gpu", 0, "GPU to use, by NVML index (sets CUDA_VISIBLE_DEVICES)")
 	only := fs.String("only", "", "run only the runs whose id matches this glob, e.g. '*-b32-*'")
 	orderSeed := fs.Int64("order-seed", -1, "seed of the run order inside each repeat round (0: the plan's order; default: the plan's order_seed, else 1); recorded in batch.json")
+	traceRepeats := fs.Int("trace-repeats", -1, "trace only repeats 1..N of each configuration under nsys (0: every repeat; default: the plan's trace_repeats, else 0); the others are clean phase only; recorded in batch.json")
 	resume := fs.Bool("resume", false, "continue the batch named by --batch: keep runs whose run.json says ok, run the others")
 	dryRun := fs.Bool("dry-run", false, "print the runs and their exact commands; run nothing")
 	nsysPath := fs.String("nsys", "", "nsys executable (default: PATH, then /opt/nvidia/nsight-systems/*/bin, /usr/local/cuda/bin, /opt/nvidia/nsight-compute/*/host/target-linux-x64)")
@@ -143,6 +144,12 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	}
 	if *orderSeed >= 0 {
 		cfg.OrderSeed = orderSeed
+	}
+	if *traceRepeats < -1 {
+		return usagef("--trace-repeats %d: want N >= 0 (0: every repeat)", *traceRepeats)
+	}
+	if *traceRepeats >= 0 {
+		cfg.TraceRepeats = traceRepeats
 	}
 
 	nsysExe, err := nsys.Find(*nsysPath)

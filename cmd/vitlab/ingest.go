@@ -49,11 +49,12 @@ use the earliest-committed copy only).
 
 --runs-only takes a batch directory's runs from their run.json alone, for
 run records shipped without their exports: each ok run lands with its
-settings, clean windows, headroom and timings and a warning saying so, but
-no events or GPU samples, so its traced metrics (GPU busy, kernels,
-traced latency) are null and the checks that need them do not run
-(profiler_overhead needs the trace, clock_drop the GPU samples; the
-window checks, from run.json's clean windows, do).
+settings, clean windows, headroom, timings and GPU samples (if its folder
+has them) and a warning saying so, but no events, so its traced metrics
+(GPU busy, kernels, traced latency) are null and profiler_overhead is not
+checked; the window checks and clock_drop (from the samples) still run.
+Runs that a batch did not trace by design (trace_repeats; run.json says
+untraced) land the same way without the flag.
 Exit status: 0 all landed or nothing to do, 1 some inputs failed
 or the batch was refused, 2 usage error.`
 
@@ -78,7 +79,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	budgetMB := fs.Int64("load-budget", ingest.DefaultLoadBudget>>20, "`MB` of SQLite loading at once: big exports load fewer than --jobs at a time, which bounds memory (about 1.2 MB of memory per MB)")
 	allowIncomplete := fs.Bool("allow-incomplete", false, "ingest a batch directory whose batch.json has no finished time")
 	allowDuplicates := fs.Bool("allow-duplicate-runs", false, "land runs whose content another batch already holds (verify then fails; statistics keep the earliest copy)")
-	runsOnly := fs.Bool("runs-only", false, "a batch directory's runs from their run.json alone (run records shipped without exports): runs rows and clean windows, no events")
+	runsOnly := fs.Bool("runs-only", false, "a batch directory's runs from their run.json alone (run records shipped without exports): runs rows, clean windows and samples, no events")
 	noDerive := fs.Bool("no-derive", false, "skip computing the derived tables of the new batches (vitlab derive does it later; queries compute them live meanwhile)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {

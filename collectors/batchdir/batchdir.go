@@ -72,6 +72,10 @@ type Batch struct {
 	// is the plan's own order. Nil in batches collected before the order
 	// was shuffled (they ran in the plan's order).
 	OrderSeed *int64 `json:"order_seed,omitempty"`
+	// TraceRepeats is how many repeats of each configuration have a
+	// traced phase (the plan's trace_repeats or --trace-repeats); 0 (and
+	// absent) when every run is traced.
+	TraceRepeats int `json:"trace_repeats,omitempty"`
 }
 
 // GPU describes one GPU of the host as NVML (or the workload) saw it.
@@ -203,6 +207,10 @@ type Run struct {
 	// HostCPU is what the host's CPUs were and did while the clean phase
 	// ran; nil in batches written before it was recorded.
 	HostCPU *HostCPU `json:"host_cpu,omitempty"`
+	// Untraced: by design the run had no traced phase (its repeat is
+	// beyond the batch's trace_repeats): an ok run with no export, whose
+	// effective settings come from the clean phase.
+	Untraced bool `json:"untraced,omitempty"`
 }
 
 // HostCPU describes the host's CPUs during a run's clean phase, from

@@ -54,6 +54,9 @@ type Run struct {
 	Model string
 	// NUMA is the requested placement: none, local or remote.
 	NUMA string
+	// Traced says the run has a traced phase (nsys) after its clean one;
+	// false for repeats beyond the plan's trace_repeats.
+	Traced bool
 	// Settings are the requested workload settings.
 	Settings batchdir.Settings
 
@@ -99,6 +102,9 @@ type Expansion struct {
 	// OrderSeed is the seed of the run order inside each repeat round
 	// (Shuffle); 0 keeps the plan's order (matrix, then include).
 	OrderSeed int64
+	// TraceRepeats is how many repeats of each configuration run under
+	// nsys (repeats 1..TraceRepeats; SetTraceRepeats); 0 traces them all.
+	TraceRepeats int
 	// planOrder is Runs in the plan's order, kept by the first Shuffle.
 	planOrder []Run
 }
@@ -126,6 +132,9 @@ func (p *Plan) effective(profile string) (*block, error) {
 	}
 	if prof.orderSeed != nil {
 		b.orderSeed = prof.orderSeed
+	}
+	if prof.traceRepeats != nil {
+		b.traceRepeats = prof.traceRepeats
 	}
 	if prof.defaults != nil {
 		b.defaults = map[string]value{}
@@ -552,12 +561,36 @@ func (p *Plan) Expand(profile string) (*Expansion, error) {
 			})
 		}
 	}
+	traceRepeats := 0
+	if b.traceRepeats != nil {
+		traceRepeats = b.traceRepeats.int()
+	}
+	x2.SetTraceRepeats(traceRepeats)
 	seed := int64(DefaultOrderSeed)
 	if b.orderSeed != nil {
 		seed = int64(b.orderSeed.int())
 	}
 	x2.Shuffle(seed)
 	return x2, nil
+}
+
+// SetTraceRepeats marks which runs have a traced phase: repeats 1..n of
+// every configuration, or every run when n is 0 (or at least Repeats).
+// The clean phase of every run measures the throughput, latency, energy
+// and headroom that the statistics compare across runs; the traced phase
+// adds what only a trace gives (GPU busy, kernels, copies, NVTX) and costs
+// about as much again, so a plan whose claims rest on untraced metrics can
+// trace fewer repeats and collect more runs per GPU-hour.
+func (x *Expansion) SetTraceRepeats(n int) {
+	if n >= x.Repeats {
+		n = 0
+	}
+	x.TraceRepeats = n
+	for _, rs := range [][]Run{x.Runs, x.planOrder} {
+		for i := range rs {
+			rs[i].Traced = n == 0 || rs[i].Repeat <= n
+		}
+	}
 }
 
 // DefaultOrderSeed is the run-order seed of a plan that sets no

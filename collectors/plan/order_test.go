@@ -106,3 +106,50 @@ func TestOrderSeedKey(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceRepeats: trace_repeats N marks repeats 1..N of every
+// configuration traced and the rest not, whatever the order; a profile
+// overrides the plan's value; 0, or a value at or above repeats, traces
+// every run; a negative or non-integer value is an error at its line.
+func TestTraceRepeats(t *testing.T) {
+	yaml := orderPlan + "trace_repeats: 1\nprofiles:\n  two: {trace_repeats: 2}\n  all: {trace_repeats: 0}\n"
+	for _, tc := range []struct {
+		profile string
+		want    int // traced repeats; 0: all
+	}{{"full", 1}, {"two", 2}, {"all", 0}} {
+		x := expandOrder(t, yaml, tc.profile)
+		if x.TraceRepeats != tc.want {
+			t.Errorf("%s: TraceRepeats %d, want %d", tc.profile, x.TraceRepeats, tc.want)
+		}
+		traced := 0
+		for _, r := range x.Runs {
+			want := tc.want == 0 || r.Repeat <= tc.want
+			if r.Traced != want {
+				t.Errorf("%s: %s traced %v, want %v", tc.profile, r.ID, r.Traced, want)
+			}
+			if r.Traced {
+				traced++
+			}
+		}
+		x.Shuffle(7) // reordering keeps the marks
+		for _, r := range x.Runs {
+			if r.Traced != (tc.want == 0 || r.Repeat <= tc.want) {
+				t.Errorf("%s after Shuffle: %s traced %v", tc.profile, r.ID, r.Traced)
+			}
+		}
+		if tc.want > 0 && traced != tc.want*x.Configs {
+			t.Errorf("%s: %d traced runs, want %d", tc.profile, traced, tc.want*x.Configs)
+		}
+	}
+	x := expandOrder(t, orderPlan, "full")
+	x.SetTraceRepeats(3) // = repeats: every run
+	if x.TraceRepeats != 0 || slices.ContainsFunc(x.Runs, func(r Run) bool { return !r.Traced }) {
+		t.Errorf("trace_repeats at repeats: %d, some run untraced", x.TraceRepeats)
+	}
+	for _, bad := range []string{"trace_repeats: -1\n", "trace_repeats: two\n"} {
+		_, err := Parse("ord.yaml", []byte(orderPlan+bad))
+		if err == nil || !strings.Contains(err.Error(), "trace_repeats must be an integer >= 0") || !strings.Contains(err.Error(), "ord.yaml:9") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

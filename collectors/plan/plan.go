@@ -46,16 +46,19 @@ type block struct {
 	timeout     *value
 	timeoutDur  time.Duration
 	// orderSeed is order_seed: the seed of the run order (nil: not given).
-	orderSeed   *value
-	defaults    map[string]value // nil: not given
-	matrix      []axis
-	hasMatrix   bool
-	include     []entry
-	hasInclude  bool
-	exclude     []match
-	hasExclude  bool
-	overrides   []override
-	hasOverride bool
+	orderSeed *value
+	// traceRepeats is trace_repeats: how many repeats of each
+	// configuration run under nsys (nil: not given, every repeat).
+	traceRepeats *value
+	defaults     map[string]value // nil: not given
+	matrix       []axis
+	hasMatrix    bool
+	include      []entry
+	hasInclude   bool
+	exclude      []match
+	hasExclude   bool
+	overrides    []override
+	hasOverride  bool
 }
 
 // value is a scalar from the plan with its position: int64, float64,
@@ -233,9 +236,9 @@ func sortErrors(errs ErrorList) ErrorList {
 }
 
 var topKeys = []string{"name", "rq", "description", "labels", "models", "repeats", "allow_few_repeats",
-	"order_seed", "timeout", "defaults", "matrix", "include", "exclude", "overrides", "profiles"}
+	"order_seed", "trace_repeats", "timeout", "defaults", "matrix", "include", "exclude", "overrides", "profiles"}
 
-var profileKeys = []string{"description", "repeats", "allow_few_repeats", "order_seed", "timeout", "defaults",
+var profileKeys = []string{"description", "repeats", "allow_few_repeats", "order_seed", "trace_repeats", "timeout", "defaults",
 	"matrix", "include", "exclude", "overrides"}
 
 // unknownKey reports a key that is not allowed here, suggesting near names.
@@ -606,6 +609,13 @@ func (p *parser) block(n *node, where string, top bool) *block {
 			b.orderSeed = &value{v: i, pos: v.pos}
 		} else {
 			p.errorf(v.pos, "order_seed must be an integer >= 0 (0 keeps the plan's order), not %s", v.describe())
+		}
+	}
+	if v := n.get("trace_repeats"); v != nil {
+		if i, ok := v.val.(int64); ok && v.kind == kScalar && i >= 0 {
+			b.traceRepeats = &value{v: i, pos: v.pos}
+		} else {
+			p.errorf(v.pos, "trace_repeats must be an integer >= 0 (0 traces every repeat), not %s", v.describe())
 		}
 	}
 	if v := n.get("timeout"); v != nil {

@@ -39,6 +39,7 @@ func (r *runner) openBatch() (*batchdir.Batch, error) {
 		Warnings:      r.warnings,
 		Shards:        r.cfg.Shards,
 		OrderSeed:     &r.x.OrderSeed,
+		TraceRepeats:  r.x.TraceRepeats,
 	}
 	if r.cfg.Shards == 0 {
 		// One process runs them all here; shards add their own hosts.
@@ -68,6 +69,10 @@ func (r *runner) openBatch() (*batchdir.Batch, error) {
 		}
 		if old.OrderSeed != nil && *old.OrderSeed != r.x.OrderSeed {
 			problems = append(problems, fmt.Sprintf("its runs were ordered with seed %d, not %d (give --order-seed %d)", *old.OrderSeed, r.x.OrderSeed, *old.OrderSeed))
+		}
+		if old.TraceRepeats != b.TraceRepeats {
+			problems = append(problems, fmt.Sprintf("it traced %s, not %s (give --trace-repeats %d)",
+				traceText(old.TraceRepeats), traceText(b.TraceRepeats), old.TraceRepeats))
 		}
 		if old.Host != b.Host {
 			problems = append(problems, fmt.Sprintf("it was collected on host %s, this is %s", old.Host, b.Host))
@@ -128,6 +133,9 @@ func (r *runner) joinBatch() (*batchdir.Batch, error) {
 			// order would run some runs twice and others never.
 			return fmt.Errorf("runner: shard of %s: its runs are ordered with seed %d, not %d", r.dir, *b.OrderSeed, r.x.OrderSeed)
 		}
+		if b.TraceRepeats != r.x.TraceRepeats {
+			return fmt.Errorf("runner: shard of %s: it traces %s, not %s", r.dir, traceText(b.TraceRepeats), traceText(r.x.TraceRepeats))
+		}
 		b.AddHost(r.host)
 		if len(b.GPUs) == 0 && len(r.gpus) > 0 {
 			b.GPUs = r.gpus
@@ -184,4 +192,15 @@ func mergeSoftware(a, b batchdir.Software) batchdir.Software {
 	fill(&a.Nsys, b.Nsys)
 	fill(&a.OS, b.OS)
 	return a
+}
+
+// traceText says which repeats a batch traces.
+func traceText(n int) string {
+	if n == 0 {
+		return "every repeat"
+	}
+	if n == 1 {
+		return "repeat 1 of each configuration"
+	}
+	return fmt.Sprintf("repeats 1-%d of each configuration", n)
 }

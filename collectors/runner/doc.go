@@ -17,6 +17,10 @@
 // warm-<pid>-<n>.log, the log of each warm interpreter (what it preloaded,
 // each run it forked and how that ended); ingest ignores it.
 //
+// A run beyond the batch's trace_repeats (plan.Run.Traced false) runs the
+// clean phase only: run.json says untraced, has no traced command and no
+// export, and takes its effective settings from the clean phase.
+//
 // Each run executes the workload twice, as the workload contract says:
 // first the clean phase (untraced; numactl only), then the traced phase
 // (numactl, then nsys, then the workload), both under one per-run timeout

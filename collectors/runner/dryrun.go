@@ -19,6 +19,9 @@ func (r *runner) dryRun() (*Summary, error) {
 	s := &Summary{BatchID: r.batchID, Dir: r.dir, Total: len(r.runs)}
 	fmt.Fprintf(w, "batch %s: plan %s, profile %s, %d of %d runs (%d configurations × %d repeats), %s\n",
 		r.batchID, r.x.Plan, r.x.Profile, len(r.runs), len(r.x.Runs), r.x.Configs, r.x.Repeats, orderText(r.x.OrderSeed))
+	if r.x.TraceRepeats > 0 {
+		fmt.Fprintf(w, "traced: %s (the other repeats: clean phase only)\n", traceText(r.x.TraceRepeats))
+	}
 	fmt.Fprintf(w, "dir: %s\n", r.dir)
 	fmt.Fprintf(w, "gpu %d: %s; NUMA node %s; host NUMA nodes: %s\n", r.cfg.GPU, gpuText(r.gpu), nodeText(r.gpuNode), topoText(r.topo))
 	fmt.Fprintf(w, "timeout per run: %s\n", r.timeout)
@@ -48,7 +51,11 @@ func (r *runner) dryRun() (*Summary, error) {
 		clean, traced := r.commands(run, r.binds[i])
 		fmt.Fprintf(w, "  placement: %s\n", placementText(r.binds[i].Placement))
 		fmt.Fprintf(w, "  clean:  %s\n", shellJoin(clean))
-		fmt.Fprintf(w, "  traced: %s\n", shellJoin(traced))
+		if run.Traced {
+			fmt.Fprintf(w, "  traced: %s\n", shellJoin(traced))
+		} else {
+			fmt.Fprintf(w, "  traced: none (repeat %d is beyond trace_repeats %d)\n", run.Repeat, r.x.TraceRepeats)
+		}
 	}
 	return s, nil
 }

@@ -88,6 +88,10 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 		rec.Warnings = append(rec.Warnings, warn...)
 		return finish(status, withTail(msg, stderrPath))
 	}
+	if !run.Traced {
+		// Beyond the batch's trace_repeats: the clean phase is the run.
+		return r.finishUntraced(rec, run, dir, cleanRes, warn, finish)
+	}
 	// Traced phase: under nsys.
 	t0 = time.Now()
 	tracedRes, tracedMarks, status, msg := r.phase(runCtx, ctx, PhaseTraced, traced, dir, stdout, stderr, &warn)
@@ -123,6 +127,29 @@ func (r *runner) execRun(ctx context.Context, run plan.Run, b numa.Binding) (*ba
 	}
 	rec.Export = res.Export
 	rec.ExportBytes = res.SQLiteBytes
+	if err := compressSamples(dir); err != nil {
+		rec.Warnings = append(rec.Warnings, "NVML samples kept uncompressed: "+err.Error())
+	}
+	return finish(batchdir.StatusOK, "")
+}
+
+// finishUntraced ends a run that has no traced phase by design (its
+// repeat is beyond trace_repeats): its effective settings, timings,
+// software and GPU come from the clean phase's result alone, it has no
+// export, and run.json says untraced.
+func (r *runner) finishUntraced(rec *batchdir.Run, run plan.Run, dir string, cleanRes *Result, warn []string,
+	finish func(status, msg string) (*batchdir.Run, error)) (*batchdir.Run, error) {
+	rec.Untraced = true
+	rec.Command = nil
+	rec.Warnings = append(rec.Warnings, warn...)
+	rec.Timings = mergeTimings(cleanRes, nil)
+	r.fillFromResults(rec, cleanRes)
+	if cleanRes == nil || cleanRes.Effective == nil {
+		return finish(batchdir.StatusFailed, "the clean phase reported no effective settings")
+	}
+	if msg := settle(rec, run.Settings, cleanRes, cleanRes); msg != "" {
+		return finish(batchdir.StatusFailed, msg)
+	}
 	if err := compressSamples(dir); err != nil {
 		rec.Warnings = append(rec.Warnings, "NVML samples kept uncompressed: "+err.Error())
 	}

@@ -58,6 +58,9 @@ type Config struct {
 	GPUBusID string
 	// Only keeps the runs whose ID matches this glob (path.Match).
 	Only string
+	// TraceRepeats, when not nil, replaces the plan's trace_repeats: how
+	// many repeats of each configuration run a traced phase (0: all).
+	TraceRepeats *int
 	// OrderSeed, when not nil, replaces the plan's order_seed: the seed of
 	// the run order inside each repeat round (0: the plan's order).
 	OrderSeed *int64
@@ -178,6 +181,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.TraceRepeats != nil {
+		x.SetTraceRepeats(*cfg.TraceRepeats)
+	}
 	if cfg.OrderSeed != nil {
 		x.Shuffle(*cfg.OrderSeed)
 	}
@@ -228,6 +234,9 @@ func Prepare(ctx context.Context, cfg Config) (*Summary, error) {
 	x, err := cfg.Plan.Expand(cfg.Profile)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TraceRepeats != nil {
+		x.SetTraceRepeats(*cfg.TraceRepeats)
 	}
 	if cfg.OrderSeed != nil {
 		x.Shuffle(*cfg.OrderSeed)

@@ -62,8 +62,9 @@ type RunInput struct {
 	NVML string
 	// RunJSON is run.json's path ("" for a bare export).
 	RunJSON string
-	// RecordOnly: an ok run taken without its export (DiscoverOptions.
-	// RunsOnly): a runs row and clean windows, no events.
+	// RecordOnly: an ok run taken without an export (DiscoverOptions.
+	// RunsOnly, or run.json untraced): a runs row, clean windows and GPU
+	// samples, no events.
 	RecordOnly bool
 	// ContentSHA256 is the run's content identity (duplicates.go), set
 	// before loading.
@@ -275,13 +276,13 @@ func discoverBatch(dir string, opts DiscoverOptions) (*Inputs, error) {
 			in.Runs = append(in.Runs, ri)
 			continue
 		}
-		if opts.RunsOnly {
-			// The run's record alone: its runs row and clean windows; its
-			// export (and the NVML samples, whose times need the export's
-			// session start) stay out.
+		if opts.RunsOnly || r.Untraced {
+			// The run's record alone (--runs-only), or a run the collector
+			// did not trace by design (trace_repeats): its runs row, clean
+			// windows and NVML samples (times in unix_ns only: there is no
+			// export timeline); no events.
 			ri.RecordOnly = true
-			ri.NVML = ""
-			in.Files = slices.DeleteFunc(in.Files, func(f InputFile) bool { return strings.HasPrefix(f.Rel, relDir+"/nvml.jsonl") })
+			ri.Display = runDir
 			in.Runs = append(in.Runs, ri)
 			continue
 		}

@@ -499,6 +499,20 @@ func (b *badInput) Error() string { return b.err.Error() }
 func loadRun(ctx context.Context, loader Loader, ri *RunInput, batchID string, spools *workerSpools,
 	hashes map[string]fileHash, loadOpts normalize.Options) (*load, error) {
 	ld := &load{loaded: &loaded{in: ri, rows: map[string]int64{}}}
+	if ri.RecordOnly && ri.NVML != "" {
+		// No export, so no session start: the samples keep unix_ns, t is null.
+		sink := newRunSink(spools)
+		n, err := stageSamples(ri, batchID, 0, sink, loadOpts.Allocator)
+		if err != nil {
+			return nil, &badInput{err}
+		}
+		ld.samples = n
+		ld.segs = sink.segments()
+		for t, sg := range ld.segs {
+			ld.rows[t.Name] = sg.Rows
+		}
+		return ld, nil
+	}
 	if !ri.Load() {
 		return ld, nil
 	}

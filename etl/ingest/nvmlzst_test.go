@@ -120,3 +120,48 @@ func TestRunsOnly(t *testing.T) {
 		t.Errorf("exports with RunsOnly: %v", err)
 	}
 }
+
+// A run the collector left untraced by design (run.json untraced, no
+// export: trace_repeats) lands without any flag: its runs row with the
+// untraced warning, its clean windows, and its GPU samples with unix_ns
+// and no trace time t (there is no export timeline), so that the window
+// and clock checks still see it.
+func TestUntracedRunLands(t *testing.T) {
+	src := filepath.Join("..", "..", "data", "h100-pipeline-2026-12-07", "rq5-pipeline-h100")
+	id := "rq5-p16-d12-h768-r224-b64-eager-async-q2-gpu-nnone-r1"
+	bd := copyBatchRuns(t, src, id)
+	rd := filepath.Join(bd, batchdir.RunsDir, id)
+	r, err := batchdir.ReadRun(rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Untraced, r.Export, r.Command = true, "", nil
+	if err := batchdir.WriteJSON(filepath.Join(rd, batchdir.RunFile), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(rd, "trace.sqlite.zst")); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := os.ReadFile(filepath.Join(rd, batchdir.NVMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh := filepath.Join(t.TempDir(), "wh")
+	sum, err := run(t, Request{Warehouse: wh, Paths: []string{bd}, AllowIncomplete: true})
+	if err != nil || sum.Runs != 1 || sum.RecordOnly != 1 || sum.Events != 0 || len(sum.Failed) != 0 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	runs := readRows(t, wh, "rq5-pipeline-h100", "runs")
+	if len(runs) != 1 || runs[0]["kernels"] != int64(0) || !strings.Contains(fmt.Sprint(runs[0]["warnings"]), UntracedWarning) {
+		t.Fatalf("runs row %v", runs)
+	}
+	samples := readRows(t, wh, "rq5-pipeline-h100", "gpu_samples")
+	if want := strings.Count(strings.TrimSpace(string(lines)), "\n") + 1; len(samples) != want || runs[0]["gpu_samples"] != int64(want) {
+		t.Fatalf("%d samples (runs says %v), want %d", len(samples), runs[0]["gpu_samples"], want)
+	}
+	for _, s := range samples[:3] {
+		if s["t"] != nil || s["unix_ns"] == nil {
+			t.Errorf("sample %v: want unix_ns and no t", s)
+		}
+	}
+}

@@ -179,7 +179,11 @@ type loaded struct {
 
 // RecordOnlyWarning is the runs.warnings line of a run ingested without
 // its export (Request.RunsOnly).
-const RecordOnlyWarning = "run record only: ingested without its export (vitlab ingest --runs-only): no events, GPU samples or traced metrics"
+const RecordOnlyWarning = "run record only: ingested without its export (vitlab ingest --runs-only): no events or traced metrics"
+
+// UntracedWarning is the runs.warnings line of a run the collector did
+// not trace by design (its repeat beyond the batch's trace_repeats).
+const UntracedWarning = "untraced by design: repeat beyond the batch's trace_repeats, clean phase only (no events or traced metrics)"
 
 // runRow builds the runs row of a run that loaded (ld.result set) or that
 // the collector recorded as failed (ld.result zero).
@@ -219,6 +223,9 @@ func runRow(batchID string, b *batchdir.Batch, ld *loaded, labels Labels) row {
 		maps.Copy(runLabels, run.Labels)
 		if in.RecordOnly {
 			w := RecordOnlyWarning
+			if run.Untraced {
+				w = UntracedWarning
+			}
 			if lw, ok := r["warnings"].(string); ok {
 				w = lw + "\n" + w
 			}

@@ -1,5 +1,5 @@
 -- name: run_event_counts
--- description: Runs whose row counts (runs.kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples) differ from the rows the tables hold, status-ok runs without any event, and batches whose runs count differs from their runs rows.
+-- description: Runs whose row counts (runs.kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples) differ from the rows the tables hold, status-ok runs whose export landed without any event, and batches whose runs count differs from their runs rows.
 -- inputs: batches, runs, kernels, memcpys, memsets, cuda_api, nvtx, gpu_samples
 -- derive: per-batch
 
@@ -37,10 +37,14 @@ count_mismatch as (
     where r.n is distinct from coalesce(c.n, 0)
 ),
 
+-- An ok run without an export (source_file null) has no events by design:
+-- a run left untraced by trace_repeats, or a run record ingested with
+-- --runs-only. Only a run whose export landed must have events.
 ok_without_events as (
     select r.batch_id, r.run_id, 'status ok but no kernel, memcpy, memset, API or NVTX rows' as problem
     from runs_ as r
     where r.status = 'ok'
+      and r.source_file is not null
       and not exists (
           select 1 from counted as c
           where c.batch_id = r.batch_id and c.run_id = r.run_id
