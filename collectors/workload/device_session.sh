@@ -6,6 +6,8 @@
 #           zstd -19 /tmp/vitlab -o .gpu-bin/vitlab.zst; stat -c %s /tmp/vitlab > .gpu-bin/vitlab.size
 #           # (without DuckDB: 10 MB compressed; carry [".gpu-libs", ".gpu-bin"], the tree must stay < 64 MiB)
 #   there:  bash collectors/workload/device_session.sh call 560 pipeline   # one call; then "call2 560"
+#           bash collectors/workload/device_session.sh call 560 campaign   # the standard profiles, resumable:
+#           # copy the packed campaign-*.tar.xz of earlier sessions into .campaign/ (git-ignored) and carry it
 #   there:  bash collectors/workload/device_session.sh smoke      # tests + one collected run (~2.5 min)
 #           setsid nohup bash collectors/workload/device_session.sh all > /tmp/session.out 2>&1 &
 #           bash collectors/workload/device_session.sh pack       # later calls: results to $OUT
@@ -94,6 +96,23 @@ pipeline)
   collect rq1 rq1-quick-$TAG --warm-start > $S/rq1.log 2>&1; log rq1
   (cd $W && timeout 400 python3 -m unittest test_workers test_sched test_settings test_cli test_stats \
      test_nvtx test_pipeline_logic test_torch_parts test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
+  touch $S/ALLDONE
+  ;;
+campaign)
+  # The standard profiles (issue 17's campaign), warm start, in the order
+  # rq5, rq2, rq4, rq1, rq3 (compile-heavy last), each into batch
+  # campaign-<plan>-<card>. A batch begun in an earlier session travels
+  # back in the carried folder .campaign/ (tar of the packed batch) and is
+  # resumed: runs whose run.json says ok are kept. First the peer's GPU
+  # test and the zygote tests (quick), so the session says whether they hold.
+  begin
+  for t in .campaign/*.tar.xz; do [ -f "$t" ] && tar xJf "$t" -C $S/batches; done
+  (cd $W && timeout 150 python3 -m unittest test_torch_parts.GPUSmoke.test_peer test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest-peer.log 2>&1; log unittest-peer
+  for p in rq5 rq2 rq4 rq1 rq3; do
+    B=campaign-$p-$TAG
+    if [ -f $S/batches/$B/batch.json ]; then R="--resume"; else R=""; fi
+    PROFILE=standard collect $p $B --warm-start $R > $S/$p.log 2>&1; log $p
+  done
   touch $S/ALLDONE
   ;;
 tiny)
@@ -225,5 +244,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pipeline|short|tiny|forkprobe|call|call2|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pipeline|short|tiny|campaign|forkprobe|call|call2|pack" >&2; exit 2;;
 esac
