@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,12 +84,12 @@ func CompactDerived(ctx context.Context, dir string, res Resources, maxRows int6
 	trace := tracer()
 	for _, ids := range groups {
 		t0 := time.Now()
-		err := compactGroup(ctx, db, abs, m, ids, key, names)
-		if errors.Is(err, warehouse.ErrDerivedChanged) || errors.Is(err, warehouse.ErrBatchGone) {
-			continue
-		}
+		done, err := compactOne(ctx, db, abs, m, ids, key, names)
 		if err != nil {
 			return st, err
+		}
+		if !done {
+			continue
 		}
 		st.Groups++
 		st.Batches += len(ids)
@@ -99,6 +100,43 @@ func CompactDerived(ctx context.Context, dir string, res Resources, maxRows int6
 	}
 	st.FilesAfter = countDerivedFiles(m)
 	return st, nil
+}
+
+// compactOne compacts the group ids (compactGroup) and says whether it
+// did: not when another process derived or compacted those batches since
+// m was read (an ingest running beside this one), which may also have
+// removed the files m lists while they were read.
+func compactOne(ctx context.Context, db *duck.DB, abs string, m *warehouse.Manifest, ids []string, key string, names []string) (bool, error) {
+	err := compactGroup(ctx, db, abs, m, ids, key, names)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, warehouse.ErrDerivedChanged), errors.Is(err, warehouse.ErrBatchGone), changedSince(abs, m, ids):
+		return false, nil
+	}
+	return false, err
+}
+
+// changedSince says whether a batch of ids is gone from the warehouse's
+// current manifest or lists other derived files than in m.
+func changedSince(abs string, m *warehouse.Manifest, ids []string) bool {
+	now, err := warehouse.ReadManifest(abs)
+	if err != nil {
+		return false
+	}
+	for _, id := range ids {
+		a, b := m.Batches[id], now.Batches[id]
+		if b == nil || b.Generation != a.Generation || b.Derived == nil || b.Derived.Key != a.Derived.Key ||
+			len(b.Derived.Tables) != len(a.Derived.Tables) {
+			return true
+		}
+		for name, tf := range a.Derived.Tables {
+			if !slices.Equal(tf.Files, b.Derived.Tables[name].Files) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // countDerivedFiles counts the distinct derived files m lists.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"vitlab/etl/warehouse"
+	"vitlab/queries/duck"
 )
 
 // derivedApart ingests three sample batches into a new warehouse and
@@ -85,6 +86,45 @@ func TestCompactDerived(t *testing.T) {
 	if st, err := CompactDerived(ctx, wh2, DefaultResources(), 2); err != nil || st.Groups != 0 || st.FilesAfter != 3*names {
 		t.Errorf("compaction at 2 rows: %+v, %v; want nothing to do", st, err)
 	}
+}
+
+// TestCompactOvertaken: a compaction whose group another process
+// compacted after it read the manifest (and removed the files it was
+// about to read) does nothing and says so, without an error; the
+// warehouse answers as before.
+func TestCompactOvertaken(t *testing.T) {
+	ctx := context.Background()
+	wh := derivedApart(t)
+	want := answers(t, wh)
+	m, err := warehouse.ReadManifest(wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := mustCatalog(t)
+	key, names := cat.DeriveKey(), derivedNames(cat)
+	groups := compactGroups(m, key, names, DefaultCompactRows)
+	if len(groups) != 1 {
+		t.Fatalf("groups %v", groups)
+	}
+	if st, err := CompactDerived(ctx, wh, DefaultResources(), 0); err != nil || st.Groups != 1 {
+		t.Fatalf("the other compaction: %+v, %v", st, err)
+	}
+	db, err := duck.OpenConfig(ctx, DefaultResources().config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := compactGroup(ctx, db, wh, m, groups[0], key, names); err == nil {
+		t.Fatal("compacting from removed files: no error")
+	}
+	done, err := compactOne(ctx, db, wh, m, groups[0], key, names)
+	if err != nil || done {
+		t.Fatalf("overtaken compaction: done %v, %v; want skipped", done, err)
+	}
+	if n := derivedFileCount(t, wh); n != len(names) {
+		t.Errorf("%d derived files, want %d", n, len(names))
+	}
+	compareAnswers(t, "after the overtaken compaction", want, answers(t, wh))
 }
 
 func mustCatalog(t *testing.T) *Catalog {
