@@ -112,6 +112,11 @@ type DeriveOptions struct {
 	// groups of consecutive batches up to this many events (and at most
 	// 32 batches); a batch bigger than that is a pass of its own.
 	MaxEvents int64
+	// WideEvents bounds the groups of runs of a batch bigger than MaxEvents
+	// in which every derived view and query but the heavy ones
+	// (heavyDerived: computed in groups of MaxEvents) is computed; 0:
+	// DefaultWideFactor × MaxEvents.
+	WideEvents int64
 	// Progress, if not nil, is called after each batch is committed.
 	Progress func(id string, took time.Duration)
 }
@@ -131,6 +136,12 @@ func DefaultDeriveOptions() DeriveOptions {
 // at 290 MB RSS, one batch a pass (100k) at 250 MB. A pass costs ~50 ms
 // more than its rows (the views are created once per derivation).
 const DefaultDeriveEvents = 256 << 10
+
+// DefaultWideFactor × DeriveOptions.MaxEvents is DeriveOptions.WideEvents
+// by default: 4M events. On the ingest bench's batch (5.1M events) in one
+// pass, every derived statement but nsys_nvtx_kern_sum stayed under
+// 310 MB RSS (run_busy the largest) with a 200 MiB memory_limit.
+const DefaultWideFactor = 4
 
 // DeriveWith computes the derived tables of every committed batch of the
 // warehouse dir whose derivation is missing or stale (another DeriveKey),
@@ -157,7 +168,10 @@ func DeriveWith(ctx context.Context, dir string, opts DeriveOptions) (DeriveStat
 	}
 	key := cat.DeriveKey()
 	stale := staleBatches(cat, m, key)
-	s := deriveSession{maxEvents: opts.MaxEvents}
+	if opts.WideEvents <= 0 {
+		opts.WideEvents = DefaultWideFactor * opts.MaxEvents
+	}
+	s := deriveSession{maxEvents: opts.MaxEvents, wideEvents: opts.WideEvents}
 	defer s.close()
 	for len(stale) > 0 {
 		n := passSize(m, stale, opts.MaxEvents)
@@ -251,6 +265,10 @@ func deriveBatches(ctx context.Context, cat *Catalog, abs string, m *warehouse.M
 // only points the base views at its batches.
 type deriveSession struct {
 	w *Warehouse
+	// wideEvents bounds the groups of runs in which every derived view and
+	// query but the heavy ones (heavyDerived, in groups of maxEvents) is
+	// computed (at least maxEvents).
+	wideEvents int64
 	// maxEvents splits a batch of more events into groups of its runs
 	// (0: never).
 	maxEvents int64
@@ -306,9 +324,9 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 	// A batch bigger than a pass is derived in groups of its runs (runGroups;
 	// every derived view and query is per run, and orders by batch_id then
 	// run_id, or is computed over the whole batch at the end).
-	groups := [][]string{nil}
+	groups := []runGroup{{parts: [][]string{nil}}}
 	if len(ids) == 1 && s.maxEvents > 0 {
-		if groups, err = s.runGroups(ctx, base, s.maxEvents); err != nil {
+		if groups, err = s.runGroups(ctx, base, s.maxEvents, max(s.wideEvents, s.maxEvents)); err != nil {
 			return fmt.Errorf("queries: derive %s: %w", label, err)
 		}
 	}
@@ -333,6 +351,9 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 			names = append(names, name)
 		}
 		parts[name] = append(parts[name], path)
+		// What the statement's readers and operators freed: the C heap
+		// grew by ~10-70 MB a statement over groups of millions of events.
+		w.db.ReleaseMemory()
 		trace(name, t0)
 		return nil
 	}
@@ -343,7 +364,7 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 			for _, v := range derivedViews {
 				fmt.Fprintf(&b, "drop table if exists temp.main.%s;\n", duck.Ident(v.Name))
 			}
-			b.WriteString(groupViews(g))
+			b.WriteString(groupViews(g.runs))
 			if err := w.db.Exec(ctx, b.String()); err != nil {
 				return fmt.Errorf("queries: derive %s: %w", label, err)
 			}
@@ -370,6 +391,24 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		}
 		for _, q := range cat.DerivedQueries() {
 			if split && !ordersByRun(q) {
+				continue
+			}
+			if heavyDerived[q.Name] && len(g.parts) > 1 && ordersByRun(q) && !readsDerived(cat, q) {
+				// In the group's parts, in run order (heavyDerived).
+				for _, p := range g.parts {
+					if err := w.db.Exec(ctx, groupViews(p)); err != nil {
+						return fmt.Errorf("queries: derive %s: %w", label, err)
+					}
+					if err := w.bind(ctx, q, nil); err != nil {
+						return err
+					}
+					if err := part(q.Name, q.SQL); err != nil {
+						return err
+					}
+				}
+				if err := w.db.Exec(ctx, groupViews(g.runs)); err != nil {
+					return fmt.Errorf("queries: derive %s: %w", label, err)
+				}
 				continue
 			}
 			if err := w.bind(ctx, q, nil); err != nil {

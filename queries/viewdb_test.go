@@ -275,6 +275,9 @@ func TestDeriveRunGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !heavyDerived["nsys_nvtx_kern_sum"] {
+		t.Error("nsys_nvtx_kern_sum is not derived in the smaller groups")
+	}
 	split := 0
 	for _, q := range cat.DerivedQueries() {
 		if ordersByRun(q) {
@@ -284,21 +287,31 @@ func TestDeriveRunGroups(t *testing.T) {
 	if split < len(cat.DerivedQueries())/2 {
 		t.Errorf("only %d of %d derived queries order by batch_id, run_id", split, len(cat.DerivedQueries()))
 	}
-	live := answers(t, wh)
-	opts := DefaultDeriveOptions()
-	opts.MaxEvents = 50_000
-	st, err := DeriveWith(ctx, wh, opts)
-	if err != nil || len(st.Batches) != 2 {
-		t.Fatalf("derive: %v, %v", st.Batches, err)
+	// Groups of 50k events for the heavy queries (heavyDerived), of 200k
+	// (the default factor: rq5 is one group) or 100k (several) for the
+	// rest.
+	for i, wide := range []int64{0, 100_000} {
+		if i > 0 {
+			wh = t.TempDir()
+			ingestSample(t, wh, "rq5-quick-h200", "rq3r-quick-h200")
+		}
+		live := answers(t, wh)
+		opts := DefaultDeriveOptions()
+		opts.MaxEvents = 50_000
+		opts.WideEvents = wide
+		st, err := DeriveWith(ctx, wh, opts)
+		if err != nil || len(st.Batches) != 2 {
+			t.Fatalf("derive (wide %d): %v, %v", wide, st.Batches, err)
+		}
+		w, err := Open(ctx, wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := w.Stale
+		w.Close()
+		if len(stale) != 0 {
+			t.Fatalf("stale after derive (wide %d): %v", wide, stale)
+		}
+		compareAnswers(t, fmt.Sprintf("derived in run groups (wide %d)", wide), live, answers(t, wh))
 	}
-	w, err := Open(ctx, wh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale := w.Stale
-	w.Close()
-	if len(stale) != 0 {
-		t.Fatalf("stale after derive: %v", stale)
-	}
-	compareAnswers(t, "derived in run groups", live, answers(t, wh))
 }

@@ -95,6 +95,13 @@ func deriveWarehouse(ctx context.Context, e *env, dir string, opts queries.Deriv
 		}
 		fmt.Fprintf(e.stdout, "derived tables of %s in %s\n", n, time.Since(t0).Round(time.Millisecond))
 	}
+	// Fewer, bigger derived files (queries.CompactDerived): those of the
+	// small passes of several ingests merged, crash-safely.
+	if cs, err := queries.CompactDerived(ctx, dir, opts.Resources, 0); err != nil {
+		return fmt.Errorf("compacting derived tables: %w (the warehouse keeps its earlier files; run vitlab derive again)", err)
+	} else if cs.Groups > 0 {
+		fmt.Fprintf(e.stdout, "compacted the derived tables of %d batches: %d files instead of %d\n", cs.Batches, cs.FilesAfter, cs.FilesBefore)
+	}
 	// The view database for the warehouse as it now is (a query would
 	// write it otherwise, once).
 	if _, err := queries.WriteViews(ctx, dir); err != nil {

