@@ -56,19 +56,10 @@ func CompactDerived(ctx context.Context, dir string, res Resources, maxRows int6
 	if maxRows <= 0 {
 		maxRows = DefaultCompactRows
 	}
-	cat, err := Embedded()
+	cat, abs, m, key, err := derivationState(dir, "compact")
 	if err != nil {
 		return st, err
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return st, err
-	}
-	m, err := warehouse.ReadManifest(abs)
-	if err != nil {
-		return st, fmt.Errorf("queries: compact: %w", err)
-	}
-	key := cat.DeriveKey()
 	names := derivedNames(cat)
 	st.FilesBefore = countDerivedFiles(m)
 	groups := compactGroups(m, key, names, maxRows)

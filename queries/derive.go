@@ -154,19 +154,10 @@ func DeriveWith(ctx context.Context, dir string, opts DeriveOptions) (DeriveStat
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = DefaultDeriveEvents
 	}
-	cat, err := Embedded()
+	cat, abs, m, key, err := derivationState(dir, "derive")
 	if err != nil {
 		return st, err
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return st, err
-	}
-	m, err := warehouse.ReadManifest(abs)
-	if err != nil {
-		return st, fmt.Errorf("queries: derive: %w", err)
-	}
-	key := cat.DeriveKey()
 	stale := staleBatches(cat, m, key)
 	if opts.WideEvents <= 0 {
 		opts.WideEvents = DefaultWideFactor * opts.MaxEvents
@@ -210,6 +201,25 @@ func passSize(m *warehouse.Manifest, ids []string, maxEvents int64) int {
 		events += n
 	}
 	return min(len(ids), deriveChunk)
+}
+
+// derivationState is what a derivation or a compaction of the warehouse
+// dir starts from: the embedded catalog, dir's absolute path, its manifest
+// and the catalog's DeriveKey; op names the operation in errors.
+func derivationState(dir, op string) (*Catalog, string, *warehouse.Manifest, string, error) {
+	cat, err := Embedded()
+	if err != nil {
+		return nil, "", nil, "", err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, "", nil, "", err
+	}
+	m, err := warehouse.ReadManifest(abs)
+	if err != nil {
+		return nil, "", nil, "", fmt.Errorf("queries: %s: %w", op, err)
+	}
+	return cat, abs, m, cat.DeriveKey(), nil
 }
 
 // staleBatches are the batches of m missing a current derivation of any

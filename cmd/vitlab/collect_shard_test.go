@@ -34,35 +34,12 @@ matrix:
 // batch id, times, measured timings, and the GPU (each shard had its own:
 // the stand-in workload reports CUDA_VISIBLE_DEVICES as the GPU's uuid).
 func TestShardedSameWarehouse(t *testing.T) {
-	dir := t.TempDir()
-	planFile := filepath.Join(dir, "plan.yaml")
-	if err := os.WriteFile(planFile, []byte(shardPlan), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sys := filepath.Join(dir, "one", "sys", "devices", "system", "node", "node0")
-	os.MkdirAll(sys, 0o755)
-	os.WriteFile(filepath.Join(sys, "cpulist"), []byte("0-3\n"), 0o644)
-	abs := func(p string) string {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	fixture := abs(testfixtures.Export("h100_tiny_conv_nvtx.sqlite"))
+	dir, common, run := standInCollect(t, shardPlan)
 	vitlab := func(args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-		if code := runMain(context.Background(), e, args); code != 0 {
-			t.Fatalf("vitlab %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
-		}
-		return out.String()
+		out, _ := run(0, args...)
+		return out
 	}
-	common := []string{"collect", "--plan", planFile, "--profile", "full", "--nvml=false",
-		"--nsys", abs("../../collectors/nsys/testdata/fake-nsys"), "--nsys-env", "FAKE_NSYS_FIXTURE=" + fixture,
-		"--workload", abs("../../collectors/runner/testdata/workload"), "--sysfs-root", filepath.Join(dir, "one"),
-		"--out", filepath.Join(dir, "out")}
 	vitlab(append(common, "--batch", "single")...)
 	// the shards start warm (each its own warm interpreter, side by side in
 	// one process): the rows must not tell
@@ -156,4 +133,44 @@ func TestShardedSameWarehouse(t *testing.T) {
 	if a, b := host("single"), host("sharded"); len(a) != 1 || !slices.Equal(a, b) {
 		t.Errorf("batches.hosts: single %v, sharded %v", a, b)
 	}
+}
+
+// standInCollect writes planYAML into a new directory with a one-node
+// sysfs tree and returns that directory, the `vitlab collect` arguments
+// that run the plan's full profile there with the stand-in workload and
+// nsys (NVML off, batches under dir/out), and a runner of vitlab commands
+// that fails the test unless the exit status is want and returns stdout
+// and stderr.
+func standInCollect(t *testing.T, planYAML string) (string, []string, func(want int, args ...string) (string, string)) {
+	t.Helper()
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(planFile, []byte(planYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sys := filepath.Join(dir, "one", "sys", "devices", "system", "node", "node0")
+	os.MkdirAll(sys, 0o755)
+	os.WriteFile(filepath.Join(sys, "cpulist"), []byte("0-3\n"), 0o644)
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	fixture := abs(testfixtures.Export("h100_tiny_conv_nvtx.sqlite"))
+	run := func(want int, args ...string) (string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		if code := runMain(context.Background(), e, args); code != want {
+			t.Fatalf("vitlab %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out.String(), errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	common := []string{"collect", "--plan", planFile, "--profile", "full", "--nvml=false",
+		"--nsys", abs("../../collectors/nsys/testdata/fake-nsys"), "--nsys-env", "FAKE_NSYS_FIXTURE=" + fixture,
+		"--workload", abs("../../collectors/runner/testdata/workload"), "--sysfs-root", filepath.Join(dir, "one"),
+		"--out", filepath.Join(dir, "out")}
+	return dir, common, run
 }

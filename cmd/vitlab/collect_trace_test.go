@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"vitlab/collectors/batchdir"
-	"vitlab/internal/testfixtures"
 	"vitlab/queries"
 )
 
@@ -32,36 +30,8 @@ matrix:
 // and a warning; a --resume with another --trace-repeats is refused, and
 // --trace-repeats 0 traces every run.
 func TestTraceRepeats(t *testing.T) {
-	dir := t.TempDir()
-	planFile := filepath.Join(dir, "plan.yaml")
-	if err := os.WriteFile(planFile, []byte(tracePlan), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sys := filepath.Join(dir, "one", "sys", "devices", "system", "node", "node0")
-	os.MkdirAll(sys, 0o755)
-	os.WriteFile(filepath.Join(sys, "cpulist"), []byte("0-3\n"), 0o644)
-	abs := func(p string) string {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	fixture := abs(testfixtures.Export("h100_tiny_conv_nvtx.sqlite"))
-	vitlab := func(want int, args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-		if code := runMain(context.Background(), e, args); code != want {
-			t.Fatalf("vitlab %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out.String(), errb.String())
-		}
-		return out.String() + errb.String()
-	}
-	common := []string{"collect", "--plan", planFile, "--profile", "full", "--nvml=false",
-		"--nsys", abs("../../collectors/nsys/testdata/fake-nsys"), "--nsys-env", "FAKE_NSYS_FIXTURE=" + fixture,
-		"--workload", abs("../../collectors/runner/testdata/workload"), "--sysfs-root", filepath.Join(dir, "one"),
-		"--out", filepath.Join(dir, "out")}
-	if out := vitlab(0, append(common, "--batch", "dry", "--dry-run")...); !strings.Contains(out, "traced: repeat 1 of each configuration") ||
+	dir, common, vitlab := standInCollect(t, tracePlan)
+	if out, _ := vitlab(0, append(common, "--batch", "dry", "--dry-run")...); !strings.Contains(out, "traced: repeat 1 of each configuration") ||
 		strings.Count(out, "traced: none (repeat 2 is beyond trace_repeats 1)") != 2 {
 		t.Errorf("dry run:\n%s", out)
 	}
@@ -89,10 +59,10 @@ func TestTraceRepeats(t *testing.T) {
 		}
 	}
 	wh := filepath.Join(dir, "wh")
-	if out := vitlab(0, "ingest", "--warehouse", wh, bd); !strings.Contains(out, "batch tr: 4 runs landed, 0 failed") {
+	if out, _ := vitlab(0, "ingest", "--warehouse", wh, bd); !strings.Contains(out, "batch tr: 4 runs landed, 0 failed") {
 		t.Fatalf("ingest:\n%s", out)
 	}
-	res := vitlab(0, "query", "--warehouse", wh, "--format", "csv", "runs_overview")
+	res, _ := vitlab(0, "query", "--warehouse", wh, "--format", "csv", "runs_overview")
 	if !strings.Contains(res, "-r2") {
 		t.Errorf("runs_overview has no untraced run:\n%s", res)
 	}
@@ -117,7 +87,7 @@ func TestTraceRepeats(t *testing.T) {
 	}
 	// The warehouse checks accept ok runs without an export (no events by design).
 	vitlab(0, "verify", "--warehouse", wh)
-	if out := vitlab(1, append(common, "--batch", "tr", "--resume", "--trace-repeats", "0")...); !strings.Contains(out, "it traced repeat 1 of each configuration, not every repeat (give --trace-repeats 1)") {
+	if _, out := vitlab(1, append(common, "--batch", "tr", "--resume", "--trace-repeats", "0")...); !strings.Contains(out, "it traced repeat 1 of each configuration, not every repeat (give --trace-repeats 1)") {
 		t.Errorf("resume with another --trace-repeats:\n%s", out)
 	}
 	vitlab(0, append(common, "--batch", "all", "--trace-repeats", "0")...)

@@ -494,50 +494,44 @@ func (b *badInput) Error() string { return b.err.Error() }
 
 // loadRun loads one run into its worker's spools: the export through the
 // loader, then nvml.jsonl. A run the collector recorded as failed has no
-// export: it yields an empty load (its runs row only). A run that fails
+// export: it yields an empty load (its runs row only); an ok run without
+// an export (RecordOnly) loads its samples alone. A run that fails
 // leaves what it appended in the spools, where no segment names it.
 func loadRun(ctx context.Context, loader Loader, ri *RunInput, batchID string, spools *workerSpools,
 	hashes map[string]fileHash, loadOpts normalize.Options) (*load, error) {
 	ld := &load{loaded: &loaded{in: ri, rows: map[string]int64{}}}
-	if ri.RecordOnly && ri.NVML != "" {
-		// No export, so no session start: the samples keep unix_ns, t is null.
-		sink := newRunSink(spools)
-		n, err := stageSamples(ri, batchID, 0, sink, loadOpts.Allocator)
-		if err != nil {
-			return nil, &badInput{err}
-		}
-		ld.samples = n
-		ld.segs = sink.segments()
-		for t, sg := range ld.segs {
-			ld.rows[t.Name] = sg.Rows
-		}
+	samples := ri.NVML != "" && (ri.Load() || ri.RecordOnly)
+	if !ri.Load() && !samples {
 		return ld, nil
-	}
-	if !ri.Load() {
-		return ld, nil
-	}
-	ld.exportHash = hashes[ri.Export]
-	if ld.exportHash.Err != nil {
-		return nil, &badInput{fmt.Errorf("cannot read: %w", unwrapPath(ld.exportHash.Err))}
 	}
 	sink := newRunSink(spools)
-	res, err := loader(ctx, ri.Export, normalize.RunKey{BatchID: batchID, RunID: ri.RunID}, loadOpts, sink)
-	if err != nil {
-		if errors.Is(err, normalize.ErrMalformedExport) && ctx.Err() == nil {
-			return nil, &badInput{err}
+	// A run without an export (RecordOnly) has no session start: its
+	// samples keep unix_ns, and t is null.
+	var sessionStart int64
+	if ri.Load() {
+		ld.exportHash = hashes[ri.Export]
+		if ld.exportHash.Err != nil {
+			return nil, &badInput{fmt.Errorf("cannot read: %w", unwrapPath(ld.exportHash.Err))}
 		}
-		return nil, fmt.Errorf("%s: %w", ri.Display, err)
-	}
-	ld.result = res
-	// The sink's counts are what the spools hold; a loader that says
-	// otherwise has a bug.
-	for _, t := range schemas.EventTables {
-		if got, said := sink.rows(t), res.Rows[t.Name]; got != said {
-			return nil, fmt.Errorf("%s: the loader reported %d %s rows but wrote %d", ri.Display, said, t.Name, got)
+		res, err := loader(ctx, ri.Export, normalize.RunKey{BatchID: batchID, RunID: ri.RunID}, loadOpts, sink)
+		if err != nil {
+			if errors.Is(err, normalize.ErrMalformedExport) && ctx.Err() == nil {
+				return nil, &badInput{err}
+			}
+			return nil, fmt.Errorf("%s: %w", ri.Display, err)
 		}
+		ld.result = res
+		// The sink's counts are what the spools hold; a loader that says
+		// otherwise has a bug.
+		for _, t := range schemas.EventTables {
+			if got, said := sink.rows(t), res.Rows[t.Name]; got != said {
+				return nil, fmt.Errorf("%s: the loader reported %d %s rows but wrote %d", ri.Display, said, t.Name, got)
+			}
+		}
+		sessionStart = res.Info.SessionStartUTCNs
 	}
-	if ri.NVML != "" {
-		n, err := stageSamples(ri, batchID, res.Info.SessionStartUTCNs, sink, loadOpts.Allocator)
+	if samples {
+		n, err := stageSamples(ri, batchID, sessionStart, sink, loadOpts.Allocator)
 		if err != nil {
 			return nil, &badInput{err}
 		}
