@@ -15,7 +15,9 @@
 --   pipeline (sync | async | peer: the plain torch DataLoader loop, the
 --   reference), queue_depth (the peer's prefetch_factor), preprocess (cpu |
 --   gpu), variant ('<pipeline> <preprocess>': the chart series), label
---   ('sync gpu', 'async q4 cpu', 'peer DataLoader prefetch 2', ...);
+--   ('sync gpu', 'async q4 cpu', 'peer DataLoader prefetch 2', ...); when
+--   the rows hold more than one batch size, both end in ' b<batch>', so
+--   that a chart's series and bars never join two batch sizes;
 --   clean_throughput, clean_throughput_lo, clean_throughput_hi,
 --   clean_throughput_n   untraced img/s (median run, 95 % t interval over
 --     the runs; null interval with one run);
@@ -127,12 +129,14 @@ final as (
         pipeline,
         queue_depth,
         preprocess,
-        pipeline || ' ' || preprocess as variant,
+        pipeline || ' ' || preprocess
+            || case when min(batch_size) over () <> max(batch_size) over () then ' b' || batch_size else '' end as variant,
         case pipeline
             when 'async' then 'async q' || queue_depth || ' ' || preprocess
             when 'peer' then 'peer DataLoader prefetch ' || queue_depth
             else pipeline || ' ' || preprocess
-        end as label,
+        end
+            || case when min(batch_size) over () <> max(batch_size) over () then ' b' || batch_size else '' end as label,
         round(clean_throughput, 1) as clean_throughput,
         round(clean_throughput_lo, 1) as clean_throughput_lo,
         round(clean_throughput_hi, 1) as clean_throughput_hi,

@@ -529,18 +529,6 @@ func (a *answerer) rq5() []string {
 		fmt.Sprintf("The fastest pipeline is %s at %s img/s%s (%s, batch %s).", txt(best["label"]),
 			a.num(q, best, "clean_throughput", k...), a.interval(q, best, "clean_throughput_lo", "clean_throughput_hi", k...),
 			txt(best["model"]), txt(best["batch_size"]))}
-	// label names a row; with several batch sizes in the answer, with its
-	// batch, so that two rows of one design read apart.
-	batches := map[string]bool{}
-	for _, r := range rs {
-		batches[txt(r["batch_size"])] = true
-	}
-	label := func(r row) string {
-		if len(batches) > 1 {
-			return txt(r["label"]) + " at batch " + txt(r["batch_size"])
-		}
-		return txt(r["label"])
-	}
 	var clauses []string
 	for _, pre := range []string{"gpu", "cpu"} {
 		v := byNum(withValue(a.rows(q, map[string]string{"pipeline": "async", "preprocess": pre}), "vs_sync"), "vs_sync")
@@ -554,7 +542,7 @@ func (a *answerer) rq5() []string {
 				word = "faster"
 			}
 			clauses = append(clauses, fmt.Sprintf("%s with %s preprocessing in its one usable configuration (%s: %s times sync's throughput)",
-				word, strings.ToUpper(pre), label(lo), a.num(q, lo, "vs_sync", k...)))
+				word, strings.ToUpper(pre), txt(lo["label"]), a.num(q, lo, "vs_sync", k...)))
 			continue
 		}
 		clause := "never faster"
@@ -565,7 +553,7 @@ func (a *answerer) rq5() []string {
 			clause = "faster only at some queue depths"
 		}
 		clauses = append(clauses, fmt.Sprintf("%s with %s preprocessing (%s to %s times sync's throughput, %s to %s)",
-			clause, strings.ToUpper(pre), a.num(q, lo, "vs_sync", k...), a.num(q, hi, "vs_sync", k...), label(lo), label(hi)))
+			clause, strings.ToUpper(pre), a.num(q, lo, "vs_sync", k...), a.num(q, hi, "vs_sync", k...), txt(lo["label"]), txt(hi["label"])))
 	}
 	if len(clauses) > 0 {
 		out = append(out, "Against sync, async is "+strings.Join(clauses, ", and ")+".")
@@ -594,8 +582,8 @@ func (a *answerer) rq5() []string {
 			a.num(q, top, "clean_throughput", k...), txt(top["label"]), ratio))
 	}
 	if len(peerParts) > 0 {
-		out = append(out, fmt.Sprintf("The plain DataLoader loop a user would write (%s, the same model, data and CPU budget) is the reference: %s.",
-			txt(peers[0]["label"]), strings.Join(peerParts, "; ")))
+		out = append(out, fmt.Sprintf("The plain DataLoader loop a user would write (prefetch %s, the same model, data and CPU budget) is the reference: %s.",
+			txt(peers[0]["queue_depth"]), strings.Join(peerParts, "; ")))
 	}
 	if h := withValue(rs, "bound_fraction"); len(h) > 0 {
 		// How much of the ceiling (the slower of the forward-only and the
@@ -614,7 +602,7 @@ func (a *answerer) rq5() []string {
 			why = ": the deeper queue holds batches longer"
 		}
 		out = append(out, fmt.Sprintf("Per-batch p99 latency goes from %s ms (%s) to %s ms (%s)%s.",
-			a.num(q, lo, "latency_p99_ms", k...), label(lo), a.num(q, hi, "latency_p99_ms", k...), label(hi), why))
+			a.num(q, lo, "latency_p99_ms", k...), txt(lo["label"]), a.num(q, hi, "latency_p99_ms", k...), txt(hi["label"]), why))
 	}
 	out = append(out, a.limits(m, "rq5"))
 	return out
