@@ -98,6 +98,21 @@ pipeline)
      test_nvtx test_pipeline_logic test_torch_parts test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
   touch $S/ALLDONE
   ;;
+pipeline-r3)
+  # Issue 21 with repeats, one card, one session: rq5's "pipeline-r3"
+  # profile (the pipeline profile's 18 configurations, b32 and b64 with the
+  # DataLoader peer, three runs each in a seeded interleaved order, repeat 1
+  # traced) warm, then rq2 and rq1 quick warm (the sample's batches), the
+  # peer's worker sweep, and the workload's unit tests if time remains.
+  begin
+  PROFILE=pipeline-r3 collect rq5 rq5-pipeline-r3-$TAG --warm-start > $S/rq5.log 2>&1; log rq5
+  collect rq2 rq2-quick-$TAG --warm-start > $S/rq2.log 2>&1; log rq2
+  collect rq1 rq1-quick-$TAG --warm-start > $S/rq1.log 2>&1; log rq1
+  for b in 32 64; do timeout 120 python3 $W/peer_bench.py --batch-size $b --workers 8,15 --json $S/side/peer-b$b.json > $S/side/peer-b$b.log 2>&1; done; log peer
+  (cd $W && timeout 400 python3 -m unittest test_workers test_sched test_settings test_cli test_stats \
+     test_nvtx test_pipeline_logic test_torch_parts test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
+  touch $S/ALLDONE
+  ;;
 campaign)
   # The standard profiles (issue 17's campaign), warm start, in the order
   # rq5, rq2, rq4, rq1, rq3 (compile-heavy last), each into batch
@@ -244,5 +259,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pipeline|short|tiny|campaign|forkprobe|call|call2|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pipeline|pipeline-r3|short|tiny|campaign|forkprobe|call|call2|pack" >&2; exit 2;;
 esac
