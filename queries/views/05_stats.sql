@@ -170,3 +170,51 @@ with
         from t_quantiles('ratio_args')
     )
 select * from final;
+
+-- f_sf(f, d1, d2): the upper tail P(F > f) of Fisher's F distribution with
+-- d1, d2 whole degrees of freedom (>= 1): the p-value of an F test such as
+-- a one-way ANOVA's MS_between / MS_within (throughput_variance.sql). No
+-- numerical integration: for whole degrees of freedom the tail is a finite
+-- sum (Abramowitz & Stegun, Handbook, 26.6.4, 26.6.5, 26.6.8), with
+-- x = d2 / (d2 + d1·f) and, for the binomial-like terms, their
+-- coefficients through lgamma:
+--   d1 even:  x^(d2/2) · Σ_{k < d1/2} Γ(d2/2 + k) / (Γ(d2/2)·k!) · (1 − x)^k
+--   d2 even:  1 − (1 − x)^(d1/2) · Σ_{k < d2/2} Γ(d1/2 + k) / (Γ(d1/2)·k!) · x^k
+--   both odd: 1 − A + β with θ = atan(√(d1·f / d2)) (cos²θ = x), A the
+--             Student t term (2/π)(θ + sinθ·cosθ·Σ_{k <= (d2−3)/2} c_k·x^k),
+--             c_k = 2·4…2k / (3·5…(2k+1)), and β = (2/√π)·Γ((d2+1)/2) /
+--             Γ(d2/2)·sinθ·x^(d2/2)·Σ_{k <= (d1−3)/2} d_k·(1 − x)^k,
+--             d_k = (d2+1)(d2+3)…(d2+2k−1) / (3·5…(2k+1)).
+-- Exact up to rounding (absolute error near 1e-15; a p-value far below
+-- 1e-12 loses relative precision in the second and third forms).
+-- queries/stats_test.go checks it against published 5 % critical values
+-- and against an independent incomplete-beta computation. 1 for f <= 0,
+-- 0 for f = +inf, null for a null argument or degrees of freedom that are
+-- not whole numbers >= 1. Its arguments should be columns (a macro repeats
+-- its argument's expression wherever the parameter appears).
+create or replace macro f_sf(f, d1, d2) as
+    case
+        when f is null or d1 is null or d2 is null or isnan(f) then null
+        when d1 < 1 or d2 < 1 or d1 <> floor(d1) or d2 <> floor(d2) then null
+        when f <= 0 then 1.0
+        when isinf(f) then 0.0
+        when d1::bigint % 2 = 0 then
+            coalesce(list_sum(list_transform(range(0, (d1::bigint) // 2), lambda k:
+                exp(lgamma(d2 / 2 + k) - lgamma(d2 / 2) - lgamma(k + 1)
+                    + d2 / 2 * ln(d2 / (d2 + d1 * f)) + k * ln(d1 * f / (d2 + d1 * f))))), 0)
+        when d2::bigint % 2 = 0 then
+            1 - coalesce(list_sum(list_transform(range(0, (d2::bigint) // 2), lambda k:
+                exp(lgamma(d1 / 2 + k) - lgamma(d1 / 2) - lgamma(k + 1)
+                    + d1 / 2 * ln(d1 * f / (d2 + d1 * f)) + k * ln(d2 / (d2 + d1 * f))))), 0)
+        else
+            1
+            - 2 / pi() * (atan(sqrt(d1 * f / d2))
+                + sin(atan(sqrt(d1 * f / d2))) * cos(atan(sqrt(d1 * f / d2)))
+                  * coalesce(list_sum(list_transform(range(0, (d2::bigint - 1) // 2), lambda k:
+                      exp(k * ln(4) + 2 * lgamma(k + 1) - lgamma(2 * k + 2) + k * ln(d2 / (d2 + d1 * f))))), 0))
+            + 2 / sqrt(pi()) * exp(lgamma((d2 + 1) / 2) - lgamma(d2 / 2))
+                * sin(atan(sqrt(d1 * f / d2))) * pow(d2 / (d2 + d1 * f), d2 / 2)
+                * coalesce(list_sum(list_transform(range(0, (d1::bigint - 1) // 2), lambda k:
+                    exp(lgamma((d2 + 1) / 2 + k) - lgamma((d2 + 1) / 2) - lgamma(k + 1.5) + lgamma(1.5)
+                        + k * ln(d1 * f / (d2 + d1 * f))))), 0)
+    end;
