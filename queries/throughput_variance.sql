@@ -42,9 +42,9 @@
 --               run was traced, the export) minus its clean windows'
 --               own seconds; vc_run_cost_s replaces it when set
 --   windows_opt n_w* = max(1, round(sqrt(c_run·S_w² / (c_window·S_r²)))),
---               null when s2_run = 0: then windows within one run vary as
---               much as runs do, and more windows in one run are as good
---               as more runs (the reason says so)
+--               null when s2_run = 0 (estimated): these runs differ no
+--               more than their windows predict; with few runs that does
+--               not show that runs could share a process (the reason says so)
 --   runs_needed the fewest runs n (2 to 1000; null beyond) for which
 --               the 95 % interval of the geometric mean, exp(ȳ ± t(0.975,
 --               n − 1)·s_m/√n), has a half-width of at most vc_halfwidth
@@ -264,7 +264,7 @@ config_rows as (
         end || ' on ln(window throughput); F test df ' || p.df_between || ', ' || p.df_within as method,
         concat_ws('; ',
             case when p.s2_run = 0 then
-                'S_r² = 0: runs differ no more than windows within one run predict, so windows within one run would be as good as runs'
+                'S_r² estimated 0: these runs differ no more than their windows predict (no run effect seen; with few runs that does not show there is none)'
             end,
             case when a.usable > p.k then (a.usable - p.k) || ' usable run(s) with fewer than 2 clean windows left out' end,
             case when getvariable('vc_run_cost_s') is not null then 'run cost from vc_run_cost_s'

@@ -278,7 +278,7 @@ func TestThroughputVarianceH100(t *testing.T) {
 					if get(row, "windows_opt") != nil {
 						t.Errorf("%s: windows_opt %v with S_r² = 0", cfg, get(row, "windows_opt"))
 					}
-					if r, _ := get(row, "reason").(string); !strings.HasPrefix(r, "S_r² = 0") {
+					if r, _ := get(row, "reason").(string); !strings.HasPrefix(r, "S_r² estimated 0") {
 						t.Errorf("%s: reason %q with S_r² = 0", cfg, r)
 					}
 				}
