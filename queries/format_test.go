@@ -1,6 +1,8 @@
 package queries
 
 import (
+	"bytes"
+	"encoding/csv"
 	"math"
 	"math/big"
 	"slices"
@@ -113,6 +115,23 @@ func TestShortKeys(t *testing.T) {
 	} {
 		if got := ShortKeys(c.in); !slices.Equal(got, c.want) {
 			t.Errorf("ShortKeys(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestCSVFieldAsEncodingCSV: csvField (ArrowCSV's cells) quotes and
+// escapes as encoding/csv's Writer does.
+func TestCSVFieldAsEncodingCSV(t *testing.T) {
+	fields := []string{"", "a", `\.`, `\.x`, " lead", "\tlead", "\u00a0nbsp", "trail ", "a,b", `say "hi"`, `"`, `""`,
+		"line\nbreak", "cr\rx", "crlf\r\n", "ünï", "\xff\xfe", "-1.5", "NaN", "a\"b,c\nd"}
+	for _, f := range fields {
+		var want bytes.Buffer
+		cw := csv.NewWriter(&want)
+		cw.Write([]string{f, f})
+		cw.Flush()
+		got := string(csvField(append(csvField(nil, f), ','), f)) + "\n"
+		if got != want.String() {
+			t.Errorf("%q: got %q, encoding/csv %q", f, got, want.String())
 		}
 	}
 }
