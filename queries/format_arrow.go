@@ -106,12 +106,37 @@ func csvCellOf(t arrow.DataType) func([]byte, arrow.Array, int) []byte {
 		return func(b []byte, a arrow.Array, i int) []byte {
 			n := a.(*array.Decimal128).Value(i)
 			if hi, lo := n.HighBits(), n.LowBits(); (hi == 0 && lo < 1<<63) || (hi == -1 && lo >= 1<<63) {
-				return append(b, duck.FormatDecimal(int64(lo), scale)...)
+				return appendDecimal(b, int64(lo), scale)
 			}
 			return append(b, duck.Decimal{Value: n.BigInt(), Scale: scale}.String()...)
 		}
 	}
 	return nil
+}
+
+// appendDecimal appends duck.FormatDecimal(v, scale) to b without
+// making the string.
+func appendDecimal(b []byte, v int64, scale int) []byte {
+	var tmp [24]byte
+	mag := uint64(v)
+	if v < 0 {
+		b = append(b, '-')
+		mag = uint64(-v) // (MinInt64 too: 2^63)
+	}
+	d := strconv.AppendUint(tmp[:0], mag, 10)
+	switch {
+	case scale <= 0:
+		return append(b, d...)
+	case len(d) <= scale:
+		b = append(b, '0', '.')
+		for range scale - len(d) {
+			b = append(b, '0')
+		}
+		return append(b, d...)
+	}
+	b = append(b, d[:len(d)-scale]...)
+	b = append(b, '.')
+	return append(b, d[len(d)-scale:]...)
 }
 
 // csvField appends field to b as encoding/csv's Writer writes it (comma

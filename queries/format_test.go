@@ -135,3 +135,14 @@ func TestCSVFieldAsEncodingCSV(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendDecimal: appendDecimal writes duck.FormatDecimal's digits.
+func TestAppendDecimal(t *testing.T) {
+	for _, v := range []int64{0, 1, -1, 5, -5, 12, -12, 123, 1000, -1000, 99999, 1234567890123, math.MaxInt64, math.MinInt64, math.MinInt64 + 1} {
+		for _, scale := range []int{0, 1, 2, 3, 5, 18, 20} {
+			if got, want := string(appendDecimal([]byte("x"), v, scale)), "x"+duck.FormatDecimal(v, scale); got != want {
+				t.Errorf("appendDecimal(%d, %d) = %q, want %q", v, scale, got, want)
+			}
+		}
+	}
+}

@@ -292,8 +292,8 @@ func writeArrowCSV(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *
 	// The batches are written by a second goroutine while DuckDB computes
 	// and converts the next ones (or the next part of a derived answer):
 	// at 100x the sample, nsys_nvtx_kern_sum's read and its CSV took about
-	// as long as each other. At most csvQueue batches (DuckDB's chunks,
-	// 2,048 rows) wait.
+	// as long as each other. At most csvQueue batches wait (each held
+	// batch is memory: 16 raised the peak RSS by ~90 MB).
 	recs := make(chan arrow.RecordBatch, csvQueue)
 	failed := make(chan struct{}) // closed when a write fails (werr)
 	ended := make(chan struct{})  // closed when the writer has ended
@@ -359,7 +359,7 @@ func writeArrowCSV(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *
 var errWriteFailed = errors.New("csv write failed")
 
 // csvQueue is how many record batches wait for writeArrowCSV's writer.
-const csvQueue = 16
+const csvQueue = 2
 
 // errRowsNeeded: the answer has a column queries.ArrowCSV does not render.
 var errRowsNeeded = errors.New("a column type CSV takes from rows")
