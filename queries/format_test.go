@@ -1,6 +1,8 @@
 package queries
 
 import (
+	"bytes"
+	"encoding/csv"
 	"math"
 	"math/big"
 	"slices"
@@ -113,6 +115,34 @@ func TestShortKeys(t *testing.T) {
 	} {
 		if got := ShortKeys(c.in); !slices.Equal(got, c.want) {
 			t.Errorf("ShortKeys(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestCSVFieldAsEncodingCSV: csvField (ArrowCSV's cells) quotes and
+// escapes as encoding/csv's Writer does.
+func TestCSVFieldAsEncodingCSV(t *testing.T) {
+	fields := []string{"", "a", `\.`, `\.x`, " lead", "\tlead", "\u00a0nbsp", "trail ", "a,b", `say "hi"`, `"`, `""`,
+		"line\nbreak", "cr\rx", "crlf\r\n", "ünï", "\xff\xfe", "-1.5", "NaN", "a\"b,c\nd"}
+	for _, f := range fields {
+		var want bytes.Buffer
+		cw := csv.NewWriter(&want)
+		cw.Write([]string{f, f})
+		cw.Flush()
+		got := string(csvField(append(csvField(nil, f), ','), f)) + "\n"
+		if got != want.String() {
+			t.Errorf("%q: got %q, encoding/csv %q", f, got, want.String())
+		}
+	}
+}
+
+// TestAppendDecimal: appendDecimal writes duck.FormatDecimal's digits.
+func TestAppendDecimal(t *testing.T) {
+	for _, v := range []int64{0, 1, -1, 5, -5, 12, -12, 123, 1000, -1000, 99999, 1234567890123, math.MaxInt64, math.MinInt64, math.MinInt64 + 1} {
+		for _, scale := range []int{0, 1, 2, 3, 5, 18, 20} {
+			if got, want := string(appendDecimal([]byte("x"), v, scale)), "x"+duck.FormatDecimal(v, scale); got != want {
+				t.Errorf("appendDecimal(%d, %d) = %q, want %q", v, scale, got, want)
+			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 )
@@ -126,6 +127,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, stderrIsTerminal: isTerminal(os.Stderr), getenv: os.Getenv}
+	// VITLAB_CPUPROFILE=FILE writes a CPU profile of the command for
+	// go tool pprof (the Go side; DuckDB's own threads show as external code).
+	if p := os.Getenv("VITLAB_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "vitlab: VITLAB_CPUPROFILE:", err)
+			os.Exit(1)
+		}
+		code := runMain(ctx, e, os.Args[1:])
+		pprof.StopCPUProfile()
+		f.Close()
+		os.Exit(code)
+	}
 	os.Exit(runMain(ctx, e, os.Args[1:]))
 }
 

@@ -66,6 +66,7 @@ type DB struct {
 	opts Options
 	conn driver.Conn
 	q    driver.QueryerContext
+	raw  *rawConn // the bulk reads' connection (raw.go), opened by the first scan
 	info Info
 
 	tables  map[string]string // lower-case name → name as created
@@ -141,6 +142,10 @@ func Open(ctx context.Context, path string, opts Options) (_ *DB, err error) {
 // Close releases the database and removes the decompressed copy, if any.
 func (d *DB) Close() error {
 	var errs []error
+	if d.raw != nil {
+		d.raw.Close()
+		d.raw = nil
+	}
 	if d.conn != nil {
 		errs = append(errs, d.conn.Close())
 		d.conn = nil
@@ -172,8 +177,16 @@ func (d *DB) sqlErr(ctx context.Context, where string, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("%s: %s: %w", d.path, where, cerr)
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
+	var se interface{ Code() int }
+	var de *sqlite.Error
+	var re *rawError
+	switch {
+	case errors.As(err, &de):
+		se = de
+	case errors.As(err, &re):
+		se = re
+	}
+	if se != nil {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_INTERRUPT:
 			return fmt.Errorf("%s: %s: %w", d.path, where, err)

@@ -585,6 +585,28 @@ func (c *column) appender(b array.Builder) (appender, error) {
 	return nil, fmt.Errorf("nsysdb: column %s: no conversion to %T", c.name, b)
 }
 
+// bulkQuery runs a scan's query on the raw connection (raw.go), or on
+// the driver's where a column is declared as a date (the driver's values
+// are then time.Time, which the raw rows do not make).
+func (d *DB) bulkQuery(ctx context.Context, q string) (driver.Rows, error) {
+	if d.raw == nil {
+		raw, err := openRaw(d.file)
+		if err != nil {
+			return nil, err
+		}
+		d.raw = raw
+	}
+	rows, err := d.raw.query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !rows.dateDecl() {
+		return rows, nil
+	}
+	rows.Close()
+	return d.q.QueryContext(ctx, q, nil)
+}
+
 // scan runs a plan and sends its records to fn.
 func (d *DB) scan(ctx context.Context, p *plan, fn func(arrow.RecordBatch) error) (int64, error) {
 	b := array.NewRecordBuilder(d.opts.Allocator, p.schema)
@@ -597,7 +619,7 @@ func (d *DB) scan(ctx context.Context, p *plan, fn func(arrow.RecordBatch) error
 		}
 		apps[i] = a
 	}
-	rows, err := d.q.QueryContext(ctx, p.query, nil)
+	rows, err := d.bulkQuery(ctx, p.query)
 	if err != nil {
 		return 0, d.sqlErr(ctx, "table "+p.source, err)
 	}
