@@ -113,6 +113,16 @@ pipeline-r3)
      test_nvtx test_pipeline_logic test_torch_parts test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest.log 2>&1; log unittest
   touch $S/ALLDONE
   ;;
+pipeline-r3-b32)
+  # pipeline-r3 for a session with ~15 device-minutes: its batch-32 half
+  # (the 8 variants and the peer, 3 runs each, repeat 1 traced), then rq2
+  # and rq1 quick warm (the sample's batches).
+  begin
+  PROFILE=pipeline-r3 collect rq5 rq5-pipeline-r3-b32-$TAG --warm-start --only '*-b32-*' > $S/rq5.log 2>&1; log rq5
+  collect rq2 rq2-quick-$TAG --warm-start > $S/rq2.log 2>&1; log rq2
+  collect rq1 rq1-quick-$TAG --warm-start > $S/rq1.log 2>&1; log rq1
+  touch $S/ALLDONE
+  ;;
 campaign)
   # The standard profiles (issue 17's campaign), warm start, in the order
   # rq5, rq2, rq4, rq1, rq3 (compile-heavy last), each into batch
@@ -259,5 +269,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pipeline|pipeline-r3|short|tiny|campaign|forkprobe|call|call2|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|all|core|pipeline|pipeline-r3|pipeline-r3-b32|short|tiny|campaign|forkprobe|call|call2|pack" >&2; exit 2;;
 esac
