@@ -354,7 +354,7 @@ func (w *Warehouse) sqlFor(ctx context.Context, q *Query, args map[string]string
 	if err := w.bind(ctx, q, args); err != nil {
 		return "", err
 	}
-	sql, err := w.derivedSQL(q, args)
+	sql, err := w.derivedSQL(ctx, q, args)
 	if err != nil || sql != "" {
 		return sql, err
 	}
