@@ -1,13 +1,16 @@
 package queries
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"vitlab/etl/ingest"
+	"vitlab/queries/duck"
 )
 
 // TestDerivedOrderExplicit checks that a derived query's answer read from
@@ -61,5 +64,46 @@ func TestDerivedOrderExplicit(t *testing.T) {
 	compareAnswers(t, "scans listed in reverse, a part per segment", want, answersWith(t, wh, one))
 	for i := 0; i < 3; i++ {
 		compareAnswers(t, "read again", want, answersWith(t, wh, res))
+	}
+
+	// RunCSV a part at a time (csvParts) writes the bytes of one COPY of
+	// the whole answer, and the same first rows.
+	scanOrderHook = nil
+	whole := res
+	whole.PartRows = 1 << 40
+	csv := func(r Resources, name string, limit int) ([]byte, *duck.Result, int) {
+		t.Helper()
+		w, err := OpenWith(ctx, wh, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		q, ok := w.Catalog().Query(name)
+		if !ok {
+			q, _ = w.Catalog().Check(name)
+		}
+		path := filepath.Join(t.TempDir(), "out.csv")
+		got, total, err := w.RunCSV(ctx, q, nil, path, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, got, total
+	}
+	for _, name := range []string{"nsys_kern_sum", "nsys_nvtx_kern_sum", "runs_overview"} {
+		for _, limit := range []int{1, 5, 1 << 20} {
+			b1, r1, n1 := csv(whole, name, limit)
+			b2, r2, n2 := csv(one, name, limit)
+			if !bytes.Equal(b1, b2) || n1 != n2 || n1 < 3 {
+				t.Errorf("%s: CSV in parts differs (%d bytes, %d rows; whole %d bytes, %d rows)", name, len(b2), n2, len(b1), n1)
+			}
+			compareAnswers(t, fmt.Sprintf("%s first %d rows", name, limit), map[string]*duck.Result{name: r1}, map[string]*duck.Result{name: r2})
+			if len(r1.Rows) != min(limit, n1) {
+				t.Errorf("%s: %d first rows, want %d", name, len(r1.Rows), min(limit, n1))
+			}
+		}
 	}
 }
