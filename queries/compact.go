@@ -267,7 +267,7 @@ func compactGroup(ctx context.Context, db *duck.DB, abs string, m *warehouse.Man
 			total += rows[id][name]
 		}
 		path := filepath.Join(dir, name+".parquet")
-		if err := db.CopyParquet(ctx, "select * from "+orderedScan(srcs), path); err != nil {
+		if err := db.CopyParquet(ctx, "select * exclude ("+segCol+", file_row_number) from "+orderedScan(scanSegments(srcs, nil))+orderKeys, path); err != nil {
 			return fmt.Errorf("queries: compact %s: %w", name, err)
 		}
 		// The rows written are the rows listed: a check that no file gave

@@ -472,7 +472,9 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 				return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 			}
 		} else if err := w.roomy(ctx, func() error {
-			return w.db.CopyParquet(ctx, "select * from read_parquet(["+quoteAll(parts[name])+"])", path)
+			// In the parts' order, asked for (concatOrdered): a list
+			// scan's order is not kept with two threads.
+			return w.db.CopyParquet(ctx, concatOrdered(parts[name]), path)
 		}); err != nil {
 			return fmt.Errorf("queries: derive %s of %s: %w", name, label, err)
 		}
@@ -566,6 +568,9 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		}
 		list := castList(cols, stored)
 		sql := "create or replace view " + duck.Ident(name) + " as\nselect " + list + "\nfrom " + from
+		if what == "query" {
+			sql += orderKeys
+		}
 		t0 := time.Now()
 		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
 			return "", fmt.Errorf("queries: derived %s %s: %w", what, name, err)
@@ -636,14 +641,15 @@ func (w *Warehouse) useDerived(ctx context.Context, abs string, m *warehouse.Man
 		if err := w.bind(ctx, q, nil); err != nil {
 			return err
 		}
-		list, err := replace(q.Name, q.SQL, orderedScan(files), "query")
+		segs := scanSegments(files, func(id string) int64 {
+			return m.Batches[id].Derived.Tables[q.Name].Rows
+		})
+		list, err := replace(q.Name, q.SQL, orderedScan(segs), "query")
 		if err != nil {
 			return err
 		}
 		w.derived[q.Name] = true
-		w.reads[q.Name] = &derivedRead{selectList: list, segs: scanSegments(files, func(id string) int64 {
-			return m.Batches[id].Derived.Tables[q.Name].Rows
-		})}
+		w.reads[q.Name] = &derivedRead{selectList: list, segs: segs}
 	}
 	return nil
 }
@@ -682,7 +688,7 @@ func (w *Warehouse) derivedParts(ctx context.Context, q *Query, args map[string]
 	}
 	out := make([]string, len(parts))
 	for i, p := range parts {
-		out[i] = "select * from (\nselect " + r.selectList + "\nfrom " + segmentScan(p, true) + "\n)" + where
+		out[i] = orderedSelect(r.selectList, p, where)
 	}
 	return out, nil
 }
@@ -728,27 +734,58 @@ func derivedScan(srcs []warehouse.DerivedSource) string {
 	// A file shared by a chunk of batches may also hold rows of a batch
 	// derived again since (replaced, or re-derived alone): each file gives
 	// only the rows of the batches that list it.
-	return segmentScan(scanSegments(srcs, nil), false)
+	return segmentScan(scanSegments(srcs, nil))
 }
 
-// orderedScan reads the rows of srcs' batches in the live query's order
-// without sorting them: every derived query orders by batch_id first and
-// its files keep their rows in that order, so reading the batches in
-// batch_id order, consecutive batches of one file as one segment, gives the
-// live order. It is a UNION ALL of one single-file scan per segment:
-// DuckDB preserves the row order of a file's scan, WHERE, SELECT and
-// UNION ALL (preserve_insertion_order, on by default;
-// https://duckdb.org/docs/stable/sql/dialect/order_preservation). One
-// read_parquet over the list of files, which the derived views use, does
-// not keep their order with two threads: on a 100x warehouse five files
-// of nsys_nvtx_kern_sum (20 batches) came out as the 1st, 4th, 2nd …
-// (it did in other tries, and over 200 files). At x100 (1.8M rows of
-// nsys_nvtx_kern_sum, 22 files) the list scan filled a DuckDB table in
-// ~2 s, the UNION ALL in ~6 s, and sorting by (batch_id,
-// file_row_number) instead cost ~3 s; queries read the answer a part at
-// a time (derivedParts). TestDerivedEqualsLive checks the order.
-func orderedScan(srcs []warehouse.DerivedSource) string {
-	return segmentScan(scanSegments(srcs, nil), true)
+// concatOrdered is a SELECT of the rows of files, file after file, each
+// in its stored order.
+func concatOrdered(files []string) string {
+	return "select * exclude (file_row_number) from read_parquet([" + quoteAll(files) +
+		"], hive_partitioning = false, file_row_number = true)\norder by file_index, file_row_number"
+}
+
+// orderedScan reads the rows of segs (scanSegments: their batches in
+// batch_id order) with two more columns, the segment's position and the
+// row's position in its file (segCol, file_row_number): ordered by them
+// (orderKeys) they are the live query's order, since every derived query
+// orders by batch_id first and its files keep each batch's rows in that
+// order. The order is asked for explicitly, at the top of the statement
+// that hands the rows on (orderedSelect, the query's view, compaction's
+// COPY): the UNION ALL of single-file scans this was before relied on
+// DuckDB keeping the rows' order through it with two threads, and one of
+// six reads of nsys_nvtx_kern_sum at 100x the sample (1.82M rows) gave a
+// block of ~1,700 rows of one run in another place. Sorting a part
+// (DefaultPartRows rows) by two integers costs little; one read_parquet
+// over the list of files (the derived views' derivedScan) did not keep
+// the files' order either, and TestDerivedOrderExplicit checks that the
+// answer does not depend on the order in which the scans are listed.
+func orderedScan(segs []scanSegment) string {
+	parts := make([]string, len(segs))
+	for i, s := range segs {
+		parts[i] = fmt.Sprintf("select *, %d as %s from read_parquet(%s, hive_partitioning = false, file_row_number = true) where batch_id in (%s)",
+			i, segCol, duck.Quote(s.file), quoteAll(s.ids))
+	}
+	if scanOrderHook != nil {
+		scanOrderHook(parts)
+	}
+	return "(\n" + strings.Join(parts, "\nunion all\n") + "\n)"
+}
+
+// segCol is orderedScan's column of each row's segment.
+const segCol = "vitlab_segment__"
+
+// orderKeys orders orderedScan's rows as the live query.
+const orderKeys = "\norder by " + segCol + ", file_row_number"
+
+// scanOrderHook, when a test sets it, permutes orderedScan's scans before
+// they are joined (the answer must not depend on their order).
+var scanOrderHook func(scans []string)
+
+// orderedSelect reads the answer of segs (select list list, already
+// filtered by where: "" or "\nwhere …" over the stored columns) in the
+// live order.
+func orderedSelect(list string, segs []scanSegment, where string) string {
+	return "select " + list + "\nfrom " + orderedScan(segs) + where + orderKeys
 }
 
 // scanSegment is a run of consecutive batches (in batch_id order) read
@@ -790,10 +827,10 @@ func scanSegments(srcs []warehouse.DerivedSource, rows func(id string) int64) []
 	return segs
 }
 
-// segmentScan reads segs: in order (ordered: orderedScan), or as one
-// list scan where no file holds two segments (derivedScan).
-func segmentScan(segs []scanSegment, ordered bool) string {
-	split := ordered
+// segmentScan reads segs in no particular order: one list scan where no
+// file holds two segments, else a UNION ALL of one scan per segment.
+func segmentScan(segs []scanSegment) string {
+	split := false
 	seen := map[string]bool{}
 	for _, s := range segs {
 		split = split || seen[s.file]
@@ -857,16 +894,21 @@ func fileScan(file string, ids []string) string {
 // params already bound, or "" when q must run live: it is not derived, its
 // derivation is not current, or a param other than batch and run differs
 // from its default (the files hold the default output). The rows come in
-// the live order: every derived query orders by batch_id first, and a
-// batch's file keeps its rows in the query's order.
-func (w *Warehouse) derivedSQL(q *Query, args map[string]string) (string, error) {
+// the live order (orderedSelect).
+func (w *Warehouse) derivedSQL(ctx context.Context, q *Query, args map[string]string) (string, error) {
 	where, ok, err := w.derivedFilter(q, args)
 	if err != nil || !ok {
 		return "", err
 	}
-	// The view of q's name (useDerived) reads its files in the live order,
-	// which a filter keeps.
-	return "select * from " + duck.Ident(q.Name) + where, nil
+	r, err := w.derivedReadOf(ctx, q.Name)
+	if err != nil {
+		return "", err
+	}
+	if r == nil || len(r.segs) == 0 {
+		// (no segments: the view of q's name, over no file)
+		return "select * from " + duck.Ident(q.Name) + where, nil
+	}
+	return orderedSelect(r.selectList, r.segs, where), nil
 }
 
 // derivedFilter says whether q's answer comes from its derived files with

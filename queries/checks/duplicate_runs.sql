@@ -20,6 +20,6 @@ with
             'same ' || case matched when 'run content' then 'export and run.json' else 'export and start time' end
                 || ' as batch ' || original_batch_id || ' run ' || original_run_id || ', committed earlier' as detail
         from copies
-        order by batch_id, run_id
+        order by batch_id, run_id, original_batch_id, original_run_id
     )
 select * from final

@@ -37,7 +37,7 @@ final as (
     select "table", batch_id, run_id, start, "end"
     from events
     where "end" < start
-    order by batch_id, "table", run_id, start
+    order by batch_id, "table", run_id, start, "end"
 )
 
 select * from final

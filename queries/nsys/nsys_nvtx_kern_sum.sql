@@ -10,7 +10,8 @@
 -- a kernel counts in every range around the API call that launched it on
 -- the same thread (nested ranges all count it); kernels launched outside any
 -- range form rows with an empty range. Order within a run as nsys: range
--- name (empty first), pid, tid, total time descending, then kernel name.
+-- name (empty first), pid, tid, total time descending, then kernel name;
+-- ties (one name in two styles) by style.
 -- NVTX Inst counts the range instances, Kern Inst the kernel executions.
 -- Like nsys, which skips the report for an export without NVTX or CUDA API
 -- data, a run without nvtx or cuda_api rows has no rows here.
@@ -119,7 +120,7 @@ final as (
         nsys_1dp(s.stddev) as "StdDev (ns)",
         case when mixed then error('nsys_nvtx_kern_sum: two groups share a hash; report this') else kernel end as "Kernel Name"
     from summary
-    order by batch_id, run_id, range_name nulls first, api_pid nulls first, api_tid nulls first, s.total desc, kernel
+    order by batch_id, run_id, range_name nulls first, api_pid nulls first, api_tid nulls first, s.total desc, kernel, range_style nulls first
 )
 
 select * from final
