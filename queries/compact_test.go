@@ -21,7 +21,7 @@ import (
 func derivedApart(t *testing.T) string {
 	t.Helper()
 	wh := t.TempDir()
-	ingestSample(t, wh, "rq3r-quick-h200", "rq3c-quick-h200", "rq5-quick-h200")
+	ingestSample(t, wh, "rq3r-quick-h200", "rq3c-quick-h200", "rq5-pipeline-r3-b32-h100")
 	opts := DefaultDeriveOptions()
 	opts.MaxEvents = 1 // a pass per batch
 	if st, err := DeriveWith(context.Background(), wh, opts); err != nil || len(st.Batches) != 3 {

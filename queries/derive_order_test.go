@@ -25,7 +25,7 @@ import (
 func TestDerivedOrderExplicit(t *testing.T) {
 	ctx := context.Background()
 	wh := t.TempDir()
-	for _, batch := range []string{"rq5-quick-h200", "rq3r-quick-h200", "rq3c-quick-h200"} {
+	for _, batch := range []string{"rq5-pipeline-r3-b32-h100", "rq3r-quick-h200", "rq3c-quick-h200"} {
 		p := filepath.Join("..", "data", "sample", batch)
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("sample batch %s: %v", batch, err)

@@ -36,7 +36,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	add("rq5-quick-h200")
+	add("rq4-quick-h200") // CPU preprocessing, 3 ok runs and 3 unavailable
 	add("rq3r-quick-h200") // CUDA-graph runs (reduce-overhead)
 	add("rq3c-quick-h200") // torch.compile default (Triton kernels)
 
@@ -61,7 +61,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(st.Batches, []string{"rq3c-quick-h200", "rq3r-quick-h200", "rq5-quick-h200"}) {
+	if !slices.Equal(st.Batches, []string{"rq3c-quick-h200", "rq3r-quick-h200", "rq4-quick-h200"}) {
 		t.Fatalf("derived batches %v", st.Batches)
 	}
 	w, err = Open(ctx, wh)
@@ -83,7 +83,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 	}
 
 	// a batch without derivation: those names run live over all batches
-	add("rq2-quick-h200")
+	add("rq2-quick-h100")
 	live3 := answers(t, wh)
 	w, err = Open(ctx, wh)
 	if err != nil {
@@ -93,7 +93,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 		t.Errorf("with an underived batch, stale = %v", w.Stale)
 	}
 	w.Close()
-	if st, err := Derive(ctx, wh, nil); err != nil || !slices.Equal(st.Batches, []string{"rq2-quick-h200"}) {
+	if st, err := Derive(ctx, wh, nil); err != nil || !slices.Equal(st.Batches, []string{"rq2-quick-h100"}) {
 		t.Fatalf("third Derive: %v, %v", st.Batches, err)
 	}
 	compareAnswers(t, "derived after a new batch", live3, answers(t, wh))
@@ -101,7 +101,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 	// One batch of the first chunk derived again on its own: the chunk's
 	// shared files still hold its old rows, which readers must skip. Up to
 	// here every file held a run of consecutive batches (one list scan);
-	// now rq3r sits between rq3c and rq5 of the first chunk's file, which
+	// now rq3r sits between rq3c and rq4 of the first chunk's file, which
 	// is read in two segments (orderedScan's UNION ALL form).
 	m, err := warehouse.ReadManifest(wh)
 	if err != nil {
@@ -119,7 +119,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 	}
 	compareAnswers(t, "one batch of a chunk derived again", live3, answers(t, wh))
 
-	// Read a part at a time (a part per segment: rq2, rq3c, rq3r, rq5 in
+	// Read a part at a time (a part per segment: rq2, rq3c, rq3r, rq4 in
 	// three files, the first file's in two segments), the answers are the
 	// same rows in the same order.
 	one := DefaultResources()

@@ -17,7 +17,7 @@ import (
 func rewriteWarehouses(t *testing.T) map[string]*Warehouse {
 	return map[string]*Warehouse{
 		"fixtures": openFixtures(t),
-		"rq5":      openBatchDir(t, sampleBatchDir("rq5-quick-h200")),
+		"rq5":      openBatchDir(t, sampleBatchDir("rq5-pipeline-r3-b32-h100")),
 	}
 }
 

@@ -79,7 +79,7 @@ func TestViewDBStale(t *testing.T) {
 
 	// A batch lands; the view database is not written (as when an ingest
 	// is killed after its commit, or another vitlab landed it).
-	ingestSample(t, wh, "rq5-quick-h200")
+	ingestSample(t, wh, "rq5-pipeline-r3-b32-h100")
 	cat, _ := Embedded()
 	raw, err := os.ReadFile(filepath.Join(wh, warehouse.ManifestName))
 	if err != nil {
@@ -93,7 +93,7 @@ func TestViewDBStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := count(t, w, "select count(*) from runs")
-	rq5 := count(t, w, "select count(*) from runs where batch_id = 'rq5-quick-h200'")
+	rq5 := count(t, w, "select count(*) from runs where batch_id = 'rq5-pipeline-r3-b32-h100'")
 	if rq5 == 0 || after != before+rq5 {
 		t.Errorf("runs: %d before, %d after, %d of the new batch", before, after, rq5)
 	}
@@ -270,7 +270,7 @@ func copyDir(src, dst string) error {
 func TestDeriveRunGroups(t *testing.T) {
 	ctx := context.Background()
 	wh := t.TempDir()
-	ingestSample(t, wh, "rq5-quick-h200", "rq3r-quick-h200")
+	ingestSample(t, wh, "rq5-pipeline-r3-b32-h100", "rq3r-quick-h200")
 	cat, err := Embedded()
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +293,7 @@ func TestDeriveRunGroups(t *testing.T) {
 	for i, wide := range []int64{0, 100_000} {
 		if i > 0 {
 			wh = t.TempDir()
-			ingestSample(t, wh, "rq5-quick-h200", "rq3r-quick-h200")
+			ingestSample(t, wh, "rq5-pipeline-r3-b32-h100", "rq3r-quick-h200")
 		}
 		live := answers(t, wh)
 		opts := DefaultDeriveOptions()

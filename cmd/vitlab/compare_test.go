@@ -15,13 +15,14 @@ import (
 )
 
 // sampleRQ5 is the shipped rq5 batch the compare test replicates.
-const sampleRQ5 = "../../data/sample/rq5-quick-h200"
+const sampleRQ5 = "../../data/sample/rq5-pipeline-r3-b32-h100"
 
 // compareRuns are the sample runs the test repeats: one whose throughput
 // NEW changes, one it keeps.
-var compareRuns = map[string]bool{"sync-q1-gpu": true, "async-q2-gpu": false}
+var compareRuns = map[string]bool{"sync-q1-gpu": true, "async-q1-gpu": false}
 
-// writeReplicatedBatch copies the sample's sync and async q2 GPU runs into
+// writeReplicatedBatch copies the sample's sync and async q1 GPU runs
+// (repeat 1 of each, the traced one) into
 // batch id with one run per jitter (run.json ids r1.., clean windows scaled
 // by the jitter so the runs differ like real repeats, and no run is the
 // copy of another: ingest refuses copies), the
@@ -47,7 +48,9 @@ func writeReplicatedBatch(t *testing.T, root, id string, started string, factor 
 				keep, changes = true, ch
 			}
 		}
-		if !keep {
+		// repeat 1 only: the traced run of each configuration (its
+		// export, kernels and samples are what the copies share)
+		if !keep || !strings.HasSuffix(e.Name(), "-r1") {
 			continue
 		}
 		for rep, jitter := range jitters {
@@ -171,9 +174,9 @@ func TestCompareGate(t *testing.T) {
 				t.Errorf("sync: %v, want slower over 3 runs a side with kernels named", r)
 			}
 			slower++
-		case strings.Contains(r["config"], "-async-q2-gpu-"):
+		case strings.Contains(r["config"], "-async-q1-gpu-"):
 			if r["verdict"] == "slower" || r["verdict"] == "faster" {
-				t.Errorf("async q2 (unchanged): %v", r)
+				t.Errorf("async q1 (unchanged): %v", r)
 			}
 			same++
 		}
@@ -216,7 +219,7 @@ func TestCompareGate(t *testing.T) {
 	}
 	// Two rows labelled by what differs (the rest of the key is shared),
 	// the slower one's dot in the colour of "slower".
-	for _, want := range []string{">sync-q1<", ">async-q2<", ">slower<", "fill:#E15759"} {
+	for _, want := range []string{">sync<", ">async<", ">slower<", "fill:#E15759"} {
 		if !strings.Contains(string(svg), want) {
 			t.Errorf("forest plot: no %q", want)
 		}

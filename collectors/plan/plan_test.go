@@ -127,7 +127,7 @@ func TestShippedPlans(t *testing.T) {
 		"rq2.yaml": {"standard": 40, "quick": 8, "full": 36},
 		"rq3.yaml": {"standard": 20, "quick": 4, "full": 72},
 		"rq4.yaml": {"standard": 30, "quick": 6, "full": 54},
-		"rq5.yaml": {"standard": 60, "quick": 8, "full": 108, "pipeline": 18},
+		"rq5.yaml": {"standard": 60, "quick": 8, "full": 108, "pipeline": 18, "pipeline-r3": 54},
 	}
 	if len(files) != len(want) {
 		t.Fatalf("plans: %v", files)

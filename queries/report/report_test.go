@@ -162,7 +162,7 @@ func TestReportSample(t *testing.T) {
 	}
 	md := readFile(t, filepath.Join(r.out, "report.md"))
 	for _, want := range []string{"## Claims", "## RQ1 · Architecture", "## Timeline of one run", "![timeline](charts/timeline.svg)",
-		"## Provenance", "| rq1-quick-h200 |", "| rq3r-quick-h200 |", "NVIDIA H200", "## Checks", "### runs_overview", "2026-12-02 08:26", "2026-11-26T12:00:00Z"} {
+		"## Provenance", "| rq1-quick-h100 |", "| rq3r-quick-h200 |", "NVIDIA H200", "## Checks", "### runs_overview", "2026-12-07 12:40", "2026-11-26T12:00:00Z"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q", want)
 		}
