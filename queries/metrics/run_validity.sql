@@ -107,6 +107,10 @@
 -- window fell below 0.94 of the 1,980 MHz maximum. With 3 windows a run,
 -- a monotone order arises by chance one time in three: hence a trend limit
 -- (0.10) above the noise of steady runs (window CoV 0.5 % to 4 %).
+-- On the H100 evidence (data/h100-*), every clock below 0.90 in a clean
+-- window is the power cap (rule (c)): async q8 cpu of rq5-quick-h100 and
+-- b64 async q8 cpu/gpu of rq5-pipeline-h100 raise power_capped, no
+-- clock_drop (queries/testdata/powercap-h100 keeps two such runs).
 create or replace macro validity_max_overhead() as
     coalesce(try_cast(getvariable('validity_max_overhead') as double), 0.10);
 create or replace macro validity_max_trend() as
