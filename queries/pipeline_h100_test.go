@@ -75,7 +75,8 @@ func TestPipelineH100(t *testing.T) {
 // above its serial rate (the stages overlap) and faster than the peer at
 // its batch, every usable sync / q1 run slower than the peer; and the
 // host's noise caught by the validity checks (the runs left out, with the
-// flags the README names), not averaged into the findings.
+// flags the README names), not averaged into the findings, and the power
+// cap told apart from it (power_capped runs kept).
 func TestPipelineH100Peer(t *testing.T) {
 	ctx := context.Background()
 	w := openBatchDir(t, filepath.Join("..", "data", "h100-pipeline-2026-12-07", "rq5-pipeline-h100"))
@@ -128,10 +129,21 @@ func TestPipelineH100Peer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := left.Rows[0][0].(int64); n != 7 || usable+2+int(n) != 18 {
-		t.Errorf("%d runs left out, %d usable vitlab runs: want 7 left out and 9 usable besides the peers", n, usable)
+	// b64 async q8 cpu and gpu ran at the H100's power cap (SM clock down to
+	// 1,695-1,770 MHz at 693-699 W): power_capped, not clock_drop, since the
+	// power-cap rule; q8 gpu counts (7 left out before, 6 now), q8 cpu stays
+	// out for its windows.
+	if n := left.Rows[0][0].(int64); n != 6 || usable+2+int(n) != 18 {
+		t.Errorf("%d runs left out, %d usable vitlab runs: want 6 left out and 10 usable besides the peers", n, usable)
 	}
-	if got := left.Rows[0][1]; got != "clock_drop,window_cov,window_trend" {
+	if got := left.Rows[0][1]; got != "window_cov,window_trend" {
 		t.Errorf("left-out flags %v", got)
+	}
+	capped, err := w.SQL(ctx, `select string_agg(run_id, ',' order by run_id) from run_validity where flag = 'power_capped'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := capped.Rows[0][0]; got != "rq5-p16-d12-h768-r224-b64-eager-async-q8-cpu-nnone-r1,rq5-p16-d12-h768-r224-b64-eager-async-q8-gpu-nnone-r1" {
+		t.Errorf("power_capped runs %v, want b64 async q8 cpu and gpu", got)
 	}
 }

@@ -20,4 +20,6 @@
 //	         batches.hosts (hosts of a batch collected in shards); later within 3: runs.host,
 //	         runs.run_content_sha256 (a run's content identity; older files read it as null)
 //	4        runs.forward_bound_img_s, runs.prep_bound_img_s (the workload's headroom rates)
+//	5        runs.gpu_power_limit_w (NVML enforced power limit), gpu_samples.clocks_event_reasons
+//	         (NVML clocks event reasons bitmask); older batches read both as null
 package schemas

@@ -11,7 +11,7 @@ import (
 // Version is the warehouse schema version. It grows by one whenever a column
 // or a table is added; the version table in doc.go says what each one added.
 // Columns are never removed, renamed or retyped.
-const Version = 4
+const Version = 5
 
 // Metadata keys stored in every Arrow schema (and so in every Parquet file).
 const (
@@ -152,7 +152,7 @@ var Batches = newTable("batches",
 	req("ingested_at", tsUS, "", "When ingest committed the batch (UTC)."),
 	opt("vitlab_version", str, "", "vitlab version that collected the batch (for bare exports, the one that ingested it)."),
 	req("ingest_version", str, "", "vitlab version that ingested the batch."),
-	opt("gpus", str, "", "GPUs of the host as JSON (NVML: index, name, uuid, bus id, memory, NUMA affinity)."),
+	opt("gpus", str, "", "GPUs of the host as JSON (NVML: index, name, uuid, bus id, memory, NUMA affinity, enforced_power_limit_mw from schema version 5)."),
 	opt("numa_nodes", i32, "", "Number of NUMA nodes of the host; null when unknown."),
 	opt("numa_topology", str, "", "NUMA topology of the host as JSON (nodes, their CPUs, distances)."),
 	opt("software", str, "", "Software versions on the host as JSON (driver, CUDA, torch, timm, nsys, python)."),
@@ -201,6 +201,7 @@ var Runs = newTable("runs",
 		opt("gpu_index", i32, "", "CUDA/NVML index of the GPU used."),
 		opt("gpu_name", str, "", "GPU name."),
 		opt("gpu_uuid", str, "", "GPU UUID."),
+		opt("gpu_power_limit_w", f64, "W", "Enforced power limit of the GPU when the collector took its inventory (NVML nvmlDeviceGetEnforcedPowerLimit); null when NVML did not answer and for runs collected before it was recorded.").since(5),
 		opt("driver", str, "", "NVIDIA driver version."),
 		opt("cuda", str, "", "CUDA version torch was built with."),
 		opt("torch", str, "", "PyTorch version."),
@@ -412,6 +413,7 @@ var GPUSamples = newTable("gpu_samples",
 	opt("mem_used_bytes", i64, "B", "Device memory in use."),
 	opt("phase", str, "", "Phase of the run the sample was taken in: clean (untraced windows) or traced (under nsys); null in batches before schema version 3, which sampled the traced phase only.").since(3),
 	opt("energy_mj", i64, "mJ", "NVML total-energy counter (nvmlDeviceGetTotalEnergyConsumption): energy since the driver loaded; null when the GPU has no counter.").since(3),
+	opt("clocks_event_reasons", i64, "", "NVML clocks event (throttle) reasons bitmask at the sample (nvmlDeviceGetCurrentClocksEventReasons, or the older throttle-reasons call): 0x1 GPU idle, 0x4 SW power cap, 0x8 HW slowdown, 0x20 SW thermal, 0x40 HW thermal, 0x80 HW power brake, …; null when the GPU does not support it and in batches collected before it was recorded.").since(5),
 )
 
 // CleanWindows has one row per clean (untraced) measurement window.

@@ -90,6 +90,11 @@ type GPU struct {
 	Driver       string `json:"driver,omitempty"`
 	ComputeMajor int    `json:"compute_major,omitempty"`
 	ComputeMinor int    `json:"compute_minor,omitempty"`
+	// PowerLimitMW is the enforced power limit
+	// (nvmlDeviceGetEnforcedPowerLimit, mW) when the inventory was taken;
+	// nil when NVML did not answer and in batches collected before it was
+	// recorded.
+	PowerLimitMW *int64 `json:"enforced_power_limit_mw,omitempty"`
 }
 
 // NUMA is the host's NUMA topology.
@@ -310,6 +315,13 @@ type Sample struct {
 	EnergyMJ *int64 `json:"energy_mj,omitempty"`
 	// Phase is clean or traced; "" in batches before schema version 3.
 	Phase string `json:"phase,omitempty"`
+	// ClocksEventReasons is NVML's clocks event (throttle) reasons bitmask
+	// (nvmlDeviceGetCurrentClocksEventReasons, or the older
+	// nvmlDeviceGetCurrentClocksThrottleReasons): 0x4 SW power cap, 0x8 HW
+	// slowdown, 0x20 SW thermal, 0x40 HW thermal, 0x80 HW power brake, …;
+	// nil when not supported and in batches collected before it was
+	// recorded.
+	ClocksEventReasons *uint64 `json:"clocks_event_reasons,omitempty"`
 }
 
 // ErrIncomplete marks a batch whose batch.json has no finished time.

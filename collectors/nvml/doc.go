@@ -9,14 +9,23 @@
 //
 // Out: the GPU inventory as batchdir.GPU values (Lib.Devices: name, UUID,
 // PCI bus id in sysfs form, memory, driver, CUDA compute capability, NUMA
-// node where NVML reports it, CPU affinity as a cpulist), and a Sampler that
+// node where NVML reports it, CPU affinity as a cpulist, the enforced power
+// limit from nvmlDeviceGetEnforcedPowerLimit in mW), and a Sampler that
 // writes one batchdir.Sample per interval (SM and memory clocks, power,
 // temperature, GPU and memory utilisation, memory used, the total-energy
-// counter, the phase) as JSON lines to nvml.jsonl until stopped, and
+// counter, the clocks event (throttle) reasons bitmask, the phase) as JSON
+// lines to nvml.jsonl until stopped, and
 // Lib.EnergyCounter, which reads the total-energy counter
 // (nvmlDeviceGetTotalEnergyConsumption, mJ) on demand: the runner reads it
 // at each window edge the workload announces. A reading the GPU does not support is left out
 // of the sample rather than written as zero.
+//
+// The clocks event reasons come from nvmlDeviceGetCurrentClocksEventReasons
+// where the library has that symbol, else from the older
+// nvmlDeviceGetCurrentClocksThrottleReasons (same bitmask), else they are
+// not read; a GPU that answers NOT_SUPPORTED gets samples without them.
+// They tell a power cap (0x4 SW power cap) from a thermal or hardware
+// slowdown (0x8, 0x20, 0x40, 0x80): queries/metrics/run_validity.sql.
 //
 // NVML's power reading (nvmlDeviceGetPowerUsage) is the board's own
 // averaged value on recent GPUs, not an instantaneous one.

@@ -100,6 +100,10 @@ func (l *Lib) Devices() ([]batchdir.GPU, error) {
 		if mask, ret := d.GetCpuAffinity(maxCPUs); ret == gonvml.SUCCESS {
 			g.CPUAffinity = cpuList(mask)
 		}
+		if mw, ret := d.GetEnforcedPowerLimit(); ret == gonvml.SUCCESS && mw > 0 {
+			x := int64(mw)
+			g.PowerLimitMW = &x
+		}
 		out = append(out, g)
 	}
 	return out, nil
@@ -212,9 +216,38 @@ func readEnergy(d energyReader) (int64, error) {
 	return 0, fmt.Errorf("nvml: total energy: %s", errorString(ret))
 }
 
-// read takes one sample of d; readings that fail are left out.
-func read(d reader, index int, now time.Time) batchdir.Sample {
+// reasonsFunc reads a device's clocks event (throttle) reasons bitmask.
+type reasonsFunc func() (uint64, gonvml.Return)
+
+// Symbols of the clocks event reasons call: the current name (driver 535
+// and later) and the older one it replaced (deprecated, same bitmask).
+const (
+	symEventReasons    = "nvmlDeviceGetCurrentClocksEventReasons"
+	symThrottleReasons = "nvmlDeviceGetCurrentClocksThrottleReasons"
+)
+
+// reasonsOf picks the call that reads d's clocks event reasons: the current
+// one where the library has it, else the older throttle-reasons one, else
+// none (nil: samples carry no reasons).
+func (l *Lib) reasonsOf(d gonvml.Device) reasonsFunc {
+	switch {
+	case l.hasSymbol(symEventReasons):
+		return d.GetCurrentClocksEventReasons
+	case l.hasSymbol(symThrottleReasons):
+		return d.GetCurrentClocksThrottleReasons //nolint:staticcheck // the fallback for drivers without the new name
+	}
+	return nil
+}
+
+// read takes one sample of d; readings that fail are left out. reasons
+// reads the clocks event reasons; nil when there is no call for them.
+func read(d reader, reasons reasonsFunc, index int, now time.Time) batchdir.Sample {
 	s := batchdir.Sample{UnixNs: now.UnixNano(), GPU: index}
+	if reasons != nil {
+		if v, ret := reasons(); ret == gonvml.SUCCESS {
+			s.ClocksEventReasons = &v
+		}
+	}
 	if v, err := readEnergy(d); err == nil {
 		s.EnergyMJ = &v
 	}
@@ -247,7 +280,8 @@ func read(d reader, index int, now time.Time) batchdir.Sample {
 
 // Sampler writes NVML samples of one GPU as JSON lines until stopped.
 type Sampler struct {
-	d     reader
+	d       reader
+	reasons reasonsFunc
 	index int
 	phase string
 	every time.Duration
@@ -271,14 +305,14 @@ func (l *Lib) StartSampler(index int, every time.Duration, phase string, w io.Wr
 	if ret != gonvml.SUCCESS {
 		return nil, fmt.Errorf("nvml: device %d: %s", index, errorString(ret))
 	}
-	return startSampler(d, index, every, phase, w, time.Now), nil
+	return startSampler(d, l.reasonsOf(d), index, every, phase, w, time.Now), nil
 }
 
-func startSampler(d reader, index int, every time.Duration, phase string, w io.Writer, now func() time.Time) *Sampler {
+func startSampler(d reader, reasons reasonsFunc, index int, every time.Duration, phase string, w io.Writer, now func() time.Time) *Sampler {
 	if every <= 0 {
 		every = DefaultEvery
 	}
-	s := &Sampler{d: d, index: index, phase: phase, every: every, w: bufio.NewWriter(w),
+	s := &Sampler{d: d, reasons: reasons, index: index, phase: phase, every: every, w: bufio.NewWriter(w),
 		stop: make(chan struct{}), done: make(chan struct{}), now: now}
 	go s.loop()
 	return s
@@ -307,7 +341,7 @@ func (s *Sampler) write() {
 	if s.err != nil {
 		return
 	}
-	smp := read(s.d, s.index, s.now())
+	smp := read(s.d, s.reasons, s.index, s.now())
 	smp.Phase = s.phase
 	b, err := json.Marshal(smp)
 	if err == nil {

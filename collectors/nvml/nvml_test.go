@@ -3,6 +3,7 @@ package nvml
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,12 @@ func TestDevices(t *testing.T) {
 			return p, gonvml.SUCCESS
 		}
 		dev.GetNumaNodeIdFunc = func() (int, gonvml.Return) { return node, gonvml.SUCCESS }
+		dev.GetEnforcedPowerLimitFunc = func() (uint32, gonvml.Return) {
+			if i == 7 {
+				return 0, gonvml.ERROR_NOT_SUPPORTED
+			}
+			return 700_000, gonvml.SUCCESS
+		}
 		dev.GetCpuAffinityFunc = func(n int) ([]uint, gonvml.Return) {
 			// CPUs 0-55 on node 0, 56-111 on node 1, in 64-bit words.
 			mask := make([]uint, 2)
@@ -88,6 +95,12 @@ func TestDevices(t *testing.T) {
 	if g.Index != 5 || !strings.Contains(g.Name, "H100") || g.UUID == "" || g.MemoryBytes < 80e9 ||
 		g.ComputeMajor != 9 || g.Driver == "" || g.NUMANode == nil || *g.NUMANode != 1 || g.CPUAffinity != "56-111" {
 		t.Errorf("gpu 5: %+v", g)
+	}
+	if g.PowerLimitMW == nil || *g.PowerLimitMW != 700_000 {
+		t.Errorf("gpu 5 enforced power limit: %v", g.PowerLimitMW)
+	}
+	if gpus[7].PowerLimitMW != nil {
+		t.Errorf("gpu 7 (NOT_SUPPORTED) power limit: %v, want nil", *gpus[7].PowerLimitMW)
 	}
 	if g.BusID != "0000:c3:00.0" {
 		t.Errorf("bus id not in sysfs form: %q", g.BusID)
@@ -150,7 +163,7 @@ func TestSampler(t *testing.T) {
 	start := time.Unix(1700000000, 0)
 	tick := 0
 	now := func() time.Time { tick++; return start.Add(time.Duration(tick) * time.Millisecond) }
-	s := startSampler(&fakeReader{}, 3, 5*time.Millisecond, "clean", &buf, now)
+	s := startSampler(&fakeReader{}, nil, 3, 5*time.Millisecond, "clean", &buf, now)
 	time.Sleep(40 * time.Millisecond)
 	n, err := s.Stop()
 	if err != nil {
@@ -170,7 +183,8 @@ func TestSampler(t *testing.T) {
 	if first.GPU != 3 || first.UnixNs != start.Add(time.Millisecond).UnixNano() ||
 		*first.SMClockMHz != 1980 || first.MemClockMHz != nil || *first.PowerW != 312.5 ||
 		first.TempC != nil || *first.UtilGPU != 97 || *first.UtilMem != 40 || *first.MemUsed != 12<<30 ||
-		first.Phase != "clean" || first.EnergyMJ == nil || *first.EnergyMJ <= 1_000_000 {
+		first.Phase != "clean" || first.EnergyMJ == nil || *first.EnergyMJ <= 1_000_000 ||
+		first.ClocksEventReasons != nil {
 		t.Errorf("first sample %+v", first)
 	}
 	for i := 1; i < len(samples); i++ {
@@ -188,7 +202,7 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestSamplerWriteError(t *testing.T) {
-	s := startSampler(&fakeReader{}, 0, time.Millisecond, "traced", failWriter{}, time.Now)
+	s := startSampler(&fakeReader{}, nil, 0, time.Millisecond, "traced", failWriter{}, time.Now)
 	time.Sleep(5 * time.Millisecond)
 	if _, err := s.Stop(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("got %v", err)
@@ -209,7 +223,7 @@ func TestEnergyCounter(t *testing.T) {
 	if _, err := readEnergy(noEnergy{}); !errors.Is(err, ErrNoEnergyCounter) {
 		t.Errorf("unsupported: got %v", err)
 	}
-	s := read(&noEnergy{}, 0, time.Now())
+	s := read(&noEnergy{}, nil, 0, time.Now())
 	if s.EnergyMJ != nil || s.PowerW == nil {
 		t.Errorf("a GPU without the counter: %+v", s)
 	}
@@ -226,5 +240,71 @@ func TestEnergyCounter(t *testing.T) {
 	}
 	if v, err := read(); err != nil || v != 42_000 {
 		t.Errorf("EnergyCounter(2)() = %d %v", v, err)
+	}
+}
+
+// TestClocksEventReasons: the reasons bitmask is read with the current call
+// where the library has its symbol, with the older throttle-reasons call
+// where only that one exists, not at all where neither does; a GPU that
+// answers NOT_SUPPORTED gets samples without it, and a sample's JSON has
+// the field only when it was read (zero included).
+func TestClocksEventReasons(t *testing.T) {
+	srv := dgxh100.New()
+	dev := srv.Devices[0].(*server.Device)
+	var calls []string
+	dev.GetCurrentClocksEventReasonsFunc = func() (uint64, gonvml.Return) {
+		calls = append(calls, "event")
+		return gonvml.ClocksEventReasonSwPowerCap | gonvml.ClocksEventReasonGpuIdle, gonvml.SUCCESS
+	}
+	dev.GetCurrentClocksThrottleReasonsFunc = func() (uint64, gonvml.Return) {
+		calls = append(calls, "throttle")
+		return 0, gonvml.SUCCESS
+	}
+	l, err := open(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		symbols []string
+		want    *uint64
+		call    string
+	}{
+		{[]string{symEventReasons, symThrottleReasons}, batchdir.Ptr[uint64](0x5), "event"},
+		{[]string{symThrottleReasons}, batchdir.Ptr[uint64](0), "throttle"},
+		{nil, nil, ""},
+	} {
+		srv.LookupSymbolFunc = func(name string) error {
+			if slices.Contains(c.symbols, name) {
+				return nil
+			}
+			return errors.New("undefined symbol " + name)
+		}
+		calls = nil
+		s := read(&fakeReader{}, l.reasonsOf(dev), 0, time.Now())
+		if (s.ClocksEventReasons == nil) != (c.want == nil) || (c.want != nil && *s.ClocksEventReasons != *c.want) {
+			t.Errorf("symbols %v: reasons %v, want %v", c.symbols, s.ClocksEventReasons, c.want)
+		}
+		if strings.Join(calls, ",") != c.call {
+			t.Errorf("symbols %v: calls %v, want %q", c.symbols, calls, c.call)
+		}
+	}
+	notSupported := func() (uint64, gonvml.Return) { return 0, gonvml.ERROR_NOT_SUPPORTED }
+	if s := read(&fakeReader{}, notSupported, 0, time.Now()); s.ClocksEventReasons != nil {
+		t.Errorf("NOT_SUPPORTED: reasons %d, want nil", *s.ClocksEventReasons)
+	}
+
+	// Written and read back through nvml.jsonl: 0 is kept (a pointer), none is absent.
+	var buf bytes.Buffer
+	zero := func() (uint64, gonvml.Return) { return 0, gonvml.SUCCESS }
+	sm := startSampler(&fakeReader{}, zero, 0, time.Millisecond, "clean", &buf, time.Now)
+	if _, err := sm.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"clocks_event_reasons":0`) {
+		t.Errorf("a zero bitmask is not written: %s", buf.String())
+	}
+	samples, err := batchdir.ReadSamples(&buf, "nvml.jsonl")
+	if err != nil || len(samples) == 0 || samples[0].ClocksEventReasons == nil || *samples[0].ClocksEventReasons != 0 {
+		t.Errorf("read back: %+v %v", samples, err)
 	}
 }

@@ -381,7 +381,7 @@ func TestBatchDirectory(t *testing.T) {
 			{Index: 1, StartUnixNs: 1e18 + 3e9, EndUnixNs: 1e18 + 5e9, Batches: pi(41)},
 		},
 		NUMA: batchdir.Placement{CPUNodes: "1", MemNodes: "1", GPUNode: &node, Placement: "local"},
-		GPU:  batchdir.GPU{Index: 0, Name: "NVIDIA H100", UUID: "GPU-1"},
+		GPU:  batchdir.GPU{Index: 0, Name: "NVIDIA H100", UUID: "GPU-1", PowerLimitMW: batchdir.Ptr[int64](700_000)},
 		Timings: batchdir.Timings{CleanThroughput: &thr, TimedImages: 3200,
 			ForwardBoundImgS: batchdir.Ptr(10470.25), PrepBoundImgS: batchdir.Ptr(7132.5)},
 		StartedAt: started.Add(time.Minute)})
@@ -417,7 +417,7 @@ func TestBatchDirectory(t *testing.T) {
 
 	// Now the complete batch with samples: it is other content, so replace.
 	write(filepath.Join(bd, batchdir.BatchFile), batch)
-	nvml := `{"unix_ns":` + itoa(start+1000) + `,"gpu":0,"sm_clock_mhz":1980,"power_w":312.5,"mem_used_bytes":1024,"energy_mj":5000,"phase":"clean"}
+	nvml := `{"unix_ns":` + itoa(start+1000) + `,"gpu":0,"sm_clock_mhz":1980,"power_w":312.5,"mem_used_bytes":1024,"energy_mj":5000,"phase":"clean","clocks_event_reasons":4}
 {"unix_ns":` + itoa(start+2000) + `,"gpu":0,"temp_c":55}
 
 {"unix_ns":` + itoa(start-500) + `,"gpu":1}
@@ -456,6 +456,7 @@ func TestBatchDirectory(t *testing.T) {
 		"source_file": "runs/r1/trace.sqlite", "labels": `{"site":"lab"}`, "mlp": nil, "error": nil,
 		"cpu_workers": int64(0), "warmup_batches": int64(0), "min_window_s": 2.0, "cudnn_benchmark": false, "cpus_allowed": int64(12),
 		"timed_batches": nil, "decoder": nil, "forward_bound_img_s": 10470.25, "prep_bound_img_s": 7132.5,
+		"gpu_power_limit_w": 700.0,
 		"kernels":       sourceStats(t, filepath.Join(r1, "trace.sqlite"), "kernels").Rows,
 		"export_sha256": sha256File(t, filepath.Join(r1, "trace.sqlite"))}
 	for k, v := range wantA {
@@ -464,7 +465,7 @@ func TestBatchDirectory(t *testing.T) {
 		}
 	}
 	if b["run_id"] != "cfg-b-1" || b["source_file"] != "runs/r2/trace.sqlite.zst" || b["patch"] != nil || b["gpu_samples"] != int64(0) ||
-		b["forward_bound_img_s"] != nil || b["prep_bound_img_s"] != nil ||
+		b["forward_bound_img_s"] != nil || b["prep_bound_img_s"] != nil || b["gpu_power_limit_w"] != nil ||
 		b["mismatch"] != "batch_size" || !strings.HasPrefix(fmt.Sprint(b["warnings"]), "batch_size 16 → 8: out of memory") ||
 		b["kernels"] != sourceStats(t, filepath.Join(fixtureDir, "Lianhang666_gpu4_report2.sqlite"), "kernels").Rows {
 		t.Errorf("runs[cfg-b-1] = %v", b)
@@ -493,7 +494,8 @@ func TestBatchDirectory(t *testing.T) {
 	if samples[0]["t"] != int64(-500) || samples[1]["t"] != int64(1000) || samples[2]["t"] != int64(2000) ||
 		samples[1]["sm_clock_mhz"] != int64(1980) || samples[1]["power_w"] != 312.5 || samples[1]["temp_c"] != nil ||
 		samples[2]["temp_c"] != int64(55) || samples[0]["gpu_index"] != int64(1) || samples[0]["run_id"] != "cfg-a-1" ||
-		samples[1]["energy_mj"] != int64(5000) || samples[1]["phase"] != "clean" || samples[2]["energy_mj"] != nil || samples[2]["phase"] != nil {
+		samples[1]["energy_mj"] != int64(5000) || samples[1]["phase"] != "clean" || samples[2]["energy_mj"] != nil || samples[2]["phase"] != nil ||
+		samples[1]["clocks_event_reasons"] != int64(4) || samples[2]["clocks_event_reasons"] != nil || samples[0]["clocks_event_reasons"] != nil {
 		t.Errorf("gpu_samples %v", samples)
 	}
 	br := readRows(t, wh, "b7", "batches")[0]

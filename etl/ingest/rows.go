@@ -282,6 +282,9 @@ func collectorRun(r row, b *batchdir.Batch, run *batchdir.Run) {
 	}
 	r["gpu_name"] = nonEmpty(run.GPU.Name)
 	r["gpu_uuid"] = nonEmpty(run.GPU.UUID)
+	if mw := run.GPU.PowerLimitMW; mw != nil && *mw > 0 {
+		r["gpu_power_limit_w"] = float64(*mw) / 1000 // mW → W
+	}
 	var bs batchdir.Software
 	if b != nil {
 		bs = b.Software
@@ -472,6 +475,11 @@ func samplesRecord(mem memory.Allocator, batchID, runID string, samples []batchd
 			i64("energy_mj").AppendNull()
 		} else {
 			i64("energy_mj").Append(*s.EnergyMJ)
+		}
+		if s.ClocksEventReasons == nil {
+			i64("clocks_event_reasons").AppendNull()
+		} else {
+			i64("clocks_event_reasons").Append(int64(*s.ClocksEventReasons)) // the bitmask's bits, as stored by NVML
 		}
 	}
 	return b.NewRecordBatch()

@@ -1,5 +1,5 @@
 -- name: run_validity
--- description: Measurement validity as data: one row per (run, raised flag) with the flag, its severity (invalid: the run is left out of every verdict; trace: its trace-derived metrics are), the measured value, the limit it broke and a detail in words.
+-- description: Measurement validity as data: one row per (run, raised flag) with the flag, its severity (invalid: the run is left out of every verdict; trace: its trace-derived metrics are; info: nothing is left out, the reader is told, e.g. power_capped), the measured value, the limit it broke and a detail in words.
 -- inputs: runs, run_throughput, run_window_stability, clean_windows, gpu_samples
 -- derive: per-batch
 --
@@ -24,13 +24,59 @@
 --   clock_drop         in some clean window, an NVML sample of the run's GPU
 --                      (runs.gpu_index) had an SM clock below
 --                      validity_min_clock_fraction × the highest SM clock
---                      of the run's samples (either phase). value = the
---                      lowest such ratio. Severity 'invalid'. Windows and
---                      samples are matched on the Unix clock
---                      (clean_windows.start/end_unix_ns, gpu_samples.unix_ns).
--- NVML throttle reasons are not recorded (collectors/nvml samples clocks,
--- power, temperature, utilisation, memory and energy only): a throttle
--- shows here only as a clock drop.
+--                      of the run's samples (either phase), and not every
+--                      such sample of that window is attributed to the power
+--                      cap (below). value = the lowest such ratio over those
+--                      windows. Severity 'invalid'. Windows and samples are
+--                      matched on the Unix clock (clean_windows.start/
+--                      end_unix_ns, gpu_samples.unix_ns).
+--   power_capped       a clean window whose every low-clock sample (as for
+--                      clock_drop) is attributed to the power cap: the
+--                      driver lowering the SM clock to hold the board's
+--                      power limit is the GPU's steady state under that
+--                      load (an H100 SXM at 690-698 W of its 700 W running
+--                      the fastest ViT configurations), not a disturbance.
+--                      value = the lowest clock ratio of those windows.
+--                      Severity 'info': the run stays usable; the flag
+--                      shows in usable_runs.validity_flags and the report.
+--                      A low-clock sample is attributed to the power cap
+--                      by the first of these that has its data:
+--                      (a) reasons: its clocks event reasons
+--                          (gpu_samples.clocks_event_reasons) are recorded,
+--                          have SW power cap (0x4) and none of HW slowdown
+--                          (0x8), SW thermal (0x20), HW thermal (0x40), HW
+--                          power brake (0x80). Recorded without that, the
+--                          sample is not attributed (no fall-through).
+--                      (b) limit: no reasons, but the GPU's enforced power
+--                          limit (runs.gpu_power_limit_w) is recorded, and
+--                          the power seen at the sample >=
+--                          validity_power_cap_fraction × the limit.
+--                      (c) inferred: neither is recorded (every batch
+--                          collected before schema version 5): the power
+--                          seen at the sample >= validity_power_cap_fraction
+--                          × the highest power_w of the run's samples, and
+--                          that highest power >= validity_power_cap_min_w
+--                          (300 W: a GPU near its limit, not an idle one).
+--                          An inference, weaker than (a) and (b): a thermal
+--                          or other slowdown lowers power along with the
+--                          clock, so a drop at high power is taken for the
+--                          cap; a cap-limited run at a power far below the
+--                          run's own peak is not (it stays clock_drop).
+--                      The power seen at a sample is the highest power_w
+--                      NVML reported for the run's GPU from the sample to
+--                      validity_power_lag_ms (500 ms) after it: NVML's
+--                      power reading is a trailing average (over 1 s on
+--                      Ampere and later), so it lags the power the
+--                      controller acts on. On an H100 SXM (rq5 async q8
+--                      cpu, r2 and r3) the clock dips to 1,755 and 1,725
+--                      MHz while the sample's own reading is still 640 and
+--                      635 W (0.92 of the run's 697 W), ramping up after a
+--                      pause; 100-200 ms later NVML reads 673-696 W.
+--                      A run can raise both flags (some windows capped,
+--                      others not): clock_drop leaves it out.
+-- NVML clocks event reasons and the enforced power limit are recorded from
+-- schema version 5 (collectors/nvml); before that a throttle shows here
+-- only as a clock drop, attributed by (c) or not at all.
 --
 -- Limits. Each is a DuckDB variable with a default, read through the
 -- macro of the same name (set variable validity_max_overhead = 0.2 to
@@ -42,6 +88,14 @@
 --                                        warning at 0.1
 --   validity_min_clock_fraction = 0.90  lowest SM clock in a window, as a
 --                                        fraction of the run's highest
+--   validity_power_cap_fraction = 0.95  power seen at a low-clock sample, as a
+--                                        fraction of the enforced limit (b)
+--                                        or of the run's highest power (c),
+--                                        from which the drop is the power cap
+--   validity_power_cap_min_w    = 300   (c) only: the run's highest power
+--                                        must reach this (W)
+--   validity_power_lag_ms       = 500   how far after a sample NVML's power
+--                                        readings count as its power
 -- The view is stored per batch when the batch lands (derive: per-batch), so
 -- every verdict reads stored flags instead of rescanning NVML samples in
 -- each process: a limit variable set later in a DuckDB session does not
@@ -53,6 +107,10 @@
 -- window fell below 0.94 of the 1,980 MHz maximum. With 3 windows a run,
 -- a monotone order arises by chance one time in three: hence a trend limit
 -- (0.10) above the noise of steady runs (window CoV 0.5 % to 4 %).
+-- On the H100 evidence (data/h100-*), every clock below 0.90 in a clean
+-- window is the power cap (rule (c)): async q8 cpu of rq5-quick-h100 and
+-- b64 async q8 cpu/gpu of rq5-pipeline-h100 raise power_capped, no
+-- clock_drop (queries/testdata/powercap-h100 keeps two such runs).
 create or replace macro validity_max_overhead() as
     coalesce(try_cast(getvariable('validity_max_overhead') as double), 0.10);
 create or replace macro validity_max_trend() as
@@ -61,11 +119,17 @@ create or replace macro validity_max_window_cv() as
     coalesce(try_cast(getvariable('validity_max_window_cv') as double), 0.10);
 create or replace macro validity_min_clock_fraction() as
     coalesce(try_cast(getvariable('validity_min_clock_fraction') as double), 0.90);
+create or replace macro validity_power_cap_fraction() as
+    coalesce(try_cast(getvariable('validity_power_cap_fraction') as double), 0.95);
+create or replace macro validity_power_cap_min_w() as
+    coalesce(try_cast(getvariable('validity_power_cap_min_w') as double), 300);
+create or replace macro validity_power_lag_ms() as
+    coalesce(try_cast(getvariable('validity_power_lag_ms') as double), 500);
 
 create or replace view run_validity as
 with
     runs_in as (
-        select batch_id, run_id, gpu_index from runs
+        select batch_id, run_id, gpu_index, gpu_power_limit_w from runs
     ),
     throughput as (
         select * from run_throughput
@@ -76,40 +140,102 @@ with
     windows as (
         select batch_id, run_id, "window", start_unix_ns, end_unix_ns from clean_windows
     ),
-    samples as (
-        select s.batch_id, s.run_id, s.unix_ns, s.sm_clock_mhz
+    -- every sample of the run's GPU (power readings without a clock count
+    -- for the power seen)
+    gpu as (
+        select s.batch_id, s.run_id, s.unix_ns, s.sm_clock_mhz, s.power_w, s.clocks_event_reasons
         from gpu_samples as s
         join runs_in as r
             on r.batch_id = s.batch_id and r.run_id = s.run_id
            and (r.gpu_index is null or s.gpu_index = r.gpu_index)
-        where s.sm_clock_mhz is not null
+    ),
+    samples as (
+        select * from gpu where sm_clock_mhz is not null
     ),
     run_clock as (
-        select batch_id, run_id, max(sm_clock_mhz) as max_clock_mhz
-        from samples
-        group by batch_id, run_id
+        select g.batch_id, g.run_id, max(g.sm_clock_mhz) as max_clock_mhz, max(g.power_w) as max_power_w,
+            any_value(r.gpu_power_limit_w) as limit_w
+        from gpu as g
+        join runs_in as r
+            on r.batch_id = g.batch_id and r.run_id = g.run_id
+        group by g.batch_id, g.run_id
     ),
-    window_clock as (
-        select w.batch_id, w.run_id, w."window", min(s.sm_clock_mhz) as min_clock_mhz
+    -- samples in a clean window with an SM clock below the limit
+    low as (
+        select w.batch_id, w.run_id, w."window", s.unix_ns, s.sm_clock_mhz, s.clocks_event_reasons,
+            c.max_clock_mhz, c.max_power_w, c.limit_w
         from windows as w
         join samples as s
             on s.batch_id = w.batch_id and s.run_id = w.run_id
            and s.unix_ns >= w.start_unix_ns and s.unix_ns <= w.end_unix_ns
-        group by w.batch_id, w.run_id, w."window"
-    ),
-    clock_drops as (
-        select
-            w.batch_id,
-            w.run_id,
-            min(w.min_clock_mhz / c.max_clock_mhz) as value,
-            string_agg('window ' || w."window" || ' ' || w.min_clock_mhz || ' MHz', ', ' order by w."window") as windows,
-            any_value(c.max_clock_mhz) as max_clock_mhz
-        from window_clock as w
         join run_clock as c
             on c.batch_id = w.batch_id and c.run_id = w.run_id
         where c.max_clock_mhz > 0
-          and w.min_clock_mhz < validity_min_clock_fraction() * c.max_clock_mhz
-        group by w.batch_id, w.run_id
+          and s.sm_clock_mhz < validity_min_clock_fraction() * c.max_clock_mhz
+    ),
+    -- the power seen at each low sample: NVML's highest reading from the
+    -- sample to validity_power_lag_ms after it (its reading lags)
+    low_power as (
+        select l.batch_id, l.run_id, l."window", l.unix_ns, max(g.power_w) as power_seen_w
+        from low as l
+        join gpu as g
+            on g.batch_id = l.batch_id and g.run_id = l.run_id
+           and g.unix_ns >= l.unix_ns and g.unix_ns <= l.unix_ns + validity_power_lag_ms() * 1e6
+        group by l.batch_id, l.run_id, l."window", l.unix_ns
+    ),
+    attributed as (
+        select
+            l.*,
+            p.power_seen_w,
+            case
+                when l.clocks_event_reasons is not null then
+                    case when (l.clocks_event_reasons & 4) <> 0 and (l.clocks_event_reasons & 232) = 0 then 'a' end
+                when l.limit_w is not null then
+                    case when p.power_seen_w >= validity_power_cap_fraction() * l.limit_w then 'b' end
+                when l.max_power_w >= validity_power_cap_min_w()
+                 and p.power_seen_w >= validity_power_cap_fraction() * l.max_power_w then 'c'
+            end as how
+        from low as l
+        left join low_power as p
+            on p.batch_id = l.batch_id and p.run_id = l.run_id and p."window" = l."window" and p.unix_ns = l.unix_ns
+    ),
+    window_clock as (
+        select batch_id, run_id, "window",
+            min(sm_clock_mhz) as min_clock_mhz,
+            bool_and(how is not null) as capped,
+            string_agg(distinct how, '' order by how) as hows,
+            min(power_seen_w) as min_power_w,
+            any_value(max_clock_mhz) as max_clock_mhz,
+            any_value(max_power_w) as max_power_w,
+            any_value(limit_w) as limit_w
+        from attributed
+        group by batch_id, run_id, "window"
+    ),
+    clock_drops as (
+        select
+            batch_id,
+            run_id,
+            min(min_clock_mhz / max_clock_mhz) as value,
+            string_agg('window ' || "window" || ' ' || min_clock_mhz || ' MHz', ', ' order by "window") as windows,
+            any_value(max_clock_mhz) as max_clock_mhz
+        from window_clock
+        where not capped
+        group by batch_id, run_id
+    ),
+    power_caps as (
+        select
+            batch_id,
+            run_id,
+            min(min_clock_mhz / max_clock_mhz) as value,
+            string_agg('window ' || "window" || ' ' || min_clock_mhz || ' MHz', ', ' order by "window") as windows,
+            any_value(max_clock_mhz) as max_clock_mhz,
+            string_agg(distinct hows, '') as hows,
+            min(min_power_w) as min_power_w,
+            any_value(max_power_w) as max_power_w,
+            any_value(limit_w) as limit_w
+        from window_clock
+        where capped
+        group by batch_id, run_id
     ),
     flags as (
         select
@@ -142,6 +268,21 @@ with
             value, validity_min_clock_fraction(),
             'SM clock fell to ' || windows || ' against the run''s ' || max_clock_mhz || ' MHz'
         from clock_drops
+        union all
+        select
+            batch_id, run_id, 'power_capped', 'info',
+            value, validity_min_clock_fraction(),
+            'SM clock fell to ' || windows || ' against the run''s ' || max_clock_mhz || ' MHz under the power cap: '
+                || concat_ws('; ',
+                    case when contains(hows, 'a') then 'NVML clocks event reasons SW power cap, no thermal or HW slowdown (power seen '
+                        || round(min_power_w, 1) || ' W or more)' end,
+                    case when contains(hows, 'b') then 'power seen ' || round(min_power_w, 1) || ' W or more, >= '
+                        || validity_power_cap_fraction() || ' x the ' || round(limit_w, 1) || ' W enforced limit' end,
+                    case when contains(hows, 'c') then 'inferred (no reasons or limit recorded): power seen '
+                        || round(min_power_w, 1) || ' W or more, >= ' || validity_power_cap_fraction()
+                        || ' x the run''s highest ' || round(max_power_w, 1) || ' W' end)
+                || '; the run stays usable'
+        from power_caps
     ),
     final as (
         select * from flags

@@ -65,15 +65,27 @@ with per_config as (
         string_agg(distinct reason, ', ' order by reason) as left_out_reasons
     from runs_left_out
     group by all
+), info as (
+    -- usable runs that carry a run_validity flag of severity info (e.g.
+    -- power_capped): kept in every number, told to the reader
+    select coalesce(u.rq, '-') as rq,
+        count(distinct (u.batch_id, u.run_id)) as info_runs,
+        string_agg(distinct v.flag, ', ' order by v.flag) as info_flags
+    from usable_runs as u
+    join run_validity as v
+        on v.batch_id = u.batch_id and v.run_id = u.run_id and v.severity = 'info'
+    group by all
 )
 select c.rq, count(*) as configurations, sum(c.runs)::bigint as runs, sum(c.ok_runs)::bigint as ok_runs,
     sum(c.unavailable_runs)::bigint as unavailable_runs,
     min(c.ok_runs) as min_ok_runs, max(c.ok_runs) as max_ok_runs,
     any_value(p.gpus) as gpus, any_value(p.dtypes) as dtypes, any_value(p.unavailable_reasons) as unavailable_reasons,
-    coalesce(any_value(l.left_out_runs), 0) as left_out_runs, any_value(l.left_out_reasons) as left_out_reasons
+    coalesce(any_value(l.left_out_runs), 0) as left_out_runs, any_value(l.left_out_reasons) as left_out_reasons,
+    coalesce(any_value(i.info_runs), 0) as info_runs, any_value(i.info_flags) as info_flags
 from per_config as c
 join per_rq as p using (rq)
 left join left_out as l using (rq)
+left join info as i using (rq)
 group by c.rq
 order by c.rq`
 
@@ -225,7 +237,16 @@ func (a *answerer) measured(rq, what string) (string, row) {
 	if n := num(m["left_out_runs"]); n > 0 {
 		s += fmt.Sprintf("; %s successful run(s) are left out of every number (%s)", a.num(q, m, "left_out_runs", w...), txt(m["left_out_reasons"]))
 	}
+	if n := num(m["info_runs"]); n > 0 {
+		s += fmt.Sprintf("; %s run(s) count with a note (%s)", a.num(q, m, "info_runs", w...), infoNote(txt(m["info_flags"])))
+	}
 	return s + ".", m
+}
+
+// infoNote says what each run_validity flag of severity info means.
+func infoNote(flags string) string {
+	return strings.ReplaceAll(flags, "power_capped",
+		"power_capped: the SM clock fell in a clean window under the GPU's power cap, its steady state at that load")
 }
 
 func precision(dtypes string) string {

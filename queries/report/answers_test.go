@@ -41,6 +41,14 @@ func TestAnswerHeadroom(t *testing.T) {
 		if want := "The fastest, async q8 gpu, reached 0.938 of its ceiling, the slower of its model alone (10,056 img/s) and its preprocessing alone (22,620 img/s); limiting: forward."; !strings.Contains(a.Text, want) {
 			t.Errorf("rq5 answer: no %q in\n%s", want, a.Text)
 		}
+		// async q8 cpu ran at the power cap (power_capped, info): it counts
+		// and the answer says so.
+		if want := "1 run(s) count with a note (power_capped: the SM clock fell in a clean window under the GPU's power cap"; !strings.Contains(a.Text, want) {
+			t.Errorf("rq5 answer: no %q in\n%s", want, a.Text)
+		}
+		if strings.Contains(a.Text, "left out of every number") {
+			t.Errorf("rq5 answer leaves a run out:\n%s", a.Text)
+		}
 	}
 }
 
