@@ -62,8 +62,6 @@ func TestValidityAndDuplicatesOnSample(t *testing.T) {
 	want := []string{
 		"rq3-p16-d12-h384-r224-b8-default-sync-q1-gpu-nnone-r1 | window_trend",
 		"rq5-p16-d12-h768-r224-b32-eager-async-q2-gpu-nnone-r1 | window_cov,window_trend",
-		"rq5-p16-d12-h768-r224-b32-eager-async-q8-cpu-nnone-r2 | clock_drop",
-		"rq5-p16-d12-h768-r224-b32-eager-async-q8-cpu-nnone-r3 | clock_drop",
 	}
 	if !slices.Equal(invalid, want) {
 		t.Errorf("invalid runs on the sample:\n%s\nwant:\n%s", strings.Join(invalid, "\n"), strings.Join(want, "\n"))
@@ -71,17 +69,19 @@ func TestValidityAndDuplicatesOnSample(t *testing.T) {
 	stats := `select config_id, metric, n from config_stats order by all`
 	usable := `select batch_id, run_id, trace_ok from usable_runs order by all`
 	nBefore, usableBefore := rows(t, w, stats), rows(t, w, usable)
-	if len(usableBefore) != 24 {
-		t.Errorf("usable runs %v: want the 24 of 28 without an invalid flag", usableBefore)
+	// async q8 cpu r2 and r3: the SM clock fell at the 700 W power limit,
+	// power_capped (info), not clock_drop: usable.
+	if len(usableBefore) != 26 {
+		t.Errorf("usable runs %v: want the 26 of 28 without an invalid flag", usableBefore)
 	}
-	// The 24 usable runs are rq5's (rq3c's one run drifts). Each has its
+	// The 26 usable runs are rq5's (rq3c's one run drifts). Each has its
 	// clean throughput; the 8 traced ones (repeat 1 of every configuration
 	// but async q2 gpu, left out) have the untraced GPU-busy estimate, and
 	// 6 of them ran 15-37 % slower under the profiler (profiler_overhead),
-	// so only 2 keep their traced GPU busy; the other 16 were not traced
+	// so only 2 keep their traced GPU busy; the other 18 were not traced
 	// (trace_repeats 1).
-	if got := rows(t, w, `select count(clean_throughput), count(gpu_busy), count(gpu_busy_untraced) from usable_run_metrics`); got[0] != "24 | 2 | 8" {
-		t.Errorf("usable_run_metrics counts %v: want 24 clean throughputs, 2 traced gpu_busy, 8 untraced estimates", got)
+	if got := rows(t, w, `select count(clean_throughput), count(gpu_busy), count(gpu_busy_untraced) from usable_run_metrics`); got[0] != "26 | 2 | 8" {
+		t.Errorf("usable_run_metrics counts %v: want 26 clean throughputs, 2 traced gpu_busy, 8 untraced estimates", got)
 	}
 	w.Close()
 
