@@ -36,7 +36,7 @@ func TestDerivedEqualsLive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	add("rq4-quick-h200") // CPU preprocessing, 3 ok runs and 3 unavailable
+	add("rq4-quick-h200")  // CPU preprocessing, 3 ok runs and 3 unavailable
 	add("rq3r-quick-h200") // CUDA-graph runs (reduce-overhead)
 	add("rq3c-quick-h200") // torch.compile default (Triton kernels)
 

@@ -2,7 +2,11 @@ package queries
 
 import (
 	"context"
+	"encoding/json"
+	"math"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"vitlab/etl/ingest"
@@ -87,4 +91,55 @@ func openBatchDir(t *testing.T, dir string) *Warehouse {
 	}
 	t.Cleanup(func() { w.Close() })
 	return w
+}
+
+// TestSampleLatencyUntraced checks that a run's batch latency is its
+// untraced one: for every usable rq5 run of the sample (traced or not), the
+// run_values latency percentiles equal the median over the run's clean
+// windows of each window's percentile, read here from run.json, not from
+// the warehouse.
+func TestSampleLatencyUntraced(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join("..", "data", "sample", "rq5-pipeline-r3-b32-h100")
+	w := openBatchDir(t, dir)
+	res, err := w.SQL(ctx, `select run_id, metric, v from run_values
+		where metric in ('latency_p50_ms', 'latency_p90_ms', 'latency_p99_ms') order by all`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) < 3*20 {
+		t.Fatalf("%d latency values, want 3 for each of the 20+ usable runs", len(res.Rows))
+	}
+	for _, r := range res.Rows {
+		run, metric, got := r[0].(string), r[1].(string), r[2].(float64)
+		b, err := os.ReadFile(filepath.Join(dir, "runs", run, "run.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			Windows []map[string]any `json:"windows"`
+		}
+		if err := json.Unmarshal(b, &rec); err != nil {
+			t.Fatal(err)
+		}
+		var xs []float64
+		for _, win := range rec.Windows {
+			if x, ok := win[metric].(float64); ok {
+				xs = append(xs, x)
+			}
+		}
+		slices.Sort(xs)
+		var want float64
+		switch n := len(xs); {
+		case n == 0:
+			t.Fatalf("%s: no %s in its clean windows", run, metric)
+		case n%2 == 1:
+			want = xs[n/2]
+		default:
+			want = (xs[n/2-1] + xs[n/2]) / 2
+		}
+		if math.Abs(got-want) > 1e-9*want {
+			t.Errorf("%s %s: %v, want the median of its windows' %v = %v", run, metric, got, xs, want)
+		}
+	}
 }
