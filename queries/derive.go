@@ -857,7 +857,8 @@ func segmentScan(segs []scanSegment) string {
 }
 
 // splitSegments cuts segs into consecutive parts of at most maxRows rows
-// each (a segment of more is a part of its own); maxRows <= 0 is one part.
+// and partSegments segments each (a segment of more rows is a part of its
+// own); maxRows <= 0 is one part.
 func splitSegments(segs []scanSegment, maxRows int64) [][]scanSegment {
 	if maxRows <= 0 || len(segs) == 0 {
 		return [][]scanSegment{segs}
@@ -866,7 +867,7 @@ func splitSegments(segs []scanSegment, maxRows int64) [][]scanSegment {
 	var cur []scanSegment
 	var n int64
 	for _, s := range segs {
-		if len(cur) > 0 && n+s.rows > maxRows {
+		if len(cur) > 0 && (n+s.rows > maxRows || len(cur) == partSegments) {
 			parts = append(parts, cur)
 			cur, n = nil, 0
 		}
@@ -875,6 +876,14 @@ func splitSegments(segs []scanSegment, maxRows int64) [][]scanSegment {
 	}
 	return append(parts, cur)
 }
+
+// partSegments bounds the segments (single-file scans) of one part. Under
+// the part's ORDER BY each scan holds DuckDB memory until the sort ends,
+// whatever its rows: at 100x the sample (40 segments per derived query)
+// every derived query's ordered read of 19-29 segments ran out of a
+// 160 MiB memory_limit, those of no rows included, and vitlab query
+// nsys_api_sum failed on its second part (26 segments, 56k rows).
+const partSegments = 8
 
 func quoteAll(ids []string) string {
 	q := make([]string, len(ids))

@@ -178,6 +178,12 @@ func (w *Warehouse) each(ctx context.Context, q *Query, args map[string]string, 
 	}
 	if parts == nil {
 		parts = []string{sql}
+	} else { // a part at a time: one thread (oneThread)
+		restore, err := w.oneThread(ctx)
+		if err != nil {
+			return err
+		}
+		defer restore()
 	}
 	started := false
 	err = w.roomy(ctx, func() error {
@@ -259,6 +265,13 @@ func (w *Warehouse) RunArrow(ctx context.Context, q *Query, args map[string]stri
 		parts = []string{sql}
 	}
 	var schema *arrow.Schema
+	if len(parts) > 1 { // a part at a time: one thread (oneThread)
+		restore, err := w.oneThread(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer restore()
+	}
 	started := false
 	err = w.roomy(ctx, func() error {
 		if started {
@@ -374,6 +387,11 @@ func (w *Warehouse) csvParts(ctx context.Context, parts []string, path string, l
 	defer out.Close()
 	tmp := path + ".part"
 	defer os.Remove(tmp)
+	restore, err := w.oneThread(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer restore()
 	total := 0
 	for i, part := range parts {
 		var count *duck.Result
@@ -403,6 +421,7 @@ func (w *Warehouse) csvParts(ctx context.Context, parts []string, path string, l
 		if _, err := out.Write(b); err != nil {
 			return nil, 0, err
 		}
+		w.db.ReleaseMemory() // what the part's sort freed (duck.DB.ReleaseMemory)
 	}
 	if err := out.Close(); err != nil {
 		return nil, 0, err
@@ -431,6 +450,29 @@ func (w *Warehouse) csvParts(ctx context.Context, parts []string, path string, l
 		}
 	}
 	return res, total, nil
+}
+
+// oneThread sets DuckDB's threads to 1 until restore is called (which
+// sets them back). A derived answer read a part at a time (each, RunArrow,
+// csvParts) is read with one thread: each part (DefaultPartRows rows) is
+// sorted by its order keys, and on a 100x warehouse one thread was faster
+// and smaller than two (nsys_nvtx_kern_sum, 1.82M rows in 28 parts: vitlab
+// query --format csv 2.1-2.3 s -> 1.8-1.9 s, the Go side writing CSV on
+// the other CPU; vitlab report 12.1 s / 390 MiB -> 8.1-8.3 s / 321 MiB, see
+// docs/performance.md).
+func (w *Warehouse) oneThread(ctx context.Context) (restore func(), err error) {
+	res, err := w.db.Query(ctx, "select current_setting('threads')")
+	if err != nil {
+		return nil, err
+	}
+	prev := fmt.Sprint(res.Rows[0][0])
+	if prev == "1" {
+		return func() {}, nil
+	}
+	if err := w.db.Exec(ctx, "set threads = 1"); err != nil {
+		return nil, err
+	}
+	return func() { w.db.Exec(ctx, "set threads = "+prev) }, nil
 }
 
 // sqlFor binds q's params and returns the SQL that answers it: from its

@@ -56,6 +56,9 @@ func main() {
 type measure struct {
 	wall time.Duration
 	rss  int64 // bytes
+	// failed is the error of a query or report that did not complete
+	// (its cell says "failed"; the bench goes on and exits 1 at the end).
+	failed string
 }
 
 func (m measure) String() string {
@@ -95,6 +98,7 @@ type row struct {
 }
 
 func run(sample, vitlab, dir, scalesArg string, jobs, runs, group int) error {
+	var failures []string // queries and reports that did not complete
 	var scales []int
 	for _, s := range strings.Split(scalesArg, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -174,23 +178,37 @@ func run(sample, vitlab, dir, scalesArg string, jobs, runs, group int) error {
 		if r.views, err = proc(io.Discard, vitlab, "query", "--warehouse", wh, "--format", "csv", names[0]); err != nil {
 			return err
 		}
+		// What was built, before the queries: a query that fails loses
+		// neither these figures nor the other queries' (30 minutes at 100x).
+		fmt.Fprintf(os.Stderr, "scalebench: %dx built: ingest %.1f s, peak %d MB; derive %.1f s, peak %d MB\n",
+			scale, r.ingest.Seconds(), r.ingestRSS>>20, r.derive.Seconds(), r.deriveRSS>>20)
 		r.queries = map[string]measure{}
 		for _, q := range names {
 			var walls []time.Duration
 			var peak int64
+			var failed string
 			for range runs {
 				m, err := proc(io.Discard, vitlab, "query", "--warehouse", wh, "--format", "csv", q)
 				if err != nil {
-					return err
+					failed = err.Error()
+					failures = append(failures, fmt.Sprintf("%dx: query %s: %v", scale, q, err))
+					fmt.Fprintf(os.Stderr, "scalebench: %dx: query %s: %v\n", scale, q, err)
+					break
 				}
 				walls = append(walls, m.wall)
 				peak = max(peak, m.rss)
+			}
+			if failed != "" {
+				r.queries[q] = measure{failed: failed}
+				continue
 			}
 			slices.Sort(walls)
 			r.queries[q] = measure{wall: walls[len(walls)/2], rss: peak}
 		}
 		if r.report, err = proc(io.Discard, vitlab, "report", "--warehouse", wh, "--out", filepath.Join(dir, "report")); err != nil {
-			return err
+			r.report.failed = err.Error()
+			failures = append(failures, fmt.Sprintf("%dx: report: %v", scale, err))
+			fmt.Fprintf(os.Stderr, "scalebench: %dx: report: %v\n", scale, err)
 		}
 		rows = append(rows, r)
 		fmt.Fprintf(os.Stderr, "scalebench: %dx measured\n", scale)
@@ -198,6 +216,9 @@ func run(sample, vitlab, dir, scalesArg string, jobs, runs, group int) error {
 		// what it measured.
 		print(os.Stdout, rows, names, jobs)
 		fmt.Println()
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("%d failures:\n%s", len(failures), strings.Join(failures, "\n"))
 	}
 	return nil
 }
@@ -281,7 +302,12 @@ func print(w io.Writer, rows []row, names []string, jobs int) {
 	line("derive peak RSS, MB", func(r row) string { return fmt.Sprint(r.deriveRSS >> 20) })
 	line("warehouse bytes/event", func(r row) string { return fmt.Sprintf("%.1f", float64(r.bytes)/float64(max(1, r.events))) })
 	line("view database written (first query), s / MB", func(r row) string { return fmt.Sprintf("%.2f / %d", r.views.wall.Seconds(), r.views.rss>>20) })
-	line("vitlab report, s / MB", func(r row) string { return fmt.Sprintf("%.1f / %d", r.report.wall.Seconds(), r.report.rss>>20) })
+	line("vitlab report, s / MB", func(r row) string {
+		if r.report.failed != "" {
+			return "failed"
+		}
+		return fmt.Sprintf("%.1f / %d", r.report.wall.Seconds(), r.report.rss>>20)
+	})
 	line("query peak RSS (any), MB", func(r row) string {
 		var p int64
 		for _, m := range r.queries {
@@ -290,7 +316,12 @@ func print(w io.Writer, rows []row, names []string, jobs int) {
 		return fmt.Sprint(p >> 20)
 	})
 	for _, q := range names {
-		line("query "+q+", ms", func(r row) string { return fmt.Sprintf("%.0f", float64(r.queries[q].wall.Microseconds())/1e3) })
+		line("query "+q+", ms", func(r row) string {
+			if r.queries[q].failed != "" {
+				return "failed"
+			}
+			return fmt.Sprintf("%.0f", float64(r.queries[q].wall.Microseconds())/1e3)
+		})
 	}
 }
 
