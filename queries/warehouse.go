@@ -421,7 +421,9 @@ func (w *Warehouse) csvParts(ctx context.Context, parts []string, path string, l
 		if _, err := out.Write(b); err != nil {
 			return nil, 0, err
 		}
-		w.db.ReleaseMemory() // what the part's sort freed (duck.DB.ReleaseMemory)
+		// what the part's sort freed (duck.DB.ReleaseMemory, PurgeAllocator)
+		w.db.ReleaseMemory()
+		w.db.PurgeAllocator()
 	}
 	if err := out.Close(); err != nil {
 		return nil, 0, err
