@@ -31,18 +31,7 @@ func fTail(f, d1, d2 float64) float64 {
 	lab, _ := math.Lgamma(a + b)
 	beta := math.Exp(la + lb - lab)
 	g := func(p float64) float64 { return math.Pow(math.Sin(p), d2-1) * math.Pow(math.Cos(p), d1-1) }
-	const steps = 20000
-	end := math.Asin(math.Sqrt(x))
-	h := end / steps
-	sum := g(0) + g(end)
-	for i := 1; i < steps; i++ {
-		w := 2.0
-		if i%2 == 1 {
-			w = 4
-		}
-		sum += w * g(float64(i)*h)
-	}
-	return 2 / beta * sum * h / 3
+	return 2 / beta * simpson(g, math.Asin(math.Sqrt(x)), 20000)
 }
 
 // TestFSurvival checks f_sf (views/05_stats.sql) against three references:
