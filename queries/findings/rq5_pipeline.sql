@@ -23,10 +23,14 @@
 --     the runs; null interval with one run);
 --   vs_sync   clean_throughput / the sync configuration's with the same
 --     model, batch size and preprocessing (1 for sync itself);
---   latency_p50_ms, latency_p90_ms, latency_p99_ms   per-batch latency in
---     the traced window, admission -> GPU end of the batch's D2H
---     (metrics/run_latency.sql; median over the runs; p50 and p99 also
---     with their interval: _lo, _hi);
+--   latency_p50_ms, latency_p90_ms, latency_p99_ms   per-batch latency,
+--     admission -> completion of the batch's D2H, untraced: the workload's
+--     CUDA-event percentiles of each clean window, the run's value their
+--     median (metrics/run_values.sql; the traced window's
+--     metrics/run_latency.sql only for runs without them); median over the
+--     runs, p50 and p99 also with their interval: _lo, _hi. The peer's
+--     latency starts after its DataLoader, so it covers no preprocessing
+--     and is not comparable with vitlab's;
 --   gpu_busy, copy_compute_overlap (|U kernels n U copies| / |U copies|),
 --     h2d_busy   traced-window fractions, median over the runs;
 --   traced_throughput   img/s under nsys (median over runs), for reading
@@ -37,12 +41,9 @@
 --     (metrics/run_prefetch.sql; median over the runs): does the pipeline
 --     run ahead.
 -- Runs: status ok and not in runs_flagged (config_stats).
--- The latencies are those of the traced window: the profiler slows the
--- host, so they are longer than untraced ones (the workload's untraced
--- percentiles, runs.clean_latency_* and clean_windows.latency_*, are not in
--- config_stats). The forward-only bound (input already on the GPU, no
--- pipeline) is not in the warehouse; collectors/workload/forward_bound.py
--- measures it apart.
+-- The forward-only and preprocessing-only rates are measured in every run's
+-- own process after its clean windows (collectors/workload/README.md,
+-- Headroom).
 
 -- forward_bound_img_s, prep_bound_img_s, bound_img_s, bound_fraction,
 --   limiting_stage   how much of the throughput is the model
@@ -52,6 +53,10 @@
 --     pipeline's ceiling least(forward, prep), clean_throughput / that ceiling,
 --     and the stage that limits it; null for runs collected before the
 --     workload measured them.
+--   in_flight_occupancy   Little's law over the clean windows:
+--     throughput x median latency / (batches in flight x batch); near 1 the
+--     in-flight slots are always busy, and a run below 90 % of its ceiling
+--     is held by its depth (limiting_stage 'batches_in_flight').
 with
 
 configs as (
@@ -158,6 +163,7 @@ final as (
         round(h.prep_bound_img_s, 1) as prep_bound_img_s,
         round(h.bound_img_s, 1) as bound_img_s,
         round(h.bound_fraction, 3) as bound_fraction,
+        round(h.in_flight_occupancy, 3) as in_flight_occupancy,
         h.limiting_stage
     from joined
     left join config_headroom as h using (config_id)

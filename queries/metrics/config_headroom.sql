@@ -8,7 +8,8 @@
 -- with at least one usable run that has them; the findings join it by
 -- config_id, so a batch collected before those rates existed shows nulls.
 -- bound_runs counts the runs behind the medians; limiting_stage is the
--- stage named by most of them (ties: alphabetical).
+-- stage named by most of them (ties: alphabetical); in_flight_occupancy the
+-- median of run_headroom's Little's-law occupancy.
 create or replace view config_headroom as
 with
     usable as (
@@ -30,6 +31,7 @@ with
             any_value(bound_kind) as bound_kind,
             median(bound_img_s) as bound_img_s,
             median(bound_fraction) as bound_fraction,
+            median(in_flight_occupancy) as in_flight_occupancy,
             mode(limiting_stage order by limiting_stage) as limiting_stage
         from per_run
         group by config_id
