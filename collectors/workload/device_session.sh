@@ -123,6 +123,14 @@ pipeline-r3-b32)
   collect rq1 rq1-quick-$TAG --warm-start > $S/rq1.log 2>&1; log rq1
   touch $S/ALLDONE
   ;;
+auto)
+  # The card decides: an H200 runs pipeline-r3 (issue 21 is measured on
+  # the H200), any other card the campaign (resumable across sessions).
+  case "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" in
+    *H200*) exec bash $W/device_session.sh pipeline-r3;;
+    *) exec bash $W/device_session.sh campaign;;
+  esac
+  ;;
 campaign)
   # The standard profiles (issue 17's campaign), warm start, in the order
   # rq5, rq2, rq4, rq1, rq3 (compile-heavy last), each into batch
