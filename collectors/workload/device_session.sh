@@ -128,8 +128,19 @@ auto)
   # the H200), any other card the campaign (resumable across sessions).
   case "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" in
     *H200*) exec bash $W/device_session.sh pipeline-r3;;
-    *) exec bash $W/device_session.sh campaign;;
+    *) exec bash $W/device_session.sh orders;;
   esac
+  ;;
+orders)
+  # Issue 17's two-order check, in one session on one card: rq5's
+  # pipeline-r3 profile at b32 (8 variants and the peer, 3 runs each, repeat
+  # 1 traced) warm in order seed 2, then the same in order seed 3 (the
+  # sample's batch is seed 1 of another session); then the campaign.
+  begin
+  for seed in 2 3; do
+    PROFILE=pipeline-r3 collect rq5 rq5-r3-b32-seed$seed-$TAG --warm-start --only '*-b32-*' --order-seed $seed > $S/rq5-seed$seed.log 2>&1; log rq5-seed$seed
+  done
+  exec bash $W/device_session.sh campaign
   ;;
 campaign)
   # The standard profiles (issue 17's campaign), warm start, in the order
