@@ -74,6 +74,24 @@
 --                      pause; 100-200 ms later NVML reads 673-696 W.
 --                      A run can raise both flags (some windows capped,
 --                      others not): clock_drop leaves it out.
+--   forward_slow       the run's forward-only rate (runs.forward_bound_img_s:
+--                      the model alone, input already on the GPU, measured in
+--                      the run's own process right after its clean windows)
+--                      < validity_min_forward_fraction × the highest such rate
+--                      of the batch's runs of the same model on the same GPU
+--                      (gpu_name, patch, depth, hidden, heads, mlp,
+--                      resolution, batch_size, dtype, compile_mode,
+--                      patch_embed, cudnn_benchmark; at least two runs with
+--                      the rate). value = the ratio. Severity 'invalid': the
+--                      same model ran slower in this process than in another
+--                      of the same session, so the host or the GPU was slower
+--                      while it ran, whatever the pipeline did. It catches
+--                      what CPU steal and the SM clock do not show: on an
+--                      H100 VM (2026-12-07, 15:07-15:25, ViT-B/16 b32 eager,
+--                      launch-bound) the forward-only rate of 54 runs ranged
+--                      4,698-10,195 img/s with steal <= 4.4 % and the SM
+--                      clock at 1,980 MHz, where another H100 VM gave
+--                      9,963-10,165 in all 27 runs of the same profile.
 -- NVML clocks event reasons and the enforced power limit are recorded from
 -- schema version 5 (collectors/nvml); before that a throttle shows here
 -- only as a clock drop, attributed by (c) or not at all.
@@ -96,6 +114,9 @@
 --                                        must reach this (W)
 --   validity_power_lag_ms       = 500   how far after a sample NVML's power
 --                                        readings count as its power
+--   validity_min_forward_fraction = 0.90  a run's forward-only rate, as a
+--                                        fraction of the best of the batch's
+--                                        runs of the same model and GPU
 -- The view is stored per batch when the batch lands (derive: per-batch), so
 -- every verdict reads stored flags instead of rescanning NVML samples in
 -- each process: a limit variable set later in a DuckDB session does not
@@ -125,6 +146,8 @@ create or replace macro validity_power_cap_min_w() as
     coalesce(try_cast(getvariable('validity_power_cap_min_w') as double), 300);
 create or replace macro validity_power_lag_ms() as
     coalesce(try_cast(getvariable('validity_power_lag_ms') as double), 500);
+create or replace macro validity_min_forward_fraction() as
+    coalesce(try_cast(getvariable('validity_min_forward_fraction') as double), 0.90);
 
 create or replace view run_validity as
 with
@@ -237,6 +260,22 @@ with
         where capped
         group by batch_id, run_id
     ),
+    -- the forward-only rate against the batch's best for the same model
+    forward_rates as (
+        select
+            batch_id, run_id, forward_bound_img_s as rate,
+            max(forward_bound_img_s) over same_model as best_rate,
+            count(*) over same_model as runs
+        from runs
+        where forward_bound_img_s > 0
+        window same_model as (partition by batch_id, gpu_name, patch, depth, hidden, heads, mlp, resolution,
+            batch_size, dtype, compile_mode, patch_embed, cudnn_benchmark)
+    ),
+    forward_slow as (
+        select batch_id, run_id, rate / best_rate as value, rate, best_rate, runs
+        from forward_rates
+        where runs >= 2 and rate < validity_min_forward_fraction() * best_rate
+    ),
     flags as (
         select
             batch_id, run_id, 'profiler_overhead' as flag, 'trace' as severity,
@@ -283,6 +322,15 @@ with
                         || ' x the run''s highest ' || round(max_power_w, 1) || ' W' end)
                 || '; the run stays usable'
         from power_caps
+        union all
+        select
+            batch_id, run_id, 'forward_slow', 'invalid',
+            value, validity_min_forward_fraction(),
+            'the model alone ran at ' || round(rate)::bigint || ' img/s in this run against '
+                || round(best_rate)::bigint || ' img/s, the best of the batch''s ' || runs
+                || ' runs of the same model and GPU (' || round(100 * value, 1)
+                || ' %): the host or GPU was slower while this run measured'
+        from forward_slow
     ),
     final as (
         select * from flags
