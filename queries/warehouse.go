@@ -312,6 +312,53 @@ func (w *Warehouse) WriteParquet(ctx context.Context, q *Query, args map[string]
 	return nil
 }
 
+// Values returns the distinct values of column col of q's answer with
+// args, nulls left out, in order: one DISTINCT over the answer, which is
+// never held (a derived answer is read from its files unordered,
+// unorderedSQL). What it holds grows with the distinct values (the runs
+// or batches a filter param names), not with the answer's rows.
+func (w *Warehouse) Values(ctx context.Context, q *Query, args map[string]string, col string) ([]any, error) {
+	sql, err := w.unorderedSQL(ctx, q, args)
+	if err != nil {
+		return nil, err
+	}
+	c := duck.Ident(col)
+	res, err := w.SQL(ctx, "select distinct "+c+" from (\n"+strings.TrimRight(strings.TrimSpace(sql), ";")+"\n) where "+c+" is not null order by 1")
+	if err != nil {
+		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	vals := make([]any, len(res.Rows))
+	for i, r := range res.Rows {
+		vals[i] = r[0]
+	}
+	return vals, nil
+}
+
+// unorderedSQL is sqlFor's SQL without the order of a derived answer:
+// its rows from its files in no particular order (segmentScan), for a
+// statement that does not need them in order (one ORDER BY over every
+// segment of a big answer ran out of DuckDB's memory_limit).
+func (w *Warehouse) unorderedSQL(ctx context.Context, q *Query, args map[string]string) (string, error) {
+	if err := w.bind(ctx, q, args); err != nil {
+		return "", err
+	}
+	where, ok, err := w.derivedFilter(q, args)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return q.SQL, nil
+	}
+	r, err := w.derivedReadOf(ctx, q.Name)
+	if err != nil {
+		return "", err
+	}
+	if r == nil || len(r.segs) == 0 {
+		return "select * from " + duck.Ident(q.Name) + where, nil
+	}
+	return "select " + r.selectList + "\nfrom " + segmentScan(r.segs) + where, nil
+}
+
 // RunInto runs a saved query like Run into a new temporary table of this
 // connection (replacing one of that name), so that a big result can be
 // counted, sampled and written by DuckDB without passing through Go.

@@ -402,3 +402,45 @@ func csvOf(t *testing.T, res *duck.Result) string {
 	}
 	return b.String()
 }
+
+// TestValues: Values gives the distinct values of a column of the answer,
+// nulls left out, in order, without the answer: those of Run's rows.
+func TestValues(t *testing.T) {
+	ctx := context.Background()
+	w, err := Open(ctx, testWarehouse(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	q, _ := w.Catalog().Query("nsys_kern_sum")
+	for _, args := range []map[string]string{nil, {"batch": "b1"}, {"batch": "nope"}} {
+		res, err := w.Run(ctx, q, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, col := range []string{"batch_id", "run_id", "Name"} {
+			ci := slices.IndexFunc(res.Columns, func(c duck.Column) bool { return c.Name == col })
+			var want []string
+			for _, r := range res.Rows {
+				if s := FormatValue(r[ci]); r[ci] != nil && !slices.Contains(want, s) {
+					want = append(want, s)
+				}
+			}
+			slices.Sort(want)
+			vals, err := w.Values(ctx, q, args, col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range vals {
+				got = append(got, FormatValue(v))
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%v %s: Values %q, want %q", args, col, got, want)
+			}
+			if args == nil && col == "batch_id" && len(got) == 0 {
+				t.Errorf("no batch in the answer")
+			}
+		}
+	}
+}
