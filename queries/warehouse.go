@@ -313,17 +313,25 @@ func (w *Warehouse) WriteParquet(ctx context.Context, q *Query, args map[string]
 }
 
 // Values returns the distinct values of column col of q's answer with
-// args, nulls left out, in order: one DISTINCT over the answer, which is
-// never held (a derived answer is read from its files unordered,
+// args, nulls left out, ordered by the least value of each column of by
+// among their rows (e.g. batch_id: in the order of the batches a run id
+// first appears in), then by themselves: one GROUP BY over the answer,
+// which is never held (a derived answer is read from its files unordered,
 // unorderedSQL). What it holds grows with the distinct values (the runs
 // or batches a filter param names), not with the answer's rows.
-func (w *Warehouse) Values(ctx context.Context, q *Query, args map[string]string, col string) ([]any, error) {
+func (w *Warehouse) Values(ctx context.Context, q *Query, args map[string]string, col string, by ...string) ([]any, error) {
 	sql, err := w.unorderedSQL(ctx, q, args)
 	if err != nil {
 		return nil, err
 	}
 	c := duck.Ident(col)
-	res, err := w.SQL(ctx, "select distinct "+c+" from (\n"+strings.TrimRight(strings.TrimSpace(sql), ";")+"\n) where "+c+" is not null order by 1")
+	var order []string
+	for _, b := range by {
+		order = append(order, "min("+duck.Ident(b)+")")
+	}
+	order = append(order, c)
+	res, err := w.SQL(ctx, "select "+c+" from (\n"+strings.TrimRight(strings.TrimSpace(sql), ";")+"\n) where "+c+" is not null group by "+c+
+		" order by "+strings.Join(order, ", "))
 	if err != nil {
 		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
 	}

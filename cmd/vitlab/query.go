@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -234,7 +235,7 @@ func listQueries(w io.Writer, cat *queries.Catalog) error {
 // claim", "only this batch"); when the query has a column named after the
 // param (claim_id, batch_id, run_id, or the key itself), the distinct
 // values of that column without that param are looked up
-// (Warehouse.Values: one DISTINCT, the answer is not read) and the value
+// (Warehouse.Values: one GROUP BY, the answer is not held) and the value
 // is looked for among them.
 func checkParamValues(ctx context.Context, w *queries.Warehouse, q *queries.Query, given map[string]string, cols []string) error {
 	for _, p := range q.Params {
@@ -258,7 +259,13 @@ func checkParamValues(ctx context.Context, w *queries.Warehouse, q *queries.Quer
 				rest[k] = x
 			}
 		}
-		all, err := w.Values(ctx, q, rest, cols[ci])
+		// in the answer's order where it is by batch, then the column
+		// (the derived answers: batch_id, run_id)
+		var by []string
+		if cols[ci] != "batch_id" && slices.Contains(cols, "batch_id") {
+			by = []string{"batch_id"}
+		}
+		all, err := w.Values(ctx, q, rest, cols[ci], by...)
 		if err != nil {
 			return err
 		}
