@@ -451,3 +451,16 @@ func TestValues(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"160.0 MiB": 160 << 20, "4.0 GiB": 4 << 30, "1.5 KiB": 1536, "512 bytes": 512, "2.0 GB": 2e9} {
+		if got, ok := parseSize(in); !ok || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "160", "x MiB", "3 parsecs"} {
+		if _, ok := parseSize(in); ok {
+			t.Errorf("parseSize(%q) ok", in)
+		}
+	}
+}
