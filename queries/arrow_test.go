@@ -217,3 +217,65 @@ func TestArrowCSVEqualsRows(t *testing.T) {
 }
 
 var errSkip = errors.New("a column ArrowCSV does not render")
+
+// TestArrowTableEqualsRows writes every saved query and check over the
+// fixture warehouse as a table both ways — rows into NewTableWriter, and
+// Arrow record batches into ArrowTable — and wants the same text: sized on
+// every row, and sized on the first two (the rest streamed).
+func TestArrowTableEqualsRows(t *testing.T) {
+	ctx, w, all := arrowFixture(t)
+	written, streamed := 0, 0
+	for _, opt := range []TableOptions{{MaxWidth: 80, Width: 120, Whole: "w"}, {MaxWidth: 80, SizeRows: 2}} {
+		for _, q := range all {
+			var rows strings.Builder
+			var tw *TableWriter
+			n := 0
+			if err := w.RunEach(ctx, q, nil, func(c []duck.Column) error {
+				tw = NewTableWriter(&rows, c, opt)
+				return nil
+			}, func(r []any) error {
+				n++
+				return tw.Row(r)
+			}); err != nil {
+				t.Fatalf("%s: %v", q.Name, err)
+			}
+			if err := tw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var got strings.Builder
+			var at *ArrowTable
+			ok := true
+			schema, err := w.RunArrow(ctx, q, nil, func(rec arrow.RecordBatch) error {
+				if at == nil {
+					if at, ok = NewArrowTable(&got, rec.Schema(), opt); !ok {
+						return errSkip
+					}
+				}
+				return at.Write(rec)
+			})
+			if err != nil && !errors.Is(err, errSkip) {
+				t.Fatalf("%s: %v", q.Name, err)
+			}
+			if ok && at == nil {
+				at, ok = NewArrowTable(&got, schema, opt)
+			}
+			if !ok {
+				continue
+			}
+			if err := at.Close(); err != nil {
+				t.Fatal(err)
+			}
+			written++
+			if opt.SizeRows > 0 && n > opt.SizeRows {
+				streamed++
+			}
+			if got.String() != rows.String() {
+				t.Errorf("%s (%+v): the table from Arrow differs:\n%s\nfrom rows:\n%s", q.Name, opt, got.String(), rows.String())
+			}
+		}
+	}
+	if written < 20 || streamed < 5 {
+		t.Fatalf("%d tables written through Arrow, %d of them streamed", written, streamed)
+	}
+	t.Logf("%d tables identical through Arrow, %d streamed past their first rows", written, streamed)
+}

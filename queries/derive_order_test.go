@@ -106,4 +106,49 @@ func TestDerivedOrderExplicit(t *testing.T) {
 			}
 		}
 	}
+
+	// WriteParquet a part at a time (parquetParts, through a temporary
+	// table, with a lower memory_limit set back after) writes the columns,
+	// types, rows and order of one COPY of the whole answer.
+	parquet := func(r Resources, name string) *duck.Result {
+		t.Helper()
+		w, err := OpenWith(ctx, wh, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		q, _ := w.Catalog().Query(name)
+		parts, err := w.derivedParts(ctx, q, nil)
+		if err != nil || (r.PartRows == 1) != (len(parts) > 1) {
+			t.Fatalf("%s with PartRows %d: %d parts (%v)", name, r.PartRows, len(parts), err)
+		}
+		limit := func() string {
+			res, err := w.SQL(ctx, "select current_setting('memory_limit')")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprint(res.Rows[0][0])
+		}
+		before := limit()
+		path := filepath.Join(t.TempDir(), "out.parquet")
+		if err := w.WriteParquet(ctx, q, nil, path); err != nil {
+			t.Fatal(err)
+		}
+		if after := limit(); after != before {
+			t.Errorf("%s: memory_limit %s after WriteParquet, %s before", name, after, before)
+		}
+		res, err := w.SQL(ctx, "select * from read_parquet("+duck.Quote(path)+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for _, name := range []string{"nsys_kern_sum", "nsys_nvtx_kern_sum"} {
+		p1, p2 := parquet(whole, name), parquet(one, name)
+		if len(p1.Rows) < 3 {
+			t.Errorf("%s: %d rows in the Parquet file", name, len(p1.Rows))
+		}
+		compareAnswers(t, name+" as Parquet in parts", map[string]*duck.Result{name: p1}, map[string]*duck.Result{name: p2})
+		compareAnswers(t, name+" as Parquet", map[string]*duck.Result{name: want[name+" defaults"]}, map[string]*duck.Result{name: p1})
+	}
 }

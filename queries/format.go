@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,7 +199,7 @@ func jsonString(s string) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-// TableOptions tune WriteTable.
+// TableOptions tune WriteTable and NewTableWriter.
 type TableOptions struct {
 	// MaxWidth cuts longer cells to that many characters, ending in "…";
 	// 0 keeps them whole.
@@ -211,164 +212,337 @@ type TableOptions struct {
 	// Whole says how to get cut cells whole, for the note under a table
 	// that cut some (e.g. "--format csv or json prints every cell whole").
 	Whole string
+	// SizeRows is how many rows, the first ones, the columns are sized on
+	// (0: TableSizeRows). They are held until then; every later row is
+	// printed as it comes, a text cell cut to those widths where longer (a
+	// number is printed whole), so that a table of any length holds at
+	// most SizeRows rows.
+	SizeRows int
 }
+
+// TableSizeRows is TableOptions.SizeRows' default: an answer of up to that
+// many rows is sized on all of them (as when every row was held), a
+// longer one on its first TableSizeRows (a few MB of cells).
+const TableSizeRows = 10000
 
 // minColumn is the narrowest a column is cut to when fitting a width.
 const minColumn = 8
 
 // WriteTable writes res as aligned text for a terminal: a header, a rule,
 // then the rows, numbers right-aligned, and a last line counting the rows
-// (and saying how many cells were cut, and how to get them whole).
+// (and saying how many cells were cut, and how to get them whole). See
+// NewTableWriter.
 func WriteTable(w io.Writer, res *duck.Result, opt TableOptions) error {
-	n := len(res.Columns)
-	cells := make([][]string, len(res.Rows)+1)
-	right := make([]bool, n)
-	width := make([]int, n)
-	cells[0] = make([]string, n)
-	for i, c := range res.Columns {
-		cells[0][i] = c.Name
+	t := NewTableWriter(w, res.Columns, opt)
+	return writeAll(t, res)
+}
+
+// TableWriter writes an answer as WriteTable does, one row at a time: it
+// holds the first rows (TableOptions.SizeRows), sizes the columns on them
+// and the header, prints them, then prints every later row as it comes
+// with those widths (a longer cell cut, ending in "…", and counted with
+// the cut cells in the last line, which also says the columns were sized
+// on the first rows; a longer number is printed whole). Lines are written
+// whole, one Write per line or more.
+type TableWriter struct {
+	w     *bufio.Writer
+	opt   TableOptions
+	head  []string
+	right []bool // numbers, right-aligned (set by the held rows' values)
+	rows  int    // rows so far
+	cut   int    // cells cut so far
+
+	// until sized: the rows held (cells after MaxWidth) and which of
+	// their cells MaxWidth cut
+	held    [][]string
+	heldCut [][]bool
+	sized   bool
+
+	// once sized
+	width    []int
+	expanded bool
+	name     int      // expanded: the width of the names
+	room     int      // expanded: the width of the values
+	names    []string // expanded: the header cut to name
+	line     []byte
+	err      error
+}
+
+// NewTableWriter writes rows of columns cols to w as WriteTable does; see
+// TableWriter. Close writes what is held and the last line.
+func NewTableWriter(w io.Writer, cols []duck.Column, opt TableOptions) *TableWriter {
+	if opt.SizeRows <= 0 {
+		opt.SizeRows = TableSizeRows
 	}
-	cutCells := map[[2]int]bool{} // (row, column) of the cells cut
-	for r, row := range res.Rows {
-		cells[r+1] = make([]string, n)
-		for i, v := range row {
-			s := FormatValue(v)
-			switch v.(type) {
-			case int64, float64, duck.Decimal, *big.Int:
-				right[i] = true
-			}
-			if opt.MaxWidth > 0 && utf8.RuneCountInString(s) > opt.MaxWidth {
-				s = string([]rune(s)[:opt.MaxWidth-1]) + "…"
-				cutCells[[2]int{r + 1, i}] = true
-			}
-			cells[r+1][i] = s
+	t := &TableWriter{w: bufio.NewWriterSize(w, 64<<10), opt: opt, head: make([]string, len(cols)), right: make([]bool, len(cols))}
+	for i, c := range cols {
+		t.head[i] = c.Name
+	}
+	return t
+}
+
+// Held returns how many rows the writer holds now (at most
+// TableOptions.SizeRows).
+func (t *TableWriter) Held() int { return len(t.held) }
+
+// Row writes one row (values as duck.DB.Each gives them).
+func (t *TableWriter) Row(row []any) error {
+	if row == nil {
+		return nil
+	}
+	cells := make([]string, len(row))
+	num := make([]bool, len(row))
+	for i, v := range row {
+		cells[i] = FormatValue(v)
+		switch v.(type) {
+		case int64, float64, duck.Decimal, *big.Int:
+			num[i] = true
 		}
 	}
-	for _, row := range cells {
+	return t.add(cells, num)
+}
+
+// add writes one row of cells (FormatValue's text); num says which are
+// numbers (not null): while the columns are not sized yet, a column with
+// a number is right-aligned.
+func (t *TableWriter) add(cells []string, num []bool) error {
+	if t.err != nil {
+		return t.err
+	}
+	t.rows++
+	cut := make([]bool, len(cells))
+	for i, s := range cells {
+		if t.opt.MaxWidth > 0 && utf8.RuneCountInString(s) > t.opt.MaxWidth {
+			cells[i] = cutTo(s, t.opt.MaxWidth)
+			cut[i] = true
+		}
+	}
+	if t.sized {
+		t.err = t.emit(t.rows, cells, cut, num)
+		return t.err
+	}
+	for i, n := range num {
+		t.right[i] = t.right[i] || n
+	}
+	t.held = append(t.held, cells)
+	t.heldCut = append(t.heldCut, cut)
+	if len(t.held) >= t.opt.SizeRows {
+		t.err = t.size()
+	}
+	return t.err
+}
+
+// cutTo cuts s to n characters, the last one "…".
+func cutTo(s string, n int) string {
+	r := []rune(s)
+	return string(r[:max(0, min(len(r), n-1))]) + "…"
+}
+
+// size sizes the columns on the header and the held rows, writes the
+// header (or nothing, expanded) and the held rows, and lets them go.
+func (t *TableWriter) size() error {
+	t.sized = true
+	n := len(t.head)
+	t.width = make([]int, n)
+	for i, h := range t.head {
+		t.width[i] = utf8.RuneCountInString(h)
+	}
+	for _, row := range t.held {
 		for i, s := range row {
-			width[i] = max(width[i], utf8.RuneCountInString(s))
+			t.width[i] = max(t.width[i], utf8.RuneCountInString(s))
 		}
 	}
-	var b strings.Builder
 	total := func() int {
-		t := 2 * max(0, n-1)
-		for _, x := range width {
-			t += x
+		x := 2 * max(0, n-1)
+		for _, w := range t.width {
+			x += w
 		}
-		return t
+		return x
 	}
-	if opt.Width > 0 && total() > opt.Width {
+	head := slices.Clone(t.head)
+	if t.opt.Width > 0 && total() > t.opt.Width {
 		// Cut the widest column by one until the table fits: first down
 		// to its header (values are cut before names), then to minColumn.
 		for _, keepHeader := range []bool{true, false} {
-			for total() > opt.Width {
+			for total() > t.opt.Width {
 				widest := -1
-				for i, x := range width {
+				for i, x := range t.width {
 					floor := minColumn
 					if keepHeader {
-						floor = max(minColumn, utf8.RuneCountInString(cells[0][i]))
+						floor = max(minColumn, utf8.RuneCountInString(t.head[i]))
 					}
-					if x > floor && (widest < 0 || x > width[widest]) {
+					if x > floor && (widest < 0 || x > t.width[widest]) {
 						widest = i
 					}
 				}
 				if widest < 0 {
 					break
 				}
-				width[widest]--
+				t.width[widest]--
 			}
 		}
-		if total() > opt.Width {
-			writeExpanded(&b, cells, opt.Width, cutCells)
-			writeTableNote(&b, len(res.Rows), len(cutCells), opt)
-			_, err := io.WriteString(w, b.String())
+		if total() > t.opt.Width {
+			t.expanded = true
+			t.name = 0
+			for _, h := range t.head {
+				t.name = max(t.name, utf8.RuneCountInString(h))
+			}
+			t.name = min(t.name, max(minColumn, t.opt.Width/3))
+			t.room = max(minColumn, t.opt.Width-t.name-2)
+			t.names = make([]string, n)
+			for i, h := range t.head {
+				if utf8.RuneCountInString(h) > t.name {
+					h = cutTo(h, t.name)
+				}
+				t.names[i] = h
+			}
+		}
+		for i, h := range head {
+			if utf8.RuneCountInString(h) > t.width[i] {
+				head[i] = cutTo(h, t.width[i])
+			}
+		}
+	}
+	if !t.expanded {
+		t.writeLine(head)
+		rule := make([]string, n)
+		for i := range rule {
+			rule[i] = strings.Repeat("-", t.width[i])
+		}
+		t.writeLine(rule)
+	}
+	held, heldCut := t.held, t.heldCut
+	t.held, t.heldCut = nil, nil
+	for r, row := range held {
+		if err := t.emit(r+1, row, heldCut[r], nil); err != nil {
 			return err
 		}
-		for r, row := range cells {
-			for i, s := range row {
-				if utf8.RuneCountInString(s) > width[i] {
-					row[i] = string([]rune(s)[:width[i]-1]) + "…"
-					if r > 0 {
-						cutCells[[2]int{r, i}] = true
-					}
-				}
+	}
+	return nil
+}
+
+// emit writes row number r (from 1) with the sized columns; cut says
+// which cells MaxWidth cut already. A cell wider than its column is cut,
+// but for a number of a row after those the columns were sized on (whole
+// says which): it is printed whole and its line runs wider (a cut number
+// reads as another number).
+func (t *TableWriter) emit(r int, cells []string, cut, whole []bool) error {
+	if t.expanded {
+		t.line = fmt.Appendf(t.line[:0], "-[ row %d ]", r)
+		t.line = append(t.line, strings.Repeat("-", max(0, min(t.opt.Width, 40)-len(t.line)))...)
+		t.line = append(t.line, '\n')
+		for i, s := range cells {
+			if utf8.RuneCountInString(s) > t.room && (whole == nil || !whole[i]) {
+				s = cutTo(s, t.room)
+				cut[i] = true
 			}
+			h := t.names[i]
+			t.line = append(t.line, h...)
+			t.line = append(t.line, strings.Repeat(" ", t.name-utf8.RuneCountInString(h))...)
+			t.line = append(t.line, "  "...)
+			t.line = append(t.line, s...)
+			t.line = append(t.line, '\n')
+		}
+		t.count(cut)
+		return t.flushLine()
+	}
+	for i, s := range cells {
+		if utf8.RuneCountInString(s) > t.width[i] && (whole == nil || !whole[i]) {
+			cells[i] = cutTo(s, t.width[i])
+			cut[i] = true
 		}
 	}
-	line := func(row []string) {
-		var l strings.Builder
-		for i, s := range row {
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(s))
-			if i > 0 {
-				l.WriteString("  ")
-			}
-			if right[i] {
-				l.WriteString(pad + s)
-			} else {
-				l.WriteString(s + pad)
-			}
+	t.count(cut)
+	return t.writeLine(cells)
+}
+
+func (t *TableWriter) count(cut []bool) {
+	for _, c := range cut {
+		if c {
+			t.cut++
 		}
-		b.WriteString(strings.TrimRight(l.String(), " "))
-		b.WriteString("\n")
 	}
-	line(cells[0])
-	rule := make([]string, n)
-	for i := range rule {
-		rule[i] = strings.Repeat("-", width[i])
+}
+
+// writeLine writes one line of cells padded to the widths.
+func (t *TableWriter) writeLine(cells []string) error {
+	b := t.line[:0]
+	for i, s := range cells {
+		pad := max(0, t.width[i]-utf8.RuneCountInString(s))
+		if i > 0 {
+			b = append(b, ' ', ' ')
+		}
+		if !t.right[i] {
+			b = append(b, s...)
+		}
+		for range pad {
+			b = append(b, ' ')
+		}
+		if t.right[i] {
+			b = append(b, s...)
+		}
 	}
-	line(rule)
-	for _, row := range cells[1:] {
-		line(row)
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
 	}
-	writeTableNote(&b, len(res.Rows), len(cutCells), opt)
-	_, err := io.WriteString(w, b.String())
+	t.line = append(b, '\n')
+	return t.flushLine()
+}
+
+// flushLine writes t.line whole: the buffer is flushed first where the
+// line would not fit in it (a writer that indents every line, as vitlab
+// verify's, sees only whole lines).
+func (t *TableWriter) flushLine() error {
+	if len(t.line) > t.w.Available() && t.w.Buffered() > 0 {
+		if err := t.w.Flush(); err != nil {
+			return err
+		}
+	}
+	_, err := t.w.Write(t.line)
 	return err
 }
 
-// writeExpanded prints each row as a block of "column  value" lines no
-// wider than width, and adds the cells it cuts to cut.
-func writeExpanded(b *strings.Builder, cells [][]string, width int, cut map[[2]int]bool) {
-	head := cells[0]
-	name := 0
-	for _, h := range head {
-		name = max(name, utf8.RuneCountInString(h))
+// Close writes the rows still held and the last line, and flushes.
+func (t *TableWriter) Close() error {
+	if t.err != nil {
+		return t.err
 	}
-	name = min(name, max(minColumn, width/3))
-	room := max(minColumn, width-name-2)
-	for r, row := range cells[1:] {
-		fmt.Fprintf(b, "-[ row %d ]%s\n", r+1, strings.Repeat("-", max(0, min(width, 40)-len(fmt.Sprintf("-[ row %d ]", r+1)))))
-		for i, s := range row {
-			h := head[i]
-			if utf8.RuneCountInString(h) > name {
-				h = string([]rune(h)[:name-1]) + "…"
-			}
-			if utf8.RuneCountInString(s) > room {
-				s = string([]rune(s)[:room-1]) + "…"
-				cut[[2]int{r + 1, i}] = true
-			}
-			fmt.Fprintf(b, "%s%s  %s\n", h, strings.Repeat(" ", name-utf8.RuneCountInString(h)), s)
+	if !t.sized {
+		if err := t.size(); err != nil {
+			return err
 		}
 	}
+	t.line = appendTableNote(t.line[:0], t.rows, t.cut, t.opt)
+	if err := t.flushLine(); err != nil {
+		return err
+	}
+	return t.w.Flush()
 }
 
-func writeTableNote(b *strings.Builder, rows, cut int, opt TableOptions) {
+// appendTableNote appends the last line of a table: its rows, the
+// columns sized on the first rows where there were more, and the cells
+// cut with how to get them whole.
+func appendTableNote(b []byte, rows, cut int, opt TableOptions) []byte {
 	noun := "rows"
 	if rows == 1 {
 		noun = "row"
 	}
+	b = fmt.Appendf(b, "(%d %s", rows, noun)
+	if rows > opt.SizeRows {
+		b = fmt.Appendf(b, ", columns sized on the first %d", opt.SizeRows)
+	}
 	if cut == 0 {
-		fmt.Fprintf(b, "(%d %s)\n", rows, noun)
-		return
+		return append(b, ")\n"...)
 	}
 	cells := "cells"
 	if cut == 1 {
 		cells = "cell"
 	}
-	fmt.Fprintf(b, "(%d %s; %d %s cut to fit, ending in …", rows, noun, cut, cells)
+	b = fmt.Appendf(b, "; %d %s cut to fit, ending in …", cut, cells)
 	if opt.Whole != "" {
-		b.WriteString(": " + opt.Whole)
+		b = append(b, ": "+opt.Whole...)
 	}
-	b.WriteString(")\n")
+	return append(b, ")\n"...)
 }
 
 // ShortKeys drops the '-'-separated parts of the keys that every key

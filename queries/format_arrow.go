@@ -50,6 +50,13 @@ func NewArrowCSV(w io.Writer, s *arrow.Schema) (*ArrowCSV, bool) {
 // renders what duck.DB.Each gives for it, as a CSV field; nil for a type
 // it does not render.
 func csvCellOf(t arrow.DataType) func([]byte, arrow.Array, int) []byte {
+	return cellOf(t, csvField)
+}
+
+// cellOf appends a non-null cell of an array of type t as FormatValue
+// renders what duck.DB.Each gives for it, text through field (csvField, or
+// appendText: as it is); nil for a type it does not render.
+func cellOf(t arrow.DataType, field func([]byte, string) []byte) func([]byte, arrow.Array, int) []byte {
 	switch t.ID() {
 	case arrow.INT8:
 		return func(b []byte, a arrow.Array, i int) []byte {
@@ -96,11 +103,11 @@ func csvCellOf(t arrow.DataType) func([]byte, arrow.Array, int) []byte {
 	case arrow.BOOL:
 		return func(b []byte, a arrow.Array, i int) []byte { return strconv.AppendBool(b, a.(*array.Boolean).Value(i)) }
 	case arrow.STRING:
-		return func(b []byte, a arrow.Array, i int) []byte { return csvField(b, a.(*array.String).Value(i)) }
+		return func(b []byte, a arrow.Array, i int) []byte { return field(b, a.(*array.String).Value(i)) }
 	case arrow.LARGE_STRING:
-		return func(b []byte, a arrow.Array, i int) []byte { return csvField(b, a.(*array.LargeString).Value(i)) }
+		return func(b []byte, a arrow.Array, i int) []byte { return field(b, a.(*array.LargeString).Value(i)) }
 	case arrow.STRING_VIEW:
-		return func(b []byte, a arrow.Array, i int) []byte { return csvField(b, a.(*array.StringView).Value(i)) }
+		return func(b []byte, a arrow.Array, i int) []byte { return field(b, a.(*array.StringView).Value(i)) }
 	case arrow.DECIMAL128: // DECIMAL, and HUGEINT as DECIMAL(38, 0): the same digits
 		scale := int(t.(*arrow.Decimal128Type).Scale)
 		return func(b []byte, a arrow.Array, i int) []byte {
@@ -112,6 +119,21 @@ func csvCellOf(t arrow.DataType) func([]byte, arrow.Array, int) []byte {
 		}
 	}
 	return nil
+}
+
+// appendText appends s as it is (cellOf's text for a table).
+func appendText(b []byte, s string) []byte { return append(b, s...) }
+
+// numericArrow says whether FormatValue's value for a non-null cell of
+// type t is a number (a table right-aligns its column): what duck.DB.Each
+// gives for it is an int64, a float64, a *big.Int or a duck.Decimal.
+func numericArrow(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
+		arrow.FLOAT32, arrow.FLOAT64, arrow.DECIMAL128:
+		return true
+	}
+	return false
 }
 
 // appendDecimal appends duck.FormatDecimal(v, scale) to b without
@@ -229,3 +251,68 @@ func (a *ArrowCSV) Close() error {
 	}
 	return a.w.Flush()
 }
+
+// ArrowTable writes an answer handed over as Arrow record batches as a
+// table (TableWriter), the same text as from its rows: each cell as
+// FormatValue renders the value database/sql gives (cellOf).
+type ArrowTable struct {
+	t     *TableWriter
+	cells []func([]byte, arrow.Array, int) []byte
+	num   []bool
+	buf   []byte
+	ends  []int
+}
+
+// NewArrowTable returns an ArrowTable writing to w an answer of schema s
+// with opt, and false when a column has a type it does not render (write
+// the answer's rows to a TableWriter instead).
+func NewArrowTable(w io.Writer, s *arrow.Schema, opt TableOptions) (*ArrowTable, bool) {
+	a := &ArrowTable{}
+	cols := make([]duck.Column, len(s.Fields()))
+	for i, f := range s.Fields() {
+		cell := cellOf(f.Type, appendText)
+		if cell == nil {
+			return nil, false
+		}
+		cols[i] = duck.Column{Name: f.Name}
+		a.cells = append(a.cells, cell)
+		a.num = append(a.num, numericArrow(f.Type))
+	}
+	a.t = NewTableWriter(w, cols, opt)
+	return a, true
+}
+
+// Table is the TableWriter the batches are written to.
+func (a *ArrowTable) Table() *TableWriter { return a.t }
+
+// Write writes the rows of rec.
+func (a *ArrowTable) Write(rec arrow.RecordBatch) error {
+	cols := rec.Columns()
+	for i := 0; i < int(rec.NumRows()); i++ {
+		// one string per row, its cells slices of it
+		b, ends := a.buf[:0], a.ends[:0]
+		num := make([]bool, len(cols))
+		for j, col := range cols {
+			if !col.IsNull(i) {
+				b = a.cells[j](b, col, i)
+				num[j] = a.num[j]
+			}
+			ends = append(ends, len(b))
+		}
+		a.buf, a.ends = b, ends
+		line := string(b)
+		cells := make([]string, len(cols))
+		start := 0
+		for j, end := range ends {
+			cells[j] = line[start:end]
+			start = end
+		}
+		if err := a.t.add(cells, num); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close writes what the table holds and its last line.
+func (a *ArrowTable) Close() error { return a.t.Close() }

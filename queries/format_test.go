@@ -3,6 +3,7 @@ package queries
 import (
 	"bytes"
 	"encoding/csv"
+	"fmt"
 	"math"
 	"math/big"
 	"slices"
@@ -142,6 +143,154 @@ func TestAppendDecimal(t *testing.T) {
 		for _, scale := range []int{0, 1, 2, 3, 5, 18, 20} {
 			if got, want := string(appendDecimal([]byte("x"), v, scale)), "x"+duck.FormatDecimal(v, scale); got != want {
 				t.Errorf("appendDecimal(%d, %d) = %q, want %q", v, scale, got, want)
+			}
+		}
+	}
+}
+
+// TestTableWriterHoldsFirstRows: a table of more rows than it is sized on
+// holds at most SizeRows of them at any time, sizes its columns on the
+// first ones, then prints each later row as it comes with those widths,
+// a longer cell cut and counted in the last line.
+func TestTableWriterHoldsFirstRows(t *testing.T) {
+	var b strings.Builder
+	cols := []duck.Column{{Name: "name"}, {Name: "n"}}
+	tw := NewTableWriter(&b, cols, TableOptions{SizeRows: 3, Whole: "--format csv prints them whole"})
+	for i := range 100 {
+		name := "k" + strings.Repeat("x", i%3)
+		if i == 50 {
+			name = "a much longer kernel name"
+		}
+		if err := tw.Row([]any{name, int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if tw.Held() > 3 {
+			t.Fatalf("after row %d the writer holds %d rows, want at most 3", i+1, tw.Held())
+		}
+		if i == 1 && b.Len() > 0 {
+			t.Fatalf("printed before the columns were sized: %q", b.String())
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 103 {
+		t.Fatalf("%d lines, want header, rule, 100 rows and the note:\n%s", len(lines), b.String())
+	}
+	want := []string{
+		"name  n",
+		"----  -",
+		"k     0",
+		"kx    1",
+		"kxx   2",
+		"k     3",
+	}
+	if !slices.Equal(lines[:6], want) {
+		t.Errorf("first lines\n%s\nwant\n%s", strings.Join(lines[:6], "\n"), strings.Join(want, "\n"))
+	}
+	if got := lines[52]; got != "a m…  50" {
+		t.Errorf("row 51: %q, want the name cut to the column", got)
+	}
+	if got := lines[101]; got != "k     99" {
+		t.Errorf("row 100: %q, want a number wider than the column printed whole", got)
+	}
+	if note := lines[102]; note != "(100 rows, columns sized on the first 3; 1 cell cut to fit, ending in …: --format csv prints them whole)" {
+		t.Errorf("note %q", note)
+	}
+}
+
+// TestTableWriterExpandedStreams: a table too wide for the terminal, sized
+// on its first row, prints every later row as a block of its own too,
+// numbered on.
+func TestTableWriterExpandedStreams(t *testing.T) {
+	var b strings.Builder
+	res := formatSample()
+	tw := NewTableWriter(&b, res.Columns, TableOptions{Width: 24, SizeRows: 1})
+	for range 3 {
+		for _, r := range res.Rows {
+			if err := tw.Row(slices.Clone(r)); err != nil {
+				t.Fatal(err)
+			}
+			if tw.Held() > 1 {
+				t.Fatalf("holds %d rows", tw.Held())
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for i := 1; i <= 6; i++ {
+		if !strings.Contains(out, fmt.Sprintf("-[ row %d ]", i)) {
+			t.Errorf("no block for row %d:\n%s", i, out)
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if n := utf8.RuneCountInString(l); n > 24 && !strings.HasPrefix(l, "(") {
+			t.Errorf("line of %d characters: %q", n, l)
+		}
+	}
+	if !strings.HasSuffix(out, "(6 rows, columns sized on the first 1; 6 cells cut to fit, ending in …)\n") {
+		t.Errorf("last line of\n%s", out)
+	}
+}
+
+// TestTableWriterWholeLines: the table reaches its writer in whole lines
+// (vitlab verify indents each Write's lines), however long it is.
+func TestTableWriterWholeLines(t *testing.T) {
+	var lw lineWrites
+	cols := []duck.Column{{Name: "name"}, {Name: "n"}}
+	tw := NewTableWriter(&lw, cols, TableOptions{SizeRows: 10})
+	for i := range 20000 {
+		if err := tw.Row([]any{fmt.Sprintf("kernel %d", i%37), int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if lw.writes < 2 || lw.bad != "" {
+		t.Errorf("%d writes; one not of whole lines: %.80q", lw.writes, lw.bad)
+	}
+	if lw.lines != 20003 {
+		t.Errorf("%d lines, want 20003", lw.lines)
+	}
+}
+
+// lineWrites counts Writes and lines and keeps the first Write that does
+// not end a line.
+type lineWrites struct {
+	writes, lines int
+	bad           string
+}
+
+func (l *lineWrites) Write(p []byte) (int, error) {
+	l.writes++
+	l.lines += bytes.Count(p, []byte("\n"))
+	if (len(p) == 0 || p[len(p)-1] != '\n') && l.bad == "" {
+		l.bad = string(p)
+	}
+	return len(p), nil
+}
+
+// TestWriteTableSizedOnEveryRow: an answer of at most SizeRows rows is
+// sized on all of them: the same text whatever SizeRows beyond that.
+func TestWriteTableSizedOnEveryRow(t *testing.T) {
+	for _, opt := range []TableOptions{{MaxWidth: 12}, {Width: 40, Whole: "w"}, {Width: 24}} {
+		var want strings.Builder
+		if err := WriteTable(&want, formatSample(), opt); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{2, 3, 1000} {
+			var got strings.Builder
+			o := opt
+			o.SizeRows = n
+			if err := WriteTable(&got, formatSample(), o); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("%+v: got\n%s\nwant\n%s", o, got.String(), want.String())
 			}
 		}
 	}

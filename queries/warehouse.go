@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -300,16 +301,172 @@ func (w *Warehouse) RunArrow(ctx context.Context, q *Query, args map[string]stri
 }
 
 // WriteParquet runs a saved query like Run and writes its result to path as
-// a Parquet file.
+// a Parquet file (DuckDB's COPY). A derived answer of several parts
+// (derivedParts) is copied a part at a time, in order, into a temporary
+// table, which DuckDB spills to its temporary directory beyond its
+// memory_limit, and the file is written from that table (a table's rows
+// are read in the order they were inserted): one ORDER BY over every
+// segment of the answer held a reader per segment until the sort ended,
+// and ran out of the 160 MiB memory_limit at 100x the sample.
 func (w *Warehouse) WriteParquet(ctx context.Context, q *Query, args map[string]string, path string) error {
 	sql, err := w.sqlFor(ctx, q, args)
 	if err != nil {
 		return err
 	}
+	parts, err := w.derivedParts(ctx, q, args)
+	if err != nil {
+		return fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	if parts != nil {
+		if err := w.parquetParts(ctx, parts, path); err != nil {
+			return fmt.Errorf("queries: %s: %w", q.File, err)
+		}
+		return nil
+	}
 	if err := w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, sql, path) }); err != nil {
 		return fmt.Errorf("queries: %s: %w", q.File, err)
 	}
 	return nil
+}
+
+// parquetParts is WriteParquet for a derived answer read in parts. It
+// runs with one thread and a memory_limit of at most parquetMemory: the
+// staged table fills whatever limit there is before it spills, and the
+// COPY that reads it back holds the Parquet writer's row group and
+// dictionaries besides (at 100x the sample, nsys_nvtx_kern_sum's 1.88M
+// rows: 348-380 MB peak RSS with 160 MiB, 271-311 MB with 100 MiB, the
+// COPY 1.0 s slower).
+func (w *Warehouse) parquetParts(ctx context.Context, parts []string, path string) error {
+	restore, err := w.oneThread(ctx)
+	if err != nil {
+		return err
+	}
+	defer restore()
+	restoreMem, err := w.lowerMemory(ctx, parquetMemory)
+	if err != nil {
+		return err
+	}
+	defer restoreMem()
+	const staged = "vitlab_parquet_parts__"
+	defer w.db.Exec(ctx, "drop table if exists temp."+staged)
+	trace := tracer()
+	for i, part := range parts {
+		t0 := time.Now()
+		stmt := "insert into temp." + staged + "\n" + part
+		if i == 0 {
+			stmt = "create or replace temp table " + staged + " as\n" + part
+		}
+		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, stmt) }); err != nil {
+			return err
+		}
+		// what the part's sort freed (duck.DB.ReleaseMemory, PurgeAllocator)
+		w.db.ReleaseMemory()
+		w.db.PurgeAllocator()
+		trace(fmt.Sprintf("parquet part %d", i+1), t0)
+	}
+	t0 := time.Now()
+	err = w.roomy(ctx, func() error { return w.db.CopyParquet(ctx, "select * from temp."+staged, path) })
+	trace("parquet written", t0)
+	return err
+}
+
+// parquetMemory is parquetParts' memory_limit.
+const parquetMemory = 100 << 20
+
+// lowerMemory sets DuckDB's memory_limit to limit bytes, where it is
+// higher, until restore is called, which sets the limit before it back
+// (unless roomy raised it meanwhile).
+func (w *Warehouse) lowerMemory(ctx context.Context, limit int64) (restore func(), err error) {
+	res, err := w.db.Query(ctx, "select current_setting('memory_limit')")
+	if err != nil {
+		return nil, err
+	}
+	prev := fmt.Sprint(res.Rows[0][0])
+	if n, ok := parseSize(prev); w.Raised || !ok || n <= limit {
+		return func() {}, nil
+	}
+	if err := w.db.Exec(ctx, fmt.Sprintf("set memory_limit = '%dMiB'", limit>>20)); err != nil {
+		return nil, err
+	}
+	return func() {
+		if !w.Raised {
+			w.db.Exec(ctx, "set memory_limit = "+duck.Quote(prev))
+		}
+	}, nil
+}
+
+// parseSize reads a size as DuckDB prints a setting ("160.0 MiB", "4.0
+// GiB", "512 bytes") in bytes.
+func parseSize(s string) (int64, bool) {
+	num, unit, ok := strings.Cut(strings.TrimSpace(s), " ")
+	if !ok {
+		return 0, false
+	}
+	x, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, false
+	}
+	mul := map[string]float64{"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[unit]
+	if mul == 0 {
+		return 0, false
+	}
+	return int64(x * mul), true
+}
+
+// Values returns the distinct values of column col of q's answer with
+// args, nulls left out, ordered by the least value of each column of by
+// among their rows (e.g. batch_id: in the order of the batches a run id
+// first appears in), then by themselves: one GROUP BY over the answer,
+// which is never held (a derived answer is read from its files unordered,
+// unorderedSQL). What it holds grows with the distinct values (the runs
+// or batches a filter param names), not with the answer's rows.
+func (w *Warehouse) Values(ctx context.Context, q *Query, args map[string]string, col string, by ...string) ([]any, error) {
+	sql, err := w.unorderedSQL(ctx, q, args)
+	if err != nil {
+		return nil, err
+	}
+	c := duck.Ident(col)
+	var order []string
+	for _, b := range by {
+		order = append(order, "min("+duck.Ident(b)+")")
+	}
+	order = append(order, c)
+	res, err := w.SQL(ctx, "select "+c+" from (\n"+strings.TrimRight(strings.TrimSpace(sql), ";")+"\n) where "+c+" is not null group by "+c+
+		" order by "+strings.Join(order, ", "))
+	if err != nil {
+		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
+	}
+	vals := make([]any, len(res.Rows))
+	for i, r := range res.Rows {
+		vals[i] = r[0]
+	}
+	return vals, nil
+}
+
+// unorderedSQL is sqlFor's SQL without the order of a derived answer:
+// its rows from its files in no particular order (segmentScan), for a
+// statement that does not need them in order (one ORDER BY over every
+// segment of a big answer ran out of DuckDB's memory_limit).
+func (w *Warehouse) unorderedSQL(ctx context.Context, q *Query, args map[string]string) (string, error) {
+	if err := w.bind(ctx, q, args); err != nil {
+		return "", err
+	}
+	where, ok, err := w.derivedFilter(q, args)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return q.SQL, nil
+	}
+	r, err := w.derivedReadOf(ctx, q.Name)
+	if err != nil {
+		return "", err
+	}
+	if r == nil || len(r.segs) == 0 {
+		return "select * from " + duck.Ident(q.Name) + where, nil
+	}
+	return "select " + r.selectList + "\nfrom " + segmentScan(r.segs) + where, nil
 }
 
 // RunInto runs a saved query like Run into a new temporary table of this

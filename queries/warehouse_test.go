@@ -402,3 +402,65 @@ func csvOf(t *testing.T, res *duck.Result) string {
 	}
 	return b.String()
 }
+
+// TestValues: Values gives the distinct values of a column of the answer,
+// nulls left out, without the answer: those of Run's rows, sorted, or in
+// the answer's order (batch_id, run_id) when ordered by batch_id first.
+func TestValues(t *testing.T) {
+	ctx := context.Background()
+	w, err := Open(ctx, testWarehouse(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	q, _ := w.Catalog().Query("nsys_kern_sum")
+	for _, args := range []map[string]string{nil, {"batch": "b1"}, {"batch": "nope"}} {
+		res, err := w.Run(ctx, q, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, col := range []string{"batch_id", "run_id", "Name"} {
+			ci := slices.IndexFunc(res.Columns, func(c duck.Column) bool { return c.Name == col })
+			var want []string
+			for _, r := range res.Rows {
+				if s := FormatValue(r[ci]); r[ci] != nil && !slices.Contains(want, s) {
+					want = append(want, s)
+				}
+			}
+			if col == "Name" {
+				slices.Sort(want)
+			} // (batch_id and run_id: the answer's order, by batch and run)
+			by := []string{"batch_id"}
+			if col == "batch_id" {
+				by = nil
+			}
+			vals, err := w.Values(ctx, q, args, col, by...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range vals {
+				got = append(got, FormatValue(v))
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%v %s: Values %q, want %q", args, col, got, want)
+			}
+			if args == nil && col == "batch_id" && len(got) == 0 {
+				t.Errorf("no batch in the answer")
+			}
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"160.0 MiB": 160 << 20, "4.0 GiB": 4 << 30, "1.5 KiB": 1536, "512 bytes": 512, "2.0 GB": 2e9} {
+		if got, ok := parseSize(in); !ok || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "160", "x MiB", "3 parsecs"} {
+		if _, ok := parseSize(in); ok {
+			t.Errorf("parseSize(%q) ok", in)
+		}
+	}
+}

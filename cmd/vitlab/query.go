@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -33,8 +34,11 @@ Runs the saved query NAME (queries/NAME.sql, queries/nsys/NAME.sql,
 queries/findings/NAME.sql or queries/claims.sql) over the committed batches of
 the warehouse and prints its rows. Formats: table (aligned text, long
 values cut; the default), csv (header = the query's columns, e.g. nsys's),
-json (an array of objects), parquet (needs --out). --param sets one of the
-query's params (see --list); the others keep their defaults.`
+json (an array of objects), parquet (needs --out), arrow (an Arrow IPC
+stream). Every format streams: the table's columns are sized on its first
+10000 rows, and the rows after them are printed as they come with those
+widths (longer cells cut; the last line counts every row). --param sets one
+of the query's params (see --list); the others keep their defaults.`
 
 // paramFlags collects repeated --param k=v.
 type paramFlags map[string]string
@@ -112,65 +116,68 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		return w.WriteParquet(ctx, q, params, abs)
 	}
 	// A filter param (null default) that names nothing is an error listing
-	// the values it could name (checkParamValues): with one given, the
-	// answer is read whole first, so that nothing is printed before that
-	// error. Otherwise csv and json stream row by row.
+	// the values it could name (checkParamValues). The answer streams in
+	// every format; an empty one has printed nothing yet when its writer
+	// is about to end (the CSV header, the JSON brackets and the table are
+	// written at the first row or at the end), and the check runs then.
 	filtered := false
 	for _, p := range q.Params {
 		if _, ok := params[p.Key]; ok && p.Default == nil {
 			filtered = true
 		}
 	}
-	var res *duck.Result
-	if *format == "table" || (filtered && (*format == "csv" || *format == "json")) { // the table is fitted to the terminal: sized on every row
-		if res, err = w.Run(ctx, q, params); err != nil {
-			var pe *queries.ParamError
-			if errors.As(err, &pe) {
-				return usagef("%v", err)
-			}
-			return err
+	check := func(cols []string, rows int64) error {
+		if !filtered || rows > 0 || *format == "arrow" {
+			return nil
 		}
-		if err := checkParamValues(ctx, w, q, params, res); err != nil {
-			return err
-		}
+		return checkParamValues(ctx, w, q, params, cols)
 	}
 	write := func(dst io.Writer) error {
-		switch *format {
-		case "arrow":
+		if *format == "arrow" {
 			return writeArrow(ctx, dst, w, q, params)
-		case "table":
-			width := 0 // a file gets every line whole
-			if *out == "" {
-				width = tableWidth(e)
-			}
-			return queries.WriteTable(dst, res, queries.TableOptions{MaxWidth: 80, Width: width,
-				Whole: "--format csv or --format json prints every cell whole"})
 		}
-		if res != nil {
-			if *format == "json" {
-				return queries.WriteJSON(dst, res)
-			}
-			return queries.WriteCSV(dst, res)
+		// The table is sized on its first rows (queries.TableSizeRows),
+		// printed, then streamed with those widths.
+		width := 0 // a file gets every line whole
+		if *out == "" {
+			width = tableWidth(e)
 		}
-		// csv through Arrow record batches where every column has a type
-		// queries.ArrowCSV renders (the same bytes, 1.8M rows of
-		// nsys_nvtx_kern_sum at 100x the sample ~4x faster), else, and
-		// json, row by row: an answer of millions of rows is never held
-		// whole in memory.
-		if *format == "csv" && duck.ArrowAvailable {
-			if done, err := writeArrowCSV(ctx, dst, w, q, params); done || err != nil {
+		topt := queries.TableOptions{MaxWidth: 80, Width: width,
+			Whole: "--format csv or --format json prints every cell whole"}
+		// csv and table through Arrow record batches where every column
+		// has a type queries.ArrowCSV and ArrowTable render (the same
+		// bytes, 1.8M rows of nsys_nvtx_kern_sum at 100x the sample ~4x
+		// faster as CSV), else, and json, row by row: an answer of
+		// millions of rows is never held whole in memory.
+		if duck.ArrowAvailable && (*format == "csv" || *format == "table") {
+			open := func(s *arrow.Schema) (recordWriter, bool) {
+				if *format == "table" {
+					return queries.NewArrowTable(dst, s, topt)
+				}
+				return queries.NewArrowCSV(dst, s)
+			}
+			if done, err := writeArrowRecords(ctx, dst, w, q, params, open, check); done || err != nil {
 				return err
 			}
 		}
 		var rw queries.RowWriter
+		var cols []string
+		var rows int64
 		err := w.RunEach(ctx, q, params, func(c []duck.Column) error {
-			if *format == "json" {
+			cols = columnNames(c)
+			switch *format {
+			case "json":
 				rw = queries.NewJSONWriter(dst, c)
-			} else {
+			case "table":
+				rw = queries.NewTableWriter(dst, c, topt)
+			default:
 				rw = queries.NewCSVWriter(dst, c)
 			}
 			return nil
-		}, func(row []any) error { return rw.Row(row) })
+		}, func(row []any) error {
+			rows++
+			return rw.Row(row)
+		})
 		if err != nil {
 			var pe *queries.ParamError
 			if errors.As(err, &pe) {
@@ -178,10 +185,10 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 			}
 			return err
 		}
-		if err := rw.Close(); err != nil {
+		if err := check(cols, rows); err != nil {
 			return err
 		}
-		return nil
+		return rw.Close()
 	}
 	if *out == "" {
 		return write(e.stdout)
@@ -222,24 +229,23 @@ func listQueries(w io.Writer, cat *queries.Catalog) error {
 }
 
 // checkParamValues makes a filter param whose value names nothing an error
-// that lists the values it could name, rather than an empty answer. A param
+// that lists the values it could name, rather than an empty answer (the
+// caller calls it when the answer, of columns cols, was empty). A param
 // whose default is null and that is given a value is a filter ("only this
-// claim", "only this batch"); when the answer is empty and the query has a
-// column named after the param (claim_id, batch_id, run_id, or the key
-// itself), the query runs again without that param and the value is looked
-// for in that column.
-func checkParamValues(ctx context.Context, w *queries.Warehouse, q *queries.Query, given map[string]string, res *duck.Result) error {
-	if len(res.Rows) > 0 {
-		return nil
-	}
+// claim", "only this batch"); when the query has a column named after the
+// param (claim_id, batch_id, run_id, or the key itself), the distinct
+// values of that column without that param are looked up
+// (Warehouse.Values: one GROUP BY, the answer is not held) and the value
+// is looked for among them.
+func checkParamValues(ctx context.Context, w *queries.Warehouse, q *queries.Query, given map[string]string, cols []string) error {
 	for _, p := range q.Params {
 		v, ok := given[p.Key]
 		if !ok || p.Default != nil || strings.TrimSpace(v) == "" {
 			continue
 		}
 		ci := -1
-		for i, c := range res.Columns {
-			if c.Name == p.Key || c.Name == p.Key+"_id" {
+		for i, c := range cols {
+			if c == p.Key || c == p.Key+"_id" {
 				ci = i
 				break
 			}
@@ -253,15 +259,21 @@ func checkParamValues(ctx context.Context, w *queries.Warehouse, q *queries.Quer
 				rest[k] = x
 			}
 		}
-		all, err := w.Run(ctx, q, rest)
+		// in the answer's order where it is by batch, then the column
+		// (the derived answers: batch_id, run_id)
+		var by []string
+		if cols[ci] != "batch_id" && slices.Contains(cols, "batch_id") {
+			by = []string{"batch_id"}
+		}
+		all, err := w.Values(ctx, q, rest, cols[ci], by...)
 		if err != nil {
 			return err
 		}
 		var values []string
 		seen := map[string]bool{}
-		for _, r := range all.Rows {
-			s := queries.FormatValue(r[ci])
-			if r[ci] == nil || seen[s] {
+		for _, x := range all {
+			s := queries.FormatValue(x)
+			if seen[s] {
 				continue
 			}
 			if s == v {
@@ -278,17 +290,38 @@ func checkParamValues(ctx context.Context, w *queries.Warehouse, q *queries.Quer
 			}
 			list = strings.Join(shown, ", ")
 		}
-		return usagef("--param %s=%s names no %s of query %s; valid values: %s", p.Key, v, all.Columns[ci].Name, q.Name, list)
+		return usagef("--param %s=%s names no %s of query %s; valid values: %s", p.Key, v, cols[ci], q.Name, list)
 	}
 	return nil
 }
 
-// writeArrowCSV writes q's answer to dst as CSV from its Arrow record
-// batches (queries.ArrowCSV); done is false, with nothing written, when a
-// column has a type ArrowCSV leaves to the row writer.
-func writeArrowCSV(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *queries.Query, params map[string]string) (done bool, err error) {
-	var ac *queries.ArrowCSV
+// columnNames are the names of cols.
+func columnNames(cols []duck.Column) []string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// recordWriter writes an answer from its Arrow record batches
+// (queries.ArrowCSV, queries.ArrowTable).
+type recordWriter interface {
+	Write(arrow.RecordBatch) error
+	Close() error
+}
+
+// writeArrowRecords writes q's answer to dst from its Arrow record
+// batches through the writer open makes for its schema; done is false,
+// with nothing written, when open says a column has a type the writer
+// leaves to rows. check runs before the writer ends, with the answer's
+// columns and row count: an error from it is returned and the writer is
+// not closed (an empty answer has written nothing yet).
+func writeArrowRecords(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *queries.Query, params map[string]string,
+	open func(*arrow.Schema) (recordWriter, bool), check func(cols []string, rows int64) error) (done bool, err error) {
+	var rw recordWriter
 	ok := true
+	var rows int64
 	// The batches are written by a second goroutine while DuckDB computes
 	// and converts the next ones (or the next part of a derived answer):
 	// at 100x the sample, nsys_nvtx_kern_sum's read and its CSV took about
@@ -305,7 +338,7 @@ func writeArrowCSV(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *
 			defer close(ended)
 			for rec := range recs {
 				if werr == nil {
-					if werr = ac.Write(rec); werr != nil {
+					if werr = rw.Write(rec); werr != nil {
 						close(failed)
 					}
 				}
@@ -314,12 +347,16 @@ func writeArrowCSV(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *
 		}()
 	}
 	schema, err := w.RunArrow(ctx, q, params, func(rec arrow.RecordBatch) error {
-		if ac == nil {
-			if ac, ok = queries.NewArrowCSV(dst, rec.Schema()); !ok {
+		if rw == nil {
+			if rw, ok = open(rec.Schema()); !ok {
 				return errRowsNeeded
 			}
 			start()
 		}
+		if rec.NumRows() == 0 {
+			return nil // (an empty answer writes nothing before check)
+		}
+		rows += rec.NumRows()
 		rec.Retain()
 		select {
 		case recs <- rec:
@@ -346,22 +383,29 @@ func writeArrowCSV(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *
 		}
 		return true, err
 	}
-	if ac == nil {
-		if ac, ok = queries.NewArrowCSV(dst, schema); !ok {
+	if rw == nil {
+		if rw, ok = open(schema); !ok {
 			return false, nil
 		}
 	}
-	return true, ac.Close()
+	var cols []string
+	for _, f := range schema.Fields() {
+		cols = append(cols, f.Name)
+	}
+	if err := check(cols, rows); err != nil {
+		return true, err
+	}
+	return true, rw.Close()
 }
 
-// errWriteFailed stops a query whose CSV could not be written (the
+// errWriteFailed stops a query whose output could not be written (the
 // writer's error is returned instead).
 var errWriteFailed = errors.New("csv write failed")
 
-// csvQueue is how many record batches wait for writeArrowCSV's writer.
+// csvQueue is how many record batches wait for writeArrowRecords' writer.
 const csvQueue = 2
 
-// errRowsNeeded: the answer has a column queries.ArrowCSV does not render.
+// errRowsNeeded: the answer has a column the record writer does not render.
 var errRowsNeeded = errors.New("a column type CSV takes from rows")
 
 // writeArrow writes q's answer to dst as an Arrow IPC stream (schema, then

@@ -27,11 +27,15 @@ import (
 // 'status N' asserts the exit code of the last vitlab; 'mkwarehouse DIR'
 // builds a small warehouse of one batch. Use $WORK for paths; $FIXTURES is
 // the fixtures folder (nsys exports and nsys's own stats CSVs; package
-// testfixtures).
+// testfixtures), $SAMPLE the shipped sample (data/sample).
 func TestQueryScripts(t *testing.T) {
+	sample, err := filepath.Abs("../../data/sample")
+	if err != nil {
+		t.Fatal(err)
+	}
 	runScripts(t, scripts{
 		Prefix: "query",
-		Env:    map[string]string{"FIXTURES": testfixtures.Root()},
+		Env:    map[string]string{"FIXTURES": testfixtures.Root(), "SAMPLE": sample},
 		Run:    inProcess,
 		Cmds:   map[string]scriptCmd{"mkwarehouse": mkwarehouseCmd},
 		Update: os.Getenv("VITLAB_UPDATE_SCRIPTS") != "",
