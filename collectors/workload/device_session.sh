@@ -8,6 +8,8 @@
 #   there:  bash collectors/workload/device_session.sh call 560 pipeline   # one call; then "call2 560"
 #           bash collectors/workload/device_session.sh call 560 campaign   # the standard profiles, resumable:
 #           # copy the packed campaign-*.tar.xz of earlier sessions into .campaign/ (git-ignored) and carry it
+#   there:  bash collectors/workload/device_session.sh call 560 auto       # hostprobe first (a disturbed
+#           # host collects nothing), then pipeline-r3 on an H200, else the two orders and the campaign
 #   there:  bash collectors/workload/device_session.sh smoke      # tests + one collected run (~2.5 min)
 #           setsid nohup bash collectors/workload/device_session.sh all > /tmp/session.out 2>&1 &
 #           bash collectors/workload/device_session.sh pack       # later calls: results to $OUT
@@ -123,9 +125,36 @@ pipeline-r3-b32)
   collect rq1 rq1-quick-$TAG --warm-start > $S/rq1.log 2>&1; log rq1
   touch $S/ALLDONE
   ;;
+hostprobe)
+  # ~30 s: is this host steady? ViT-B/16 eager at b32 is launch-bound, so
+  # its forward-only rate is the host CPU's speed as much as the GPU's: 30
+  # windows of 150 back-to-back forwards (~0.5 s each). Exit status 3 when
+  # the slowest window is below 0.90 of the fastest (on the disturbed H100
+  # VM of 2026-12-07 15:07 the runs' forward-only rates spanned 4.7k-10.2k
+  # img/s; on a quiet one 9.96k-10.17k).
+  mkdir -p $S/side
+  timeout 150 python3 $W/forward_bound.py --patch 16 --depth 12 --hidden 768 --resolution 224 \
+    --batch-size 32 --iters 150 --repeats 30 --json $S/side/hostprobe.json > $S/side/hostprobe.log 2>&1
+  python3 - <<'EOP'
+import json, sys
+try:
+    w = sorted(json.load(open("/tmp/sess/side/hostprobe.json"))[0]["runs"])
+except Exception as e:  # no verdict: the session goes on
+    print("hostprobe: no result (%s)" % e)
+    sys.exit(0)
+print("hostprobe: ViT-B/16 b32 eager forward-only: min %.0f, median %.0f, max %.0f img/s over %d windows"
+      % (w[0], w[len(w) // 2], w[-1], len(w)))
+sys.exit(3 if w[0] < 0.9 * w[-1] else 0)
+EOP
+  ;;
 auto)
-  # The card decides: an H200 runs pipeline-r3 (issue 21 is measured on
-  # the H200), any other card the campaign (resumable across sessions).
+  # The host first: a disturbed one (hostprobe exit 3) collects nothing,
+  # so that the device time left can go to another machine. Then the card
+  # decides: an H200 runs pipeline-r3 (issue 21 is measured on the H200),
+  # any other card the two orders, then the campaign (resumable).
+  begin
+  bash $W/device_session.sh hostprobe >> $S/progress.txt 2>&1
+  if [ $? -eq 3 ]; then log "host disturbed: nothing collected"; touch $S/DISTURBED $S/ALLDONE; exit 0; fi
   case "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" in
     *H200*) exec bash $W/device_session.sh pipeline-r3;;
     *) exec bash $W/device_session.sh orders;;
