@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -389,8 +391,23 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		}
 		for _, v := range derivedViews {
 			t0 := time.Now()
+			src := "select * from main." + duck.Ident(v.Name)
+			if runBusyGo(cat, v) {
+				// Its unions in Go (run_busy_go.go), the rest in SQL.
+				file := filepath.Join(dir, fmt.Sprintf("%s.go%d.parquet", v.Name, gi))
+				err := w.runBusySums(ctx, file)
+				debug.FreeOSMemory() // (as for nsys_nvtx_kern_sum below)
+				if err == nil {
+					if fin := runBusyFinal(cat, file); fin != "" {
+						src = fin
+					}
+				} else if !errors.Is(err, errDeriveSQL) {
+					return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
+				}
+				trace(v.Name+" (go)", t0)
+			}
 			if err := w.roomy(ctx, func() error {
-				return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name))
+				return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as "+src)
 			}); err != nil {
 				return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
 			}
@@ -402,6 +419,30 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		for _, q := range cat.DerivedQueries() {
 			if split && !ordersByRun(q) {
 				continue
+			}
+			if nvtxKernSumGo(cat, q) {
+				// In Go over the whole group (nvtx_kern_sum_go.go), its
+				// last step in SQL.
+				t0 := time.Now()
+				file := filepath.Join(dir, fmt.Sprintf("%s.go%d.parquet", q.Name, gi))
+				err := w.nvtxKernSum(ctx, file)
+				// What it held in Go (~50-100 MB over a group of 1M
+				// events) back to the system: the Go heap grows to its
+				// peak and keeps it, and the concatenation of the parts
+				// at the end of the pass is the derivation's peak.
+				debug.FreeOSMemory()
+				if err == nil {
+					trace(q.Name+" (go)", t0)
+					if err := part(q.Name, nvtxKernSumFinal(file)); err != nil {
+						return err
+					}
+					os.Remove(file)
+					continue
+				}
+				if !errors.Is(err, errDeriveSQL) {
+					return fmt.Errorf("queries: derive %s of %s: %w", q.Name, label, err)
+				}
+				// (two runs or kernel names share a hash: the SQL below)
 			}
 			if heavyDerived[q.Name] && len(g.parts) > 1 && ordersByRun(q) && !readsDerived(cat, q) {
 				// In the group's parts, in run order (heavyDerived).
