@@ -34,9 +34,9 @@ import (
 // correlation_id) in a hash map, each call to the ranges around it on its
 // thread by a sweep over the thread's ranges, and sums each group
 // (run, range name, style, pid, tid, kernel name) exactly: distinct range
-// ids and kernel executions (device, stream, start, end, correlation id)
-// counted by value, the durations' sum, min, max, mean, median and sample
-// standard deviation. Its rows go to a Parquet file from which the query's
+// ids and kernel executions (the SQL's kernel_key, DuckDB's hash of
+// device, stream, start, end and correlation id) counted, the durations'
+// sum, min, max, mean, median and sample standard deviation. Its rows go to a Parquet file from which the query's
 // own last step (nvtxKernSumFinal: nsys's rounding macros, column names
 // and order) writes the derived part, so the rounding stays SQL.
 //
@@ -137,13 +137,15 @@ type nkRange struct {
 }
 
 type nkKernel struct {
-	pid, corr                int64
-	pidOK, corrOK            bool
-	device                   int32
-	deviceOK                 bool
-	stream, start, end       int64
-	streamOK, startOK, endOK bool
-	name                     int32 // -1: null
+	pid, corr     int64
+	pidOK, corrOK bool
+	// key is the SQL's kernel_key, hash(device_id, stream_id, start,
+	// "end", correlation_id), as DuckDB computes it: Kern Inst counts
+	// its distinct values
+	key            uint64
+	start, end     int64
+	startOK, endOK bool
+	name           int32 // -1: null
 }
 
 type nkCall struct {
@@ -202,8 +204,8 @@ func (s *strs) id(v string) int32 {
 // to file (nvtxKernSumFinal reads it). DuckDB hands over integers only
 // (runs and kernel names as hashes, each hash's text read once: a text
 // per row made the kernels' answer ~200 MB on the bench's batch), and
-// keeps of cuda_api's 3.5M rows those whose (run, process, correlation
-// id) hash is a kernel's (a false match is dropped here, on the values).
+// keeps of cuda_api's 3.5M rows those whose (process, correlation id) is
+// some kernel's (one of another run is dropped here).
 func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 	trace, t0 := tracer(), time.Now()
 	step := func(what string) {
@@ -248,26 +250,27 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 		return nil // a run without kernels: no rows
 	}
 	var calls []nkCall
-	if _, err := w.db.QueryArrow(ctx, `select hash(batch_id, run_id), global_pid, correlation_id, device_id, stream_id, start, "end", hash(demangled_name) from kernels`, func(rec arrow.RecordBatch) error {
-		c, err := nkCols(rec, 8)
+	if _, err := w.db.QueryArrow(ctx, `select hash(batch_id, run_id), global_pid, correlation_id, hash(device_id, stream_id, start, "end", correlation_id), start, "end", hash(demangled_name) from kernels`, func(rec arrow.RecordBatch) error {
+		c, err := nkCols(rec, 7)
 		if err != nil {
 			return err
 		}
+		var cur *nkRun
+		var curH uint64
 		for i := 0; i < int(rec.NumRows()); i++ {
-			cur := runOf(c.u64(0, i))
+			if h := c.u64(0, i); cur == nil || h != curH {
+				cur, curH = runOf(h), h
+			}
 			if cur == nil {
 				return fmt.Errorf("nsys_nvtx_kern_sum: a kernel's run changed while read")
 			}
 			k := nkKernel{}
 			k.pid, k.pidOK = c.i64(1, i)
 			k.corr, k.corrOK = c.i64(2, i)
-			var d int64
-			d, k.deviceOK = c.i64(3, i)
-			k.device = int32(d)
-			k.stream, k.streamOK = c.i64(4, i)
-			k.start, k.startOK = c.i64(5, i)
-			k.end, k.endOK = c.i64(6, i)
-			name, ok := kernelNames[c.u64(7, i)]
+			k.key = c.u64(3, i)
+			k.start, k.startOK = c.i64(4, i)
+			k.end, k.endOK = c.i64(5, i)
+			name, ok := kernelNames[c.u64(6, i)]
 			if !ok {
 				return fmt.Errorf("nsys_nvtx_kern_sum: a kernel's name changed while read")
 			}
@@ -292,13 +295,18 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 	}
 	step("api runs")
 	if _, err := w.db.QueryArrow(ctx, `select hash(batch_id, run_id), global_pid, correlation_id, global_tid, pid, tid, start, "end" from cuda_api
-where hash(batch_id, run_id, global_pid, correlation_id) in (select hash(batch_id, run_id, global_pid, correlation_id) from kernels)`, func(rec arrow.RecordBatch) error {
+semi join (select distinct global_pid, correlation_id from kernels) as k
+    on k.global_pid = cuda_api.global_pid and k.correlation_id = cuda_api.correlation_id`, func(rec arrow.RecordBatch) error {
 		c, err := nkCols(rec, 8)
 		if err != nil {
 			return err
 		}
+		var cur *nkRun
+		var curH uint64
 		for i := 0; i < int(rec.NumRows()); i++ {
-			cur := runOf(c.u64(0, i))
+			if h := c.u64(0, i); cur == nil || h != curH {
+				cur, curH = runOf(h), h
+			}
 			if cur == nil {
 				continue
 			}
@@ -526,12 +534,19 @@ func sweepRanges(run *nkRun, calls []nkCall) {
 			}
 			return cmp.Compare(int64(a), int64(b))
 		})
-		slices.SortFunc(cs, func(a, b int32) int {
-			if calls[a].start != calls[b].start {
-				return cmp.Compare(calls[a].start, calls[b].start)
+		byStart := make([]startIdx, len(cs)) // (sorting by a copied key: fewer cache misses)
+		for i, ci := range cs {
+			byStart[i] = startIdx{calls[ci].start, ci}
+		}
+		slices.SortFunc(byStart, func(a, b startIdx) int {
+			if a.start != b.start {
+				return cmp.Compare(a.start, b.start)
 			}
-			return cmp.Compare(int64(a), int64(b))
+			return cmp.Compare(a.i, b.i)
 		})
+		for i := range byStart {
+			cs[i] = byStart[i].i
+		}
 		inverted := false
 		for _, ci := range cs {
 			if calls[ci].end < calls[ci].start {
@@ -564,6 +579,12 @@ func sweepRanges(run *nkRun, calls []nkCall) {
 	}
 }
 
+// startIdx is a call's start and index, sorted by sweepRanges.
+type startIdx struct {
+	start int64
+	i     int32
+}
+
 // nkStats are one group's numbers.
 type nkStats struct {
 	total, min, max     int64
@@ -575,7 +596,7 @@ type nkStats struct {
 // nkScratch is stats' reusable memory.
 type nkScratch struct {
 	ids  []int64
-	ks   []int32
+	ks   []uint64
 	durs []int64
 }
 
@@ -588,7 +609,7 @@ func (sc *nkScratch) stats(run *nkRun, rows []nkRow) (nkStats, error) {
 		if r.rng >= 0 {
 			sc.ids = append(sc.ids, run.ranges[r.rng].id)
 		}
-		sc.ks = append(sc.ks, r.kernel)
+		sc.ks = append(sc.ks, ks[r.kernel].key)
 		if k := &ks[r.kernel]; k.startOK && k.endOK {
 			sc.durs = append(sc.durs, k.end-k.start)
 		}
@@ -600,12 +621,8 @@ func (sc *nkScratch) stats(run *nkRun, rows []nkRow) (nkStats, error) {
 		s.rangeInst = int64(len(sc.ids))
 	}
 	if len(sc.ks) > 1 {
-		slices.SortFunc(sc.ks, func(a, b int32) int { return kernelCmp(&ks[a], &ks[b]) })
-		for i, k := range sc.ks {
-			if i == 0 || kernelCmp(&ks[sc.ks[i-1]], &ks[k]) != 0 {
-				s.kernInst++
-			}
-		}
+		slices.Sort(sc.ks)
+		s.kernInst = int64(len(slices.Compact(sc.ks)))
 	} else {
 		s.kernInst = int64(len(sc.ks))
 	}
@@ -641,28 +658,6 @@ func (sc *nkScratch) stats(run *nkRun, rows []nkRow) (nkStats, error) {
 	s.med = duckMedian(d)
 	s.stddev = exactStddev(d, s.total)
 	return s, nil
-}
-
-func kernelCmp(a, b *nkKernel) int {
-	for _, c := range [...][2]int64{
-		{b2i(a.deviceOK), b2i(b.deviceOK)}, {int64(a.device), int64(b.device)},
-		{b2i(a.streamOK), b2i(b.streamOK)}, {a.stream, b.stream},
-		{b2i(a.startOK), b2i(b.startOK)}, {a.start, b.start},
-		{b2i(a.endOK), b2i(b.endOK)}, {a.end, b.end},
-		{b2i(a.corrOK), b2i(b.corrOK)}, {a.corr, b.corr},
-	} {
-		if c[0] != c[1] {
-			return cmp.Compare(c[0], c[1])
-		}
-	}
-	return 0
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // duckAvg is DuckDB's avg of BIGINT values summing to sum: the HUGEINT sum
