@@ -139,11 +139,20 @@ func DefaultDeriveOptions() DeriveOptions {
 // more than its rows (the views are created once per derivation).
 const DefaultDeriveEvents = 256 << 10
 
+// goChunkFactor × DeriveOptions.MaxEvents bounds the events of the runs
+// whose nsys_nvtx_kern_sum Go computes at once (nvtx_kern_sum_go.go): over
+// 1M events of the ingest bench's batch it held ~50-100 MB in Go.
+const goChunkFactor = 4
+
 // DefaultWideFactor × DeriveOptions.MaxEvents is DeriveOptions.WideEvents
-// by default: 4M events. On the ingest bench's batch (5.1M events) in one
+// by default: 2M events. On the ingest bench's batch (5.1M events) in one
 // pass, every derived statement but nsys_nvtx_kern_sum stayed under
-// 310 MB RSS (run_busy the largest) with a 200 MiB memory_limit.
-const DefaultWideFactor = 4
+// 310 MB RSS (run_busy the largest) with a 200 MiB memory_limit. Since
+// run_busy's unions and nsys_nvtx_kern_sum are computed in Go (in chunks
+// of goChunkFactor × MaxEvents), a derive of that batch, --jobs 1, took
+// 10.4-11.1 s / 324-335 MB in groups of 1M (4×), 8.5-8.8 s / 318-356 MB
+// in groups of 2M (8×) and 8.4-8.8 s / 334-424 MB in groups of 4M (16×).
+const DefaultWideFactor = 8
 
 // DeriveWith computes the derived tables of every committed batch of the
 // warehouse dir whose derivation is missing or stale (another DeriveKey),
@@ -469,28 +478,49 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 				continue
 			}
 			if nvtxKernSumGo(cat, q) {
-				// In Go over the whole group (nvtx_kern_sum_go.go), its
-				// last step in SQL.
-				t0 := time.Now()
-				file := filepath.Join(dir, fmt.Sprintf("%s.go%d.parquet", q.Name, gi))
-				err := w.nvtxKernSum(ctx, file)
-				// What it held in Go (~50-100 MB over a group of 1M
-				// events) back to the system: the Go heap grows to its
-				// peak and keeps it, and the concatenation of the parts
-				// at the end of the pass is the derivation's peak.
-				debug.FreeOSMemory()
-				if err == nil {
-					trace(q.Name+" (go)", t0)
-					if err := part(q.Name, nvtxKernSumFinal(file)); err != nil {
+				// In Go (nvtx_kern_sum_go.go), its last step in SQL, in
+				// chunks of the group's runs of at most goChunkFactor ×
+				// maxEvents events (what Go holds follows the chunk).
+				chunks := g.chunks(goChunkFactor * max(s.maxEvents, 1))
+				for ci, runs := range chunks {
+					if runs != nil {
+						if err := w.db.Exec(ctx, groupViews(runs)); err != nil {
+							return fmt.Errorf("queries: derive %s: %w", label, err)
+						}
+					}
+					t0 := time.Now()
+					file := filepath.Join(dir, fmt.Sprintf("%s.go%d.%d.parquet", q.Name, gi, ci))
+					err := w.nvtxKernSum(ctx, file)
+					// What it held in Go (~50-100 MB over 1M events) back
+					// to the system: the Go heap grows to its peak and
+					// keeps it, and the concatenation of the parts at the
+					// end of the pass is the derivation's peak.
+					debug.FreeOSMemory()
+					sql := nvtxKernSumFinal(file)
+					switch {
+					case errors.Is(err, errDeriveSQL):
+						// (two runs or kernel names share a hash: the SQL
+						// over the chunk, per run as the heavy parts)
+						if err := w.bind(ctx, q, nil); err != nil {
+							return err
+						}
+						sql = q.SQL
+					case err != nil:
+						return fmt.Errorf("queries: derive %s of %s: %w", q.Name, label, err)
+					default:
+						trace(q.Name+" (go)", t0)
+					}
+					if err := part(q.Name, sql); err != nil {
 						return err
 					}
 					os.Remove(file)
-					continue
 				}
-				if !errors.Is(err, errDeriveSQL) {
-					return fmt.Errorf("queries: derive %s of %s: %w", q.Name, label, err)
+				if len(chunks) > 1 {
+					if err := w.db.Exec(ctx, groupViews(g.runs)); err != nil {
+						return fmt.Errorf("queries: derive %s: %w", label, err)
+					}
 				}
-				// (two runs or kernel names share a hash: the SQL below)
+				continue
 			}
 			if heavyDerived[q.Name] && len(g.parts) > 1 && ordersByRun(q) && !readsDerived(cat, q) {
 				// In the group's parts, in run order (heavyDerived).
