@@ -29,27 +29,29 @@ import (
 // that launched it (3.5M calls, string keys), a range join with the NVTX
 // ranges around the call, and a hashed group-by, in 21 groups of 256k
 // events on the ingest bench's batch (3.5 s of ~12 s). Here DuckDB only
-// reads the three inputs (kernels, cuda_api, nvtx) of a group of runs as
+// reads the three inputs (kernels, cuda_api, nvtx) of a chunk of runs as
 // Arrow; Go matches each kernel to its calls by (run, global_pid,
 // correlation_id) in a hash map, each call to the ranges around it on its
 // thread by a sweep over the thread's ranges, and sums each group
 // (run, range name, style, pid, tid, kernel name) exactly: distinct range
 // ids and kernel executions (the SQL's kernel_key, DuckDB's hash of
 // device, stream, start, end and correlation id) counted, the durations'
-// sum, min, max, mean, median and sample standard deviation. Its rows go to a Parquet file from which the query's
-// own last step (nvtxKernSumFinal: nsys's rounding macros, column names
-// and order) writes the derived part, so the rounding stays SQL.
+// sum, min, max, mean, median and sample standard deviation. Its rows go
+// to a Parquet file from which the query's own last step
+// (nvtxKernSumFinal: nsys's rounding macros, column names and order)
+// writes the derived part, so the rounding stays SQL.
 //
 // Numbers: the sum, count, min and max are integers (the same); the mean
 // is DuckDB's avg of a BIGINT (the HUGEINT sum divided by the count in
-// long double, then rounded to double: emulated with a 64-bit big.Float)
-// and the median its interpolation lo + (hi - lo) * 0.5 in double, both
-// bit for bit (TestNvtxKernSumGoStats); the standard deviation is the
-// exact one rounded once, where DuckDB's Welford update depends on the
-// order rows reach the aggregate (its own answers differ in the last bits
-// between thread counts). Each is rounded to 0.1 ns (nsys_1dp) before it
-// is stored, where they agree (TestNvtxKernSumGo: every row on the
-// fixtures and the sample).
+// long double, then rounded to double: a 64-bit big.Float, or the double
+// quotient for counts up to 1,024, which is then the same) and the median
+// its interpolation lo + (hi - lo) * 0.5 in double, both bit for bit
+// (TestNvtxKernSumGoStats); the standard deviation is the exact one
+// rounded once, where DuckDB's Welford update depends on the order rows
+// reach the aggregate (its own answers differ in the last bits between
+// thread counts). The SQL's last step rounds all three to 0.1 ns
+// (nsys_1dp), where the two agree (TestNvtxKernSumGo: every row of the
+// fixtures and five sample batches).
 //
 // The Go side is tied to the SQL it reproduces: nvtxKernSumPin is a hash
 // of the query and of views/; when either changes, derive runs the SQL
