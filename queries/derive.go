@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,11 +139,20 @@ func DefaultDeriveOptions() DeriveOptions {
 // more than its rows (the views are created once per derivation).
 const DefaultDeriveEvents = 256 << 10
 
+// goChunkFactor × DeriveOptions.MaxEvents bounds the events of the runs
+// whose nsys_nvtx_kern_sum Go computes at once (nvtx_kern_sum_go.go): over
+// 1M events of the ingest bench's batch it held ~50-100 MB in Go.
+const goChunkFactor = 4
+
 // DefaultWideFactor × DeriveOptions.MaxEvents is DeriveOptions.WideEvents
-// by default: 4M events. On the ingest bench's batch (5.1M events) in one
+// by default: 2M events. On the ingest bench's batch (5.1M events) in one
 // pass, every derived statement but nsys_nvtx_kern_sum stayed under
-// 310 MB RSS (run_busy the largest) with a 200 MiB memory_limit.
-const DefaultWideFactor = 4
+// 310 MB RSS (run_busy the largest) with a 200 MiB memory_limit. Since
+// run_busy's unions and nsys_nvtx_kern_sum are computed in Go (in chunks
+// of goChunkFactor × MaxEvents), a derive of that batch, --jobs 1, took
+// 10.4-11.1 s / 324-335 MB in groups of 1M (4×), 8.5-8.8 s / 318-356 MB
+// in groups of 2M (8×) and 8.4-8.8 s / 334-424 MB in groups of 4M (16×).
+const DefaultWideFactor = 8
 
 // DeriveWith computes the derived tables of every committed batch of the
 // warehouse dir whose derivation is missing or stale (another DeriveKey),
@@ -255,6 +266,47 @@ func derivedNames(cat *Catalog) []string {
 	return names
 }
 
+// deriveViewFiles are the view files a derivation needs: every views/
+// file, and the metric files defining what a derived view or query reads,
+// directly or through other metric files (their headers' inputs).
+func deriveViewFiles(cat *Catalog) map[*ViewFile]bool {
+	definer := map[string]*ViewFile{}
+	for _, v := range cat.ViewFiles {
+		for _, d := range v.Defines {
+			definer[d] = v
+		}
+	}
+	files := map[*ViewFile]bool{}
+	var need func(name string)
+	need = func(name string) {
+		v := definer[name]
+		if v == nil || files[v] {
+			return
+		}
+		files[v] = true
+		for _, in := range v.Inputs {
+			need(in)
+		}
+	}
+	for _, v := range cat.ViewFiles {
+		if v.Layer == LayerView {
+			files[v] = true
+			for _, in := range v.Inputs {
+				need(in)
+			}
+		}
+	}
+	for _, v := range cat.DerivedViews() {
+		need(v.Name)
+	}
+	for _, q := range cat.DerivedQueries() {
+		for _, in := range q.Inputs {
+			need(in)
+		}
+	}
+	return files
+}
+
 // deriveChunk is the most batches one DuckDB pass derives: each derived
 // view and query runs once over the chunk (per-query overheads paid once,
 // not per batch), then each batch's rows are written and committed on
@@ -309,8 +361,15 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 	t0 := time.Now()
 	w := s.w
 	if w == nil {
-		if w, err = openSQL(ctx, base, res.config()); err != nil {
-			return fmt.Errorf("queries: derive %s: %w", label, err)
+		// Only the views a derivation reads (deriveViewFiles): the
+		// metrics over derived ones (config_compare, config_summary, …)
+		// were ~0.65 s of the ~0.8 s creating them all took. Should a
+		// file read a view its header does not list, its creation fails
+		// and every file is created instead.
+		if w, err = openSQLFiles(ctx, base, res.config(), deriveViewFiles(cat)); err != nil {
+			if w, err = openSQL(ctx, base, res.config()); err != nil {
+				return fmt.Errorf("queries: derive %s: %w", label, err)
+			}
 		}
 		s.w = w
 	} else {
@@ -389,8 +448,23 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		}
 		for _, v := range derivedViews {
 			t0 := time.Now()
+			src := "select * from main." + duck.Ident(v.Name)
+			if runBusyGo(cat, v) {
+				// Its unions in Go (run_busy_go.go), the rest in SQL.
+				file := filepath.Join(dir, fmt.Sprintf("%s.go%d.parquet", v.Name, gi))
+				err := w.runBusySums(ctx, file)
+				debug.FreeOSMemory() // (as for nsys_nvtx_kern_sum below)
+				if err == nil {
+					if fin := runBusyFinal(cat, file); fin != "" {
+						src = fin
+					}
+				} else if !errors.Is(err, errDeriveSQL) {
+					return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
+				}
+				trace(v.Name+" (go)", t0)
+			}
 			if err := w.roomy(ctx, func() error {
-				return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as select * from main."+duck.Ident(v.Name))
+				return w.db.Exec(ctx, "create or replace temp table "+duck.Ident(v.Name)+" as "+src)
 			}); err != nil {
 				return fmt.Errorf("queries: derive %s of %s: %w", v.Name, label, err)
 			}
@@ -401,6 +475,51 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		}
 		for _, q := range cat.DerivedQueries() {
 			if split && !ordersByRun(q) {
+				continue
+			}
+			if nvtxKernSumGo(cat, q) {
+				// In Go (nvtx_kern_sum_go.go), its last step in SQL, in
+				// chunks of the group's runs of at most goChunkFactor ×
+				// maxEvents events (what Go holds follows the chunk).
+				chunks := g.chunks(goChunkFactor * max(s.maxEvents, 1))
+				for ci, runs := range chunks {
+					if runs != nil {
+						if err := w.db.Exec(ctx, groupViews(runs)); err != nil {
+							return fmt.Errorf("queries: derive %s: %w", label, err)
+						}
+					}
+					t0 := time.Now()
+					file := filepath.Join(dir, fmt.Sprintf("%s.go%d.%d.parquet", q.Name, gi, ci))
+					err := w.nvtxKernSum(ctx, file)
+					// What it held in Go (~50-100 MB over 1M events) back
+					// to the system: the Go heap grows to its peak and
+					// keeps it, and the concatenation of the parts at the
+					// end of the pass is the derivation's peak.
+					debug.FreeOSMemory()
+					sql := nvtxKernSumFinal(file)
+					switch {
+					case errors.Is(err, errDeriveSQL):
+						// (two runs or kernel names share a hash: the SQL
+						// over the chunk, per run as the heavy parts)
+						if err := w.bind(ctx, q, nil); err != nil {
+							return err
+						}
+						sql = q.SQL
+					case err != nil:
+						return fmt.Errorf("queries: derive %s of %s: %w", q.Name, label, err)
+					default:
+						trace(q.Name+" (go)", t0)
+					}
+					if err := part(q.Name, sql); err != nil {
+						return err
+					}
+					os.Remove(file)
+				}
+				if len(chunks) > 1 {
+					if err := w.db.Exec(ctx, groupViews(g.runs)); err != nil {
+						return fmt.Errorf("queries: derive %s: %w", label, err)
+					}
+				}
 				continue
 			}
 			if heavyDerived[q.Name] && len(g.parts) > 1 && ordersByRun(q) && !readsDerived(cat, q) {

@@ -27,6 +27,32 @@ const allPrefix = "vitlab_all_"
 type runGroup struct {
 	runs  []string
 	parts [][]string
+	// events are each part's events (nil: unknown, one part)
+	events []int64
+}
+
+// chunks cuts the group's parts into consecutive chunks of at most
+// maxEvents events (a bigger part alone) and returns each chunk's runs;
+// [nil] (the group's views as they are) when the group is one chunk.
+func (g runGroup) chunks(maxEvents int64) [][]string {
+	var out [][]string
+	var cur []string
+	var n int64
+	for i, p := range g.parts {
+		if i >= len(g.events) {
+			return [][]string{nil}
+		}
+		if len(cur) > 0 && n+g.events[i] > maxEvents {
+			out = append(out, cur)
+			cur, n = nil, 0
+		}
+		cur = append(cur, p...)
+		n += g.events[i]
+	}
+	if len(out) == 0 {
+		return [][]string{nil}
+	}
+	return append(out, cur)
 }
 
 // heavyDerived are the derived queries whose memory grows fastest with
@@ -83,6 +109,7 @@ func (s *deriveSession) runGroups(ctx context.Context, base string, maxEvents, w
 		}
 		g.runs = append(g.runs, p...)
 		g.parts = append(g.parts, p)
+		g.events = append(g.events, partEvents[i])
 		events += partEvents[i]
 	}
 	groups = append(groups, g)

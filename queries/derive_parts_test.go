@@ -41,3 +41,21 @@ func TestSplitSegmentsBounds(t *testing.T) {
 		t.Fatalf("whole: %d segments", len(p[0]))
 	}
 }
+
+// TestRunGroupChunks: a group's parts in consecutive chunks of at most the
+// events given (a bigger part alone), [nil] when the group is one chunk or
+// its parts' events are unknown.
+func TestRunGroupChunks(t *testing.T) {
+	g := runGroup{runs: []string{"a", "b", "c", "d", "e"}, parts: [][]string{{"a", "b"}, {"c"}, {"d"}, {"e"}}, events: []int64{60, 50, 10, 200}}
+	got := fmt.Sprint(g.chunks(100))
+	if want := "[[a b] [c d] [e]]"; got != want {
+		t.Errorf("chunks(100) = %s, want %s", got, want)
+	}
+	if got := fmt.Sprint(g.chunks(1000)); got != "[[]]" {
+		t.Errorf("chunks(1000) = %s, want [[]] (one chunk: the group's views)", got)
+	}
+	whole := runGroup{parts: [][]string{nil}}
+	if got := whole.chunks(1); len(got) != 1 || got[0] != nil {
+		t.Errorf("a group without events: %v", got)
+	}
+}

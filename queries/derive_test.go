@@ -272,3 +272,45 @@ func sameCell(a, b any) bool {
 	}
 	return fmt.Sprint(a) == fmt.Sprint(b)
 }
+
+// TestDeriveViewFiles: a derivation creates only the view files its derived
+// views and queries read (deriveViewFiles); they open without falling back
+// to every file, and the metrics over derived views are left out.
+func TestDeriveViewFiles(t *testing.T) {
+	cat, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := deriveViewFiles(cat)
+	names := map[string]bool{}
+	for v := range files {
+		names[v.Name] = true
+	}
+	for _, v := range cat.DerivedViews() {
+		if !files[v] {
+			t.Errorf("derived view %s left out", v.Name)
+		}
+	}
+	for _, n := range []string{"config_compare", "config_summary", "usable_runs"} {
+		if names[n] {
+			t.Errorf("%s is created for a derivation", n)
+		}
+	}
+	wh, err := fixtureWarehouse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := warehouse.ReadManifest(wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := baseViews(wh, m, m.BatchIDs(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := openSQLFiles(context.Background(), base, DefaultResources().config(), files)
+	if err != nil {
+		t.Fatalf("the views a derivation needs: %v", err)
+	}
+	sub.Close()
+}

@@ -132,3 +132,61 @@ func joinCells(r []any) string {
 	}
 	return s
 }
+
+// TestRunsFlaggedWithoutRegexp: runs_flagged tests kernel and API names
+// with contains and starts_with where it used regexp_matches of literal
+// alternatives (testdata/runs_flagged_regexp.sql); every name tests the
+// same, and the view gives the same rows.
+func TestRunsFlaggedWithoutRegexp(t *testing.T) {
+	old, err := os.ReadFile("testdata/runs_flagged_regexp.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldView := strings.Replace(string(old), "create or replace view runs_flagged as", "create or replace temp view runs_flagged_regexp as", 1)
+	whs := rewriteWarehouses(t)
+	whs["rq3c"] = openBatchDir(t, sampleBatchDir("rq3c-quick-h200"))
+	whs["rq4"] = openBatchDir(t, sampleBatchDir("rq4-quick-h200"))
+	whs["rq3r"] = openBatchDir(t, sampleBatchDir("rq3r-quick-h200")) // CUDA graphs
+	for name, w := range whs {
+		if _, err := w.SQL(context.Background(), oldView); err != nil {
+			t.Fatal(err)
+		}
+		got := rows(t, w, "select * from runs_flagged order by all")
+		want := rows(t, w, "select * from runs_flagged_regexp order by all")
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: runs_flagged %q, with regexp_matches %q", name, got, want)
+		}
+		differ := rows(t, w, `select
+    (select count(*) from kernels where
+        regexp_matches(lower(short_name), 'sdpa|flash|fmha|attention') is distinct from
+        (contains(lower(short_name), 'sdpa') or contains(lower(short_name), 'flash')
+         or contains(lower(short_name), 'fmha') or contains(lower(short_name), 'attention'))
+     or regexp_matches(lower(short_name), 'rgba2rgb|nvjpeg|jpeg|idct|huffman') is distinct from
+        (contains(lower(short_name), 'rgba2rgb') or contains(lower(short_name), 'nvjpeg')
+         or contains(lower(short_name), 'jpeg') or contains(lower(short_name), 'idct')
+         or contains(lower(short_name), 'huffman'))),
+    (select count(*) from cuda_api where regexp_matches(name, '^cu(da)?GraphLaunch') is distinct from
+        (starts_with(name, 'cudaGraphLaunch') or starts_with(name, 'cuGraphLaunch'))),
+    (select count(*) from cuda_api where regexp_matches(name, '^cu(da)?GraphLaunch')),
+    (select count(*) from kernels where regexp_matches(lower(short_name), 'sdpa|flash|fmha|attention|rgba2rgb|nvjpeg|jpeg|idct|huffman'))`)
+		t.Logf("%s: %d flags; names testing apart (kernels, calls), graph launches, attention/decoder kernels: %s", name, len(got), differ[0])
+		if !strings.HasPrefix(differ[0], "0 | 0 |") {
+			t.Errorf("%s: names that test apart: %s", name, differ[0])
+		}
+	}
+	// names made up around the patterns
+	w := whs["fixtures"]
+	apart := rows(t, w, `select s from (values ('cudaGraphLaunch_v10000'), ('cuGraphLaunch'), ('cuGraphLaunch_ptsz'),
+        ('xcudaGraphLaunch'), ('CUDAGRAPHLAUNCH'), ('cudaGraphLaunc'), ('cudaGraph'), ('cuda'), (''), (null),
+        ('ampere_fmha_fwd'), ('FlashAttnKernel'), ('ATTENTION'), ('sdp'), ('SDPA_x'), ('nvJPEG_decode'), ('jpe'),
+        ('IDCT8x8'), ('Huffman'), ('rgba2rgb_kernel'), ('RGBA2RGB'), ('Ǆflash'), ('gemm')) as t(s)
+where regexp_matches(s, '^cu(da)?GraphLaunch') is distinct from (starts_with(s, 'cudaGraphLaunch') or starts_with(s, 'cuGraphLaunch'))
+   or regexp_matches(lower(s), 'sdpa|flash|fmha|attention') is distinct from
+        (contains(lower(s), 'sdpa') or contains(lower(s), 'flash') or contains(lower(s), 'fmha') or contains(lower(s), 'attention'))
+   or regexp_matches(lower(s), 'rgba2rgb|nvjpeg|jpeg|idct|huffman') is distinct from
+        (contains(lower(s), 'rgba2rgb') or contains(lower(s), 'nvjpeg') or contains(lower(s), 'jpeg')
+         or contains(lower(s), 'idct') or contains(lower(s), 'huffman'))`)
+	if len(apart) > 0 {
+		t.Errorf("made-up names that test apart: %q", apart)
+	}
+}

@@ -260,17 +260,38 @@ func writeViewDB(ctx context.Context, abs string, raw []byte, m *warehouse.Manif
 			return fmt.Errorf("queries: base views: %w", err)
 		}
 		trace("base views", t0)
+		// The views a derivation reads first (deriveViewFiles), then the
+		// derived ones become tables over their files (useDerived), then
+		// the rest (the metrics over derived views: config_compare,
+		// config_summary, …), which DuckDB binds against those tables
+		// instead of through every view down to the events: on the
+		// ingest bench's batch, creating every file took ~0.9 s, of which
+		// ~0.65 s these. The views are the same SQL either way.
+		t0 = time.Now()
+		first := deriveViewFiles(cat)
+		for _, v := range cat.ViewFiles {
+			if !first[v] {
+				continue
+			}
+			if err := db.Exec(ctx, v.SQL); err != nil {
+				return fmt.Errorf("queries: %s: %w", v.File, err)
+			}
+		}
+		trace("views and metrics derived", t0)
+		if err := w.useDerived(ctx, abs, m, true); err != nil {
+			return err
+		}
 		t0 = time.Now()
 		for _, v := range cat.ViewFiles {
+			if first[v] {
+				continue
+			}
 			if err := db.Exec(ctx, v.SQL); err != nil {
 				return fmt.Errorf("queries: %s: %w", v.File, err)
 			}
 		}
 		db.ReleaseMemory() // what binding ~2,300 lines of views freed
-		trace("views and metrics", t0)
-		if err := w.useDerived(ctx, abs, m, true); err != nil {
-			return err
-		}
+		trace("views and metrics over them", t0)
 		if err := w.materializeRunViews(ctx); err != nil {
 			return err
 		}

@@ -287,17 +287,19 @@ func TestDeriveRunGroups(t *testing.T) {
 	if split < len(cat.DerivedQueries())/2 {
 		t.Errorf("only %d of %d derived queries order by batch_id, run_id", split, len(cat.DerivedQueries()))
 	}
-	// Groups of 50k events for the heavy queries (heavyDerived), of 200k
+	// Groups of 50k events for the heavy queries (heavyDerived), of 400k
 	// (the default factor: rq5 is one group) or 100k (several) for the
-	// rest.
-	for i, wide := range []int64{0, 100_000} {
+	// rest; with 20k and 400k, nsys_nvtx_kern_sum's Go path computes a
+	// group in several chunks of its runs (goChunkFactor × 20k).
+	for i, c := range []struct{ max, wide int64 }{{50_000, 0}, {50_000, 100_000}, {20_000, 400_000}} {
+		wide := c.wide
 		if i > 0 {
 			wh = t.TempDir()
 			ingestSample(t, wh, "rq5-pipeline-r3-b32-h100", "rq3r-quick-h200")
 		}
 		live := answers(t, wh)
 		opts := DefaultDeriveOptions()
-		opts.MaxEvents = 50_000
+		opts.MaxEvents = c.max
 		opts.WideEvents = wide
 		st, err := DeriveWith(ctx, wh, opts)
 		if err != nil || len(st.Batches) != 2 {

@@ -108,6 +108,12 @@ func OpenSQL(ctx context.Context, base string) (*Warehouse, error) {
 }
 
 func openSQL(ctx context.Context, base string, cfg duck.Config) (*Warehouse, error) {
+	return openSQLFiles(ctx, base, cfg, nil)
+}
+
+// openSQLFiles is openSQL creating only the view files files (nil: every
+// one), in the catalog's order.
+func openSQLFiles(ctx context.Context, base string, cfg duck.Config, files map[*ViewFile]bool) (*Warehouse, error) {
 	cat, err := Embedded()
 	if err != nil {
 		return nil, err
@@ -122,6 +128,9 @@ func openSQL(ctx context.Context, base string, cfg duck.Config) (*Warehouse, err
 		return nil, fmt.Errorf("queries: base views: %w", err)
 	}
 	for _, v := range cat.ViewFiles {
+		if files != nil && !files[v] {
+			continue
+		}
 		if err := db.Exec(ctx, v.SQL); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("queries: %s: %w", v.File, err)

@@ -60,7 +60,10 @@ with
         select
             k.batch_id,
             k.run_id,
-            count(*) filter (where regexp_matches(lower(k.short_name), 'sdpa|flash|fmha|attention')) as attention_kernels,
+            -- (contains, not regexp_matches(…, 'sdpa|flash|fmha|attention'): the
+            -- same test, several times cheaper over every kernel)
+            count(*) filter (where contains(lower(k.short_name), 'sdpa') or contains(lower(k.short_name), 'flash')
+                or contains(lower(k.short_name), 'fmha') or contains(lower(k.short_name), 'attention')) as attention_kernels,
             count(*) filter (where lower(k.short_name) like 'triton%') as triton_kernels
         from kernels as k
         join windows as w
@@ -74,7 +77,10 @@ with
             bool_and(o.decoder_op) as decoder_only
         from (
             select batch_id, run_id, stream_id, start, graph_node_id,
-                regexp_matches(lower(short_name), 'rgba2rgb|nvjpeg|jpeg|idct|huffman') as decoder_op
+                -- (contains: regexp_matches(…, 'rgba2rgb|nvjpeg|jpeg|idct|huffman'))
+                contains(lower(short_name), 'rgba2rgb') or contains(lower(short_name), 'nvjpeg')
+                    or contains(lower(short_name), 'jpeg') or contains(lower(short_name), 'idct')
+                    or contains(lower(short_name), 'huffman') as decoder_op
             from kernels
             union all
             select batch_id, run_id, stream_id, start, graph_node_id, kind = 'HtoD' as decoder_op from memcpys
@@ -101,7 +107,9 @@ with
     graph_calls as (
         select batch_id, run_id, count(*) as graph_launches
         from cuda_api
-        where regexp_matches(name, '^cu(da)?GraphLaunch')
+        -- (regexp_matches(name, '^cu(da)?GraphLaunch') as two prefix tests:
+        -- 132 ms -> 21 ms over the 3.5M calls of the ingest bench's batch)
+        where starts_with(name, 'cudaGraphLaunch') or starts_with(name, 'cuGraphLaunch')
         group by batch_id, run_id
     ),
     facts as (
