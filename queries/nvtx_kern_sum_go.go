@@ -206,8 +206,9 @@ func (s *strs) id(v string) int32 {
 // to file (nvtxKernSumFinal reads it). DuckDB hands over integers only
 // (runs and kernel names as hashes, each hash's text read once: a text
 // per row made the kernels' answer ~200 MB on the bench's batch), and
-// keeps of cuda_api's 3.5M rows those whose (process, correlation id) is
-// some kernel's (one of another run is dropped here).
+// keeps of cuda_api's rows those whose (process, correlation id) is some
+// kernel's of the same run (Go checks each row: a semi-join in DuckDB
+// read the kernels a second time and cost more).
 func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 	trace, t0 := tracer(), time.Now()
 	step := func(what string) {
@@ -217,14 +218,20 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 	names := &strs{ids: map[string]int32{}}
 	runs := map[uint64]int32{}
 	var rs []*nkRun
-	// the runs and kernel names, by hash
-	if err := w.db.Each(ctx, `select distinct hash(batch_id, run_id), batch_id, run_id from kernels`, noHead, func(r []any) error {
+	// the runs (with their kernel counts, to size what is read next: the
+	// kernels and calls slices and maps grown row by row cost ~0.4 s of
+	// the bench's batch) and kernel names, by hash
+	nKernels := 0
+	if err := w.db.Each(ctx, `select hash(batch_id, run_id), batch_id, run_id, count(*) from kernels group by all`, noHead, func(r []any) error {
 		h := asUint64(r[0])
 		if _, dup := runs[h]; dup {
 			return errDeriveSQL
 		}
+		n := int(asUint64(r[3]))
+		nKernels += n
 		runs[h] = int32(len(rs))
-		rs = append(rs, &nkRun{batch: fmt.Sprint(r[1]), run: fmt.Sprint(r[2]), calls: map[nkKey][]int32{}})
+		rs = append(rs, &nkRun{batch: fmt.Sprint(r[1]), run: fmt.Sprint(r[2]),
+			kernels: make([]nkKernel, 0, n), calls: make(map[nkKey][]int32, n)})
 		return nil
 	}); err != nil {
 		return err
@@ -251,7 +258,7 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 		}
 		return nil // a run without kernels: no rows
 	}
-	var calls []nkCall
+	calls := make([]nkCall, 0, nKernels) // (about one call per kernel)
 	if _, err := w.db.QueryArrow(ctx, `select hash(batch_id, run_id), global_pid, correlation_id, hash(device_id, stream_id, start, "end", correlation_id), start, "end", hash(demangled_name) from kernels`, func(rec arrow.RecordBatch) error {
 		c, err := nkCols(rec, 7)
 		if err != nil {
@@ -287,18 +294,11 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 		return err
 	}
 	step("kernels")
-	if err := w.db.Each(ctx, `select distinct hash(batch_id, run_id) from cuda_api`, noHead, func(r []any) error {
-		if cur := runOf(asUint64(r[0])); cur != nil {
-			cur.hasAPI = true
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	step("api runs")
-	if _, err := w.db.QueryArrow(ctx, `select hash(batch_id, run_id), global_pid, correlation_id, global_tid, pid, tid, start, "end" from cuda_api
-semi join (select distinct global_pid, correlation_id from kernels) as k
-    on k.global_pid = cuda_api.global_pid and k.correlation_id = cuda_api.correlation_id`, func(rec arrow.RecordBatch) error {
+	// Every cuda_api row is read (no semi-join with the kernels in DuckDB,
+	// which read the kernels again and cost more than the map lookups
+	// below): a run's rows mark it as having calls, and a call is kept
+	// where its run has a kernel with its (process, correlation id).
+	if _, err := w.db.QueryArrow(ctx, `select hash(batch_id, run_id), global_pid, correlation_id, global_tid, pid, tid, start, "end" from cuda_api`, func(rec arrow.RecordBatch) error {
 		c, err := nkCols(rec, 8)
 		if err != nil {
 			return err
@@ -312,6 +312,7 @@ semi join (select distinct global_pid, correlation_id from kernels) as k
 			if cur == nil {
 				continue
 			}
+			cur.hasAPI = true
 			pid, ok1 := c.i64(1, i)
 			corr, ok2 := c.i64(2, i)
 			if !ok1 || !ok2 {
