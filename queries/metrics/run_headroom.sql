@@ -54,19 +54,19 @@
 create or replace view run_headroom as
 with
     runs_in as (
-        select batch_id, run_id, pipeline, queue_depth, batch_size, preprocess, decoder, forward_bound_img_s, prep_bound_img_s
+        select batch_id, run_id, pipeline, queue_depth, batch_size, preprocess, decoder, forward_bound_img_s, prep_bound_img_s,
+            case when pipeline = 'sync' then 1 when pipeline = 'async' then queue_depth end as in_flight
         from runs
     ),
     occupancy as (
         -- Little's law per clean window, then the run's median
         select w.batch_id, w.run_id,
-               median(w.throughput * w.latency_p50_ms / 1000
-                      / (case when r.pipeline = 'sync' then 1 else r.queue_depth end * r.batch_size))
+               median(w.throughput * w.latency_p50_ms / 1000 / (r.in_flight * r.batch_size))
                    as in_flight_occupancy
         from clean_windows as w
         join runs_in as r
             on r.batch_id = w.batch_id and r.run_id = w.run_id
-        where r.pipeline in ('sync', 'async') and r.batch_size > 0 and r.queue_depth > 0
+        where r.in_flight > 0 and r.batch_size > 0
             and w.throughput > 0 and w.latency_p50_ms > 0
         group by w.batch_id, w.run_id
     ),
@@ -82,7 +82,7 @@ with
             r.preprocess,
             r.decoder,
             t.clean_throughput,
-            case when r.pipeline = 'sync' then 1 when r.pipeline = 'async' then r.queue_depth end as in_flight,
+            r.in_flight,
             o.in_flight_occupancy,
             r.forward_bound_img_s,
             r.prep_bound_img_s,
