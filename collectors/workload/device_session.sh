@@ -44,6 +44,12 @@ begin() {  # the session folders, the card's tag for batch ids, and log
   echo "card $CARD tag $TAG" > $S/card.txt
 }
 log() { echo "$(date -u +%T) $*" >> $S/progress.txt; }
+unpack_campaign() {  # the campaign's batches of earlier sessions, once per session (a later
+  # unpack would put an older copy over runs collected since)
+  [ -f $S/.unpacked ] && return
+  for t in .campaign/*.tar.xz; do [ -f "$t" ] && tar xJf "$t" -C $S/batches; done
+  touch $S/.unpacked
+}
 case "${1:-}" in
 smoke)
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -151,7 +157,8 @@ auto)
   # The host first: a disturbed one (hostprobe exit 3) collects nothing,
   # so that the device time left can go to another machine. Then the card
   # decides: an H200 runs pipeline-r3 (issue 21 is measured on the H200),
-  # any other card the two orders, then the campaign (resumable).
+  # any other card the campaign's rq5 in two orders ("orders"), then the
+  # rest of the campaign (resumable from .campaign/).
   begin
   bash $W/device_session.sh hostprobe >> $S/progress.txt 2>&1
   if [ $? -eq 3 ]; then log "host disturbed: nothing collected"; touch $S/DISTURBED $S/ALLDONE; exit 0; fi
@@ -161,15 +168,22 @@ auto)
   esac
   ;;
 orders)
-  # Issue 17's two-order check, in one session on one card: rq5's
-  # pipeline-r3 profile at b32 (8 variants and the peer, 3 runs each, repeat
-  # 1 traced) warm in order seed 2, then the same in order seed 3 (the
-  # sample's batch is seed 1 of another session); then the campaign.
+  # Issue 17's two-order check, in one session on one card, as the first
+  # part of the campaign: rq5's standard profile (12 configurations, 5 runs
+  # each) split into two batches with different run orders: repeats 1-3 in
+  # order seed 2 (repeat 1 traced), repeats 4-5 in order seed 3 (clean phase
+  # only). Each configuration's runs in one order are checked against the
+  # other's interval (`vitlab compare`), and the two batches pooled are the
+  # campaign's rq5 (5 runs each, same_session false: two batches). ~16 min
+  # on an H100. Then the rest of the campaign.
   begin
-  for seed in 2 3; do
-    PROFILE=pipeline-r3 collect rq5 rq5-r3-b32-seed$seed-$TAG --warm-start --only '*-b32-*' --order-seed $seed > $S/rq5-seed$seed.log 2>&1; log rq5-seed$seed
+  unpack_campaign
+  for half in "campaign-rq5-$TAG 2 *-r[123]" "campaign-rq5-o3-$TAG 3 *-r[45]"; do
+    set -f; set -- $half; set +f
+    if [ -f $S/batches/$1/batch.json ]; then R="--resume"; else R=""; fi
+    PROFILE=standard collect rq5 $1 --warm-start --order-seed $2 --only "$3" $R > $S/$1.log 2>&1; log $1
   done
-  exec bash $W/device_session.sh campaign
+  SKIP_RQ5=1 exec bash $W/device_session.sh campaign
   ;;
 campaign)
   # The standard profiles (issue 17's campaign), warm start, in the order
@@ -179,9 +193,11 @@ campaign)
   # resumed: runs whose run.json says ok are kept. First the peer's GPU
   # test and the zygote tests (quick), so the session says whether they hold.
   begin
-  for t in .campaign/*.tar.xz; do [ -f "$t" ] && tar xJf "$t" -C $S/batches; done
+  unpack_campaign
   (cd $W && timeout 150 python3 -m unittest test_torch_parts.GPUSmoke.test_peer test_zygote 2>&1 | grep -v '^VITLAB_WINDOW' | tail -30) > $S/side/unittest-peer.log 2>&1; log unittest-peer
   for p in rq5 rq2 rq4 rq1 rq3; do
+    # rq5 was collected by "orders" in two halves (two order seeds)
+    if [ $p = rq5 ] && { [ -n "${SKIP_RQ5:-}" ] || [ -f $S/batches/campaign-rq5-o3-$TAG/batch.json ]; }; then continue; fi
     B=campaign-$p-$TAG
     if [ -f $S/batches/$B/batch.json ]; then R="--resume"; else R=""; fi
     PROFILE=standard collect $p $B --warm-start $R > $S/$p.log 2>&1; log $p
