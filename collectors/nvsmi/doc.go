@@ -6,9 +6,9 @@
 // Its shape varies across driver versions: the header's first cell is
 // empty and its columns are GPU0…GPUn, then NIC columns on hosts with
 // network cards (NIC0… on recent drivers, mlx5_0… on older ones), then
-// "CPU Affinity", "NUMA Affinity" (drivers from about 450 on) and "GPU NUMA
-// ID" (drivers from about 535 on; a node of its own only where the GPU's
-// memory is a NUMA node, e.g. Grace Hopper, else N/A). Cells are separated
+// "CPU Affinity", "NUMA Affinity" (absent from older drivers) and "GPU NUMA
+// ID" (recent drivers only; a node of its own only where the GPU's memory
+// is a NUMA node, e.g. Grace Hopper, else N/A). Cells are separated
 // by tabs, padded with extra tabs where a header is wide; the header may be
 // underlined with ANSI escapes; NIC rows follow the GPU rows; a blank line
 // and the legends ("Legend:", "NIC Legend:") end the table. A cell says
