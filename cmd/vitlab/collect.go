@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"vitlab/collectors/batchdir"
 	"vitlab/collectors/nsys"
 	"vitlab/collectors/nvml"
+	"vitlab/collectors/nvsmi"
 	"vitlab/collectors/plan"
 	"vitlab/collectors/runner"
 )
@@ -57,6 +59,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	sampleEvery := fs.Duration("sample-every", runner.DefaultSampleEvery, "NVML sampling interval, in both phases (power, clocks, temperature, energy counter)")
 	gpuBus := fs.String("gpu-bus", "", "PCI bus id of the GPU (e.g. 0000:17:00.0) when NVML is unavailable, to read its NUMA node from sysfs")
 	numactl := fs.String("numactl", "", "numactl executable (default: numactl on PATH)")
+	nvidiaSMI := fs.String("nvidia-smi", "", "nvidia-smi executable: its 'topo -m' is recorded in batch.json and checked against the GPUs' NUMA node and CPU affinity (default: nvidia-smi on PATH; not found: nothing recorded)")
 	useNVML := fs.Bool("nvml", true, "use NVML for the GPU inventory and samples (false: neither)")
 	compileCache := fs.String("compile-cache", "", "folder for the per-run torch.compile caches, removed after each run (default <TMPDIR>/vitlab-compile-cache)")
 	warm := fs.Bool("warm-start", false, "fork each eager run's clean phase from a warm interpreter that imported torch, timm and torchvision once (collectors/workload/vit_zygote.py); each run is still its own process")
@@ -208,6 +211,15 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		}
 	} else {
 		cfg.Warnings = append(cfg.Warnings, "NVML not used (--nvml=false): no GPU inventory and no NVML samples")
+	}
+
+	if smi := *nvidiaSMI; !*dryRun {
+		if smi == "" {
+			smi, _ = exec.LookPath("nvidia-smi")
+		}
+		if smi != "" {
+			cfg.TopoMatrix = func(ctx context.Context) (string, error) { return nvsmi.Run(ctx, smi) }
+		}
 	}
 
 	switch {

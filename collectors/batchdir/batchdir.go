@@ -76,6 +76,13 @@ type Batch struct {
 	// traced phase (the plan's trace_repeats or --trace-repeats); 0 (and
 	// absent) when every run is traced.
 	TraceRepeats int `json:"trace_repeats,omitempty"`
+	// NvidiaSMITopo is the text of `nvidia-smi topo -m` on the host that
+	// created the batch (collectors/nvsmi: at most nvsmi.MaxText bytes,
+	// cut at a line end and marked where longer); "" where nvidia-smi was
+	// not found or failed (the warnings say why) and in batches collected
+	// before it was recorded. Where it disagrees with GPUs' numa_node or
+	// cpu_affinity, Warnings name the GPU and both values.
+	NvidiaSMITopo string `json:"nvidia_smi_topo,omitempty"`
 }
 
 // GPU describes one GPU of the host as NVML (or the workload) saw it.

@@ -185,16 +185,19 @@ func FormatCPUList(cpus []int) string {
 }
 
 // NormalizeBusID turns a PCI bus id as NVML prints it
-// ("00000000:17:00.0") into the sysfs form ("0000:17:00.0").
+// ("00000000:17:00.0", upper or lower case) into the sysfs form
+// ("0000:17:00.0"): the domain in lower case with at least four hex
+// digits, as the kernel prints it (%04x), so a domain above 0xffff (VMD,
+// some multi-segment hosts: NVML "00010000:01:00.0") stays whole
+// ("10000:01:00.0"). A sysfs-form id is returned as it is; text that is
+// not domain:bus:device.function is returned trimmed and in lower case.
 func NormalizeBusID(id string) string {
 	id = strings.ToLower(strings.TrimSpace(id))
 	dom, rest, ok := strings.Cut(id, ":")
 	if !ok || strings.Count(rest, ":") != 1 {
 		return id
 	}
-	if len(dom) > 4 {
-		dom = dom[len(dom)-4:]
-	}
+	dom = strings.TrimLeft(dom, "0")
 	for len(dom) < 4 {
 		dom = "0" + dom
 	}

@@ -174,10 +174,17 @@ func TestCPUList(t *testing.T) {
 
 func TestNormalizeBusID(t *testing.T) {
 	for in, want := range map[string]string{
-		"00000000:17:00.0": "0000:17:00.0",
-		"0000:CA:00.0":     "0000:ca:00.0",
-		"1:02:00.0":        "0001:02:00.0",
-		"weird":            "weird",
+		"00000000:17:00.0":   "0000:17:00.0", // NVML's form
+		"00000000:18:00.0\n": "0000:18:00.0", // as read from a file
+		"0000:18:00.0":       "0000:18:00.0", // sysfs's form, unchanged
+		"0000:CA:00.0":       "0000:ca:00.0",
+		"00000000:9A:00.0":   "0000:9a:00.0",
+		"1:02:00.0":          "0001:02:00.0",
+		"00010000:01:00.0":   "10000:01:00.0", // a domain above 0xffff (VMD) stays whole
+		"10000:01:00.0":      "10000:01:00.0",
+		"00000009:01:00.0":   "0009:01:00.0", // Grace Hopper's domain 9
+		"weird":              "weird",
+		"18:00.0":            "18:00.0", // no domain: not ours to guess
 	} {
 		if got := NormalizeBusID(in); got != want {
 			t.Errorf("%s: got %s want %s", in, got, want)

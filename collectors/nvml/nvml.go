@@ -125,7 +125,9 @@ func (l *Lib) hasSymbol(name string) (ok bool) {
 }
 
 // busID turns NVML's NUL-terminated bus id into the sysfs form
-// ("00000000:17:00.0" → "0000:17:00.0").
+// ("00000000:17:00.0" → "0000:17:00.0"; a domain above 0xffff keeps its
+// digits: "00010000:01:00.0" → "10000:01:00.0", as sysfs names it; the
+// rule of numa.NormalizeBusID, which this package does not import).
 func busID(raw [32]int8) string {
 	b := make([]byte, 0, len(raw))
 	for _, c := range raw {
@@ -135,8 +137,12 @@ func busID(raw [32]int8) string {
 		b = append(b, byte(c))
 	}
 	s := strings.ToLower(string(b))
-	if dom, rest, ok := strings.Cut(s, ":"); ok && len(dom) == 8 && strings.HasPrefix(dom, "0000") {
-		s = dom[4:] + ":" + rest
+	if dom, rest, ok := strings.Cut(s, ":"); ok && len(dom) == 8 && strings.Count(rest, ":") == 1 {
+		dom = strings.TrimLeft(dom, "0")
+		for len(dom) < 4 {
+			dom = "0" + dom
+		}
+		s = dom + ":" + rest
 	}
 	return s
 }

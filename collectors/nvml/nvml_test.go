@@ -118,18 +118,43 @@ func TestDevices(t *testing.T) {
 }
 
 func TestBusIDAndCPUList(t *testing.T) {
-	var raw [32]int8
-	for i, c := range "00000000:1B:00.0" {
-		raw[i] = int8(c)
-	}
-	if got := busID(raw); got != "0000:1b:00.0" {
-		t.Errorf("bus id %q", got)
+	for in, want := range map[string]string{
+		"00000000:1B:00.0": "0000:1b:00.0",
+		"00000009:01:00.0": "0009:01:00.0",  // Grace Hopper's domain 9
+		"00010000:01:00.0": "10000:01:00.0", // a domain above 0xffff, as sysfs names it
+	} {
+		var raw [32]int8
+		for i, c := range in {
+			raw[i] = int8(c)
+		}
+		if got := busID(raw); got != want {
+			t.Errorf("bus id %s: got %q, want %q", in, got, want)
+		}
 	}
 	if got := cpuList([]uint{0b1011, 1 << 63, 1}); got != "0-1,3,127-128" {
 		t.Errorf("cpulist %q", got)
 	}
 	if got := cpuList(nil); got != "" {
 		t.Errorf("empty cpulist %q", got)
+	}
+	// 224 CPUs, two sockets with SMT: node 1 is 56-111 and 168-223, four
+	// 64-bit words (CPUs 0-63, 64-127, 128-191, 192-255).
+	var mask [4]uint
+	for _, r := range [][2]int{{56, 111}, {168, 223}} {
+		for c := r[0]; c <= r[1]; c++ {
+			mask[c/64] |= 1 << (c % 64)
+		}
+	}
+	if mask != [4]uint{0xff00000000000000, 0x0000ffffffffffff, 0xffffff0000000000, 0x00000000ffffffff} {
+		t.Fatalf("test mask %x", mask)
+	}
+	if got := cpuList(mask[:]); got != "56-111,168-223" {
+		t.Errorf("224-CPU node 1 cpulist %q", got)
+	}
+	// go-nvml sizes the mask in bytes, not bits (8x the words needed): the
+	// extra zero words change nothing.
+	if got := cpuList(append(mask[:], make([]uint, 28)...)); got != "56-111,168-223" {
+		t.Errorf("padded mask cpulist %q", got)
 	}
 }
 

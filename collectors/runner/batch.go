@@ -40,6 +40,7 @@ func (r *runner) openBatch() (*batchdir.Batch, error) {
 		Shards:        r.cfg.Shards,
 		OrderSeed:     &r.x.OrderSeed,
 		TraceRepeats:  r.x.TraceRepeats,
+		NvidiaSMITopo: r.smiTopo,
 	}
 	if r.cfg.Shards == 0 {
 		// One process runs them all here; shards add their own hosts.
@@ -142,6 +143,9 @@ func (r *runner) joinBatch() (*batchdir.Batch, error) {
 		}
 		if len(b.NUMA.Nodes) == 0 {
 			b.NUMA = r.topo
+		}
+		if b.NvidiaSMITopo == "" {
+			b.NvidiaSMITopo = r.smiTopo
 		}
 		for _, w := range r.warnings {
 			if contains(b.Warnings, w) {

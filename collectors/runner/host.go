@@ -2,7 +2,8 @@ package runner
 
 // host.go: what the runner learns about the host and checks before a batch —
 // the host name, GPU inventory, NUMA topology and the GPU's node
-// (hostFacts), each run's placement and its run-ID word (placeRuns,
+// (hostFacts), the GPUs' locality against `nvidia-smi topo -m`
+// (checkTopology), each run's placement and its run-ID word (placeRuns,
 // placementWord), the tools the runs need (preflight) and the OS text.
 
 import (
@@ -11,16 +12,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"vitlab/collectors/batchdir"
 	"vitlab/collectors/nsys"
 	"vitlab/collectors/numa"
+	"vitlab/collectors/nvsmi"
 	"vitlab/collectors/plan"
 )
 
 // hostFacts gathers the host name, GPUs, the chosen GPU's NUMA node and
-// the NUMA topology. Missing NVML or sysfs are warnings, not errors.
+// the NUMA topology, and checks the GPUs' locality against `nvidia-smi
+// topo -m` (checkTopology). Missing NVML, sysfs or nvidia-smi are
+// warnings, not errors.
 func (r *runner) hostFacts(ctx context.Context) error {
 	r.host = r.cfg.Host
 	if r.host == "" {
@@ -79,7 +84,54 @@ func (r *runner) hostFacts(ctx context.Context) error {
 	if r.cfg.GPU < len(r.gpus) {
 		r.gpus[r.cfg.GPU] = r.gpu
 	}
+	// The other GPUs' locality, where NVML gives none, from sysfs as for
+	// the chosen one: batch.json then says where every GPU of the host
+	// sits, and a batch sharded over them (--gpus) is checked whole.
+	for i, g := range r.gpus {
+		if i == r.cfg.GPU || g.BusID == "" || (g.NUMANode != nil && g.CPUAffinity != "") {
+			continue
+		}
+		if pci, err := numa.ReadPCI(r.cfg.SysRoot, g.BusID); err == nil {
+			if g.NUMANode == nil {
+				r.gpus[i].NUMANode = pci.Node
+			}
+			if g.CPUAffinity == "" {
+				r.gpus[i].CPUAffinity = pci.LocalCPUs
+			}
+		}
+	}
+	r.checkTopology(ctx)
 	return nil
+}
+
+// checkTopology records `nvidia-smi topo -m` and checks the GPUs' NUMA
+// node and CPU affinity against it (collectors/nvsmi): each disagreement,
+// and a topology that cannot be read, is a batch warning.
+func (r *runner) checkTopology(ctx context.Context) {
+	if r.cfg.TopoMatrix == nil {
+		return
+	}
+	text, err := r.cfg.TopoMatrix(ctx)
+	if err != nil {
+		r.warnings = append(r.warnings, fmt.Sprintf("GPU topology not checked: %v", err))
+		return
+	}
+	r.smiTopo = nvsmi.Cut(text)
+	t, err := nvsmi.Parse(text)
+	if err != nil {
+		r.warnings = append(r.warnings, fmt.Sprintf("GPU topology not checked: %v", err))
+		return
+	}
+	gpus := r.gpus
+	if len(gpus) == 0 {
+		if r.gpu.BusID == "" && r.gpu.NUMANode == nil {
+			return // nothing known to check
+		}
+		// No NVML: the one GPU of --gpu-bus, from sysfs, against its row.
+		gpus = []batchdir.GPU{r.gpu}
+		t.GPUs = slices.DeleteFunc(t.GPUs, func(g nvsmi.GPU) bool { return g.Index != r.gpu.Index })
+	}
+	r.warnings = append(r.warnings, nvsmi.Check(t, gpus)...)
 }
 
 func sanitize(s string) string {

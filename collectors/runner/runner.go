@@ -93,6 +93,11 @@ type Config struct {
 	Env []string
 	// GPUs lists the host's GPUs (NVML); nil when NVML is unavailable.
 	GPUs func() ([]batchdir.GPU, error)
+	// TopoMatrix returns the text of `nvidia-smi topo -m` (nvsmi.Run); nil
+	// when nvidia-smi is not found. The text goes to batch.json, and where
+	// it disagrees with the GPUs' NUMA node or CPU affinity from NVML and
+	// sysfs, a warning naming the GPU and both values.
+	TopoMatrix func(ctx context.Context) (string, error)
 	// StartSampler starts NVML sampling of GPU index into w, each sample
 	// labelled with the phase (clean or traced); nil when NVML is
 	// unavailable.
@@ -161,6 +166,7 @@ type runner struct {
 	gpu         batchdir.GPU
 	gpuNode     *int
 	topo        batchdir.NUMA
+	smiTopo     string // nvidia-smi topo -m, cut to nvsmi.MaxText
 	warnings    []string
 	nsysVer     string
 	numactl     string
