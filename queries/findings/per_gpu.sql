@@ -16,10 +16,9 @@
 --   clean_throughput  the median of its runs' clean throughput (img/s);
 --   runs, left_out    its usable runs, and its ok runs that usable_runs
 --                     leaves out (left_reasons: the runs_left_out reasons;
---                     forward_slow compares the runs of a model within a
---                     batch across its GPUs, so a GPU slower than its
---                     peers by more than 10 % can see its runs left out
---                     here rather than compared: 0 runs, left_out > 0);
+--                     forward_slow compares a run with the runs of the
+--                     same model on the same card, so a card slower than
+--                     its peers keeps its runs and is compared here);
 --   peer_*            its peers: the usable runs of the configuration on
 --                     the batch's other GPUs, pooled: peer_median, and
 --                     peer_lo, peer_hi the peers' own 95 % t interval on

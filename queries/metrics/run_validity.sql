@@ -79,7 +79,10 @@
 --                      the run's own process right after its clean windows)
 --                      < validity_min_forward_fraction × the highest such rate
 --                      of the batch's runs of the same model on the same GPU
---                      (gpu_name, patch, depth, hidden, heads, mlp,
+--                      card (gpu_name and gpu_uuid, else its index: on a
+--                      multi-GPU batch a card slower than the others is
+--                      per_gpu's finding, not a disturbed run; patch,
+--                      depth, hidden, heads, mlp,
 --                      resolution, batch_size, dtype, compile_mode,
 --                      patch_embed, cudnn_benchmark; at least two runs with
 --                      the rate). value = the ratio. Severity 'invalid': the
@@ -268,8 +271,9 @@ with
             count(*) over same_model as runs
         from runs
         where forward_bound_img_s > 0
-        window same_model as (partition by batch_id, gpu_name, patch, depth, hidden, heads, mlp, resolution,
-            batch_size, dtype, compile_mode, patch_embed, cudnn_benchmark)
+        window same_model as (partition by batch_id, gpu_name, coalesce(gpu_uuid, 'index ' || gpu_index),
+            patch, depth, hidden, heads, mlp, resolution, batch_size, dtype, compile_mode, patch_embed,
+            cudnn_benchmark)
     ),
     forward_slow as (
         select batch_id, run_id, rate / best_rate as value, rate, best_rate, runs
