@@ -288,16 +288,16 @@ func read(d reader, reasons reasonsFunc, index int, now time.Time) batchdir.Samp
 type Sampler struct {
 	d       reader
 	reasons reasonsFunc
-	index int
-	phase string
-	every time.Duration
-	w     *bufio.Writer
-	stop  chan struct{}
-	done  chan struct{}
-	n     int
-	err   error
-	once  sync.Once
-	now   func() time.Time
+	index   int
+	phase   string
+	every   time.Duration
+	w       *bufio.Writer
+	stop    chan struct{}
+	done    chan struct{}
+	n       int
+	err     error
+	once    sync.Once
+	now     func() time.Time
 }
 
 // DefaultEvery is the sampling interval when none is given: 20 Hz.

@@ -167,8 +167,12 @@ func Run(ctx context.Context, exe string) (string, error) {
 // inventory, each GPU's numa_node and cpu_affinity completed from sysfs)
 // and returns one warning per disagreement, naming the GPU and both
 // values. A GPU of one list missing from the other is a disagreement too;
-// N/A, or a value the collector does not have, is none.
-func Check(t Topo, gpus []batchdir.GPU) []string {
+// N/A, or a value the collector does not have, is none. hostNodes is the
+// number of NUMA nodes the host has (sysfs or numactl; 0 when unknown): on
+// a one-node host a GPU whose node NVML and sysfs leave unknown (the usual
+// numa_node -1 of a virtual machine) while nvidia-smi names that one node
+// is no disagreement, since there is no other place to put its runs.
+func Check(t Topo, gpus []batchdir.GPU, hostNodes int) []string {
 	var out []string
 	seen := map[int]bool{}
 	for _, tg := range t.GPUs {
@@ -188,6 +192,8 @@ func Check(t Topo, gpus []batchdir.GPU) []string {
 		if tg.NUMAAffinity != "" {
 			nodes, _ := numa.ParseCPUList(tg.NUMAAffinity)
 			switch {
+			case g.NUMANode == nil && hostNodes == 1 && len(nodes) == 1:
+				// one node: nothing to place
 			case g.NUMANode == nil:
 				out = append(out, fmt.Sprintf("%s: nvidia-smi topo -m says NUMA affinity %s, but NVML and sysfs gave no node (numa_node -1): its runs are placed as unknown",
 					name, tg.NUMAAffinity))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,7 +49,14 @@ func TestTopo(t *testing.T) {
 			if err := json.Unmarshal(sec["gpus"], &gpus); err != nil {
 				t.Fatalf("gpus: %v", err)
 			}
-			got := report(string(sec["topo"]), gpus)
+			nodes := 0 // the host's NUMA nodes: unknown unless the file says
+			if n := strings.TrimSpace(string(sec["nodes"])); n != "" {
+				var err error
+				if nodes, err = strconv.Atoi(n); err != nil {
+					t.Fatalf("nodes: %v", err)
+				}
+			}
+			got := report(string(sec["topo"]), gpus, nodes)
 			if got != string(sec["want"]) {
 				if *rewrite {
 					ar.Files[wantIdx].Data = []byte(got)
@@ -63,7 +71,7 @@ func TestTopo(t *testing.T) {
 	}
 }
 
-func report(text string, gpus []batchdir.GPU) string {
+func report(text string, gpus []batchdir.GPU, nodes int) string {
 	var b strings.Builder
 	topo, err := Parse(text)
 	if err != nil {
@@ -78,7 +86,7 @@ func report(text string, gpus []batchdir.GPU) string {
 		}
 		fmt.Fprintf(&b, "GPU%d: cpu_affinity=%q numa_affinity=%q gpu_numa_id=%s\n", g.Index, g.CPUAffinity, g.NUMAAffinity, id)
 	}
-	ws := Check(topo, gpus)
+	ws := Check(topo, gpus, nodes)
 	if len(ws) == 0 {
 		b.WriteString("warnings: none\n")
 	}

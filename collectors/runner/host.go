@@ -131,7 +131,7 @@ func (r *runner) checkTopology(ctx context.Context) {
 		gpus = []batchdir.GPU{r.gpu}
 		t.GPUs = slices.DeleteFunc(t.GPUs, func(g nvsmi.GPU) bool { return g.Index != r.gpu.Index })
 	}
-	r.warnings = append(r.warnings, nvsmi.Check(t, gpus)...)
+	r.warnings = append(r.warnings, nvsmi.Check(t, gpus, len(r.topo.Nodes))...)
 }
 
 func sanitize(s string) string {
