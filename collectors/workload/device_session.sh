@@ -137,14 +137,15 @@ hostprobe)
   # windows of 150 back-to-back forwards (~0.5 s each). Exit status 3 when
   # the slowest window is below 0.90 of the fastest (on the disturbed H100
   # VM of 2026-12-07 15:07 the runs' forward-only rates spanned 4.7k-10.2k
-  # img/s; on a quiet one 9.96k-10.17k).
+  # img/s; on a quiet one 9.96k-10.17k). HP names its files (default
+  # hostprobe): the campaign probes again before each plan.
   mkdir -p $S/side
   timeout 150 python3 $W/forward_bound.py --patch 16 --depth 12 --hidden 768 --resolution 224 \
-    --batch-size 32 --iters 150 --repeats 30 --json $S/side/hostprobe.json > $S/side/hostprobe.log 2>&1
-  python3 - <<'EOP'
-import json, sys
+    --batch-size 32 --iters 150 --repeats 30 --json $S/side/${HP:-hostprobe}.json > $S/side/${HP:-hostprobe}.log 2>&1
+  HP=${HP:-hostprobe} python3 - <<'EOP'
+import json, os, sys
 try:
-    w = sorted(json.load(open("/tmp/sess/side/hostprobe.json"))[0]["runs"])
+    w = sorted(json.load(open("/tmp/sess/side/%s.json" % os.environ["HP"]))[0]["runs"])
 except Exception as e:  # no verdict: the session goes on
     print("hostprobe: no result (%s)" % e)
     sys.exit(0)
@@ -198,6 +199,9 @@ campaign)
   for p in rq5 rq2 rq4 rq1 rq3; do
     # rq5 was collected by "orders" in two halves (two order seeds)
     if [ $p = rq5 ] && { [ -n "${SKIP_RQ5:-}" ] || [ -f $S/batches/campaign-rq5-o3-$TAG/batch.json ]; }; then continue; fi
+    # the host again before each plan: a host disturbed since collects no more
+    HP=hostprobe-$p bash $W/device_session.sh hostprobe >> $S/progress.txt 2>&1
+    if [ $? -eq 3 ]; then log "host disturbed before $p: stopped"; touch $S/DISTURBED; break; fi
     B=campaign-$p-$TAG
     if [ -f $S/batches/$B/batch.json ]; then R="--resume"; else R=""; fi
     PROFILE=standard collect $p $B --warm-start $R > $S/$p.log 2>&1; log $p
