@@ -347,8 +347,12 @@ func (s *Sampler) write() {
 	if s.err != nil {
 		return
 	}
+	// The canary runs first, at the tick, before NVML's calls (driver
+	// ioctls, which can block for milliseconds).
+	canary := timeCanary(CanaryIterations)
 	smp := read(s.d, s.reasons, s.index, s.now())
 	smp.Phase = s.phase
+	smp.CPUCanaryNs = &canary
 	b, err := json.Marshal(smp)
 	if err == nil {
 		b = append(b, '\n')
