@@ -399,7 +399,7 @@ var NVTX = newTable("nvtx",
 // GPUSamples has one row per NVML sample taken during a run.
 var GPUSamples = newTable("gpu_samples",
 	"one NVML sample of one GPU during a run",
-	"Written by the collector's NVML sampler into nvml.jsonl (kept as nvml.jsonl.zst once the run is ok). t aligns samples with the export's timeline.",
+	"Written by the collector's NVML sampler into nvml.jsonl (kept as nvml.jsonl.zst once the run is ok). t aligns samples with the export's timeline. From schema version 6, a host where NVML is unavailable still gets samples, with the CPU canary (cpu_canary_ns) and no GPU reading.",
 	colBatch, colRun,
 	opt("t", i64, "ns", "Sample time, ns since the export's session start; null when the export has no session start time."),
 	req("unix_ns", i64, "ns", "Sample time, ns since the Unix epoch."),

@@ -4,8 +4,9 @@
 //
 // In: the NVML library of the host, if any. Open fails softly: on a host
 // without it (CI, a laptop) it returns an error wrapping ErrUnavailable,
-// and the collector goes on without GPU inventory or samples, saying so in
-// batch.json.
+// and the collector goes on without GPU inventory or GPU readings, saying so
+// in batch.json; its samples (StartCanarySampler) then carry the CPU canary
+// alone.
 //
 // Out: the GPU inventory as batchdir.GPU values (Lib.Devices: name, UUID,
 // PCI bus id in sysfs form, memory, driver, CUDA compute capability, NUMA

@@ -391,3 +391,24 @@ func TestCanaryScales(t *testing.T) {
 		t.Error("the canary's result does not depend on its work")
 	}
 }
+
+// TestCanarySampler: without NVML the sampler still writes a sample per
+// tick with its time, GPU index, phase and the CPU canary, and no reading.
+func TestCanarySampler(t *testing.T) {
+	var buf bytes.Buffer
+	s := StartCanarySampler(2, 2*time.Millisecond, "traced", &buf)
+	time.Sleep(10 * time.Millisecond)
+	if _, err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	samples, err := batchdir.ReadSamples(&buf, "nvml.jsonl")
+	if err != nil || len(samples) < 2 {
+		t.Fatalf("%d samples: %v", len(samples), err)
+	}
+	for i, smp := range samples {
+		if smp.GPU != 2 || smp.Phase != "traced" || smp.UnixNs == 0 || smp.CPUCanaryNs == nil || *smp.CPUCanaryNs <= 0 ||
+			smp.SMClockMHz != nil || smp.PowerW != nil || smp.EnergyMJ != nil || smp.MemUsed != nil || smp.ClocksEventReasons != nil {
+			t.Errorf("sample %d: %+v", i, smp)
+		}
+	}
+}
