@@ -22,4 +22,6 @@
 //	4        runs.forward_bound_img_s, runs.prep_bound_img_s (the workload's headroom rates)
 //	5        runs.gpu_power_limit_w (NVML enforced power limit), gpu_samples.clocks_event_reasons
 //	         (NVML clocks event reasons bitmask); older batches read both as null
+//	6        gpu_samples.cpu_canary_ns (the sampler's CPU canary: the host CPU's speed at each
+//	         sample); older batches read it as null
 package schemas

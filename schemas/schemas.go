@@ -11,7 +11,7 @@ import (
 // Version is the warehouse schema version. It grows by one whenever a column
 // or a table is added; the version table in doc.go says what each one added.
 // Columns are never removed, renamed or retyped.
-const Version = 5
+const Version = 6
 
 // Metadata keys stored in every Arrow schema (and so in every Parquet file).
 const (
@@ -399,7 +399,7 @@ var NVTX = newTable("nvtx",
 // GPUSamples has one row per NVML sample taken during a run.
 var GPUSamples = newTable("gpu_samples",
 	"one NVML sample of one GPU during a run",
-	"Written by the collector's NVML sampler into nvml.jsonl (kept as nvml.jsonl.zst once the run is ok). t aligns samples with the export's timeline.",
+	"Written by the collector's NVML sampler into nvml.jsonl (kept as nvml.jsonl.zst once the run is ok). t aligns samples with the export's timeline. From schema version 6, a host where NVML is unavailable still gets samples, with the CPU canary (cpu_canary_ns) and no GPU reading.",
 	colBatch, colRun,
 	opt("t", i64, "ns", "Sample time, ns since the export's session start; null when the export has no session start time."),
 	req("unix_ns", i64, "ns", "Sample time, ns since the Unix epoch."),
@@ -414,6 +414,7 @@ var GPUSamples = newTable("gpu_samples",
 	opt("phase", str, "", "Phase of the run the sample was taken in: clean (untraced windows) or traced (under nsys); null in batches before schema version 3, which sampled the traced phase only.").since(3),
 	opt("energy_mj", i64, "mJ", "NVML total-energy counter (nvmlDeviceGetTotalEnergyConsumption): energy since the driver loaded; null when the GPU has no counter.").since(3),
 	opt("clocks_event_reasons", i64, "", "NVML clocks event (throttle) reasons bitmask at the sample (nvmlDeviceGetCurrentClocksEventReasons, or the older throttle-reasons call): 0x1 GPU idle, 0x4 SW power cap, 0x8 HW slowdown, 0x20 SW thermal, 0x40 HW thermal, 0x80 HW power brake, …; null when the GPU does not support it and in batches collected before it was recorded.").since(5),
+	opt("cpu_canary_ns", i64, "ns", "Wall time the sampler took, just before the sample, to run a constant amount of CPU-only integer work (collectors/nvml CanaryIterations: 20,000 rounds of xorshift64 and a multiply-add, ~28 µs on a quiet core): the host CPU's speed at that moment, comparable across runs and hosts; larger is slower. Null in batches collected before it was recorded.").since(6),
 )
 
 // CleanWindows has one row per clean (untraced) measurement window.

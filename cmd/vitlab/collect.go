@@ -192,7 +192,10 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	if *useNVML {
 		lib, err := nvml.Open()
 		if err != nil {
-			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%v: no GPU inventory and no NVML samples", err))
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%v: no GPU inventory and no NVML samples (the samples carry the CPU canary only)", err))
+			cfg.StartSampler = func(index int, every time.Duration, phase string, w io.Writer) (runner.Stopper, error) {
+				return nvml.StartCanarySampler(index, every, phase, w), nil
+			}
 		} else {
 			defer lib.Close()
 			cfg.GPUs = lib.Devices

@@ -329,6 +329,11 @@ type Sample struct {
 	// nil when not supported and in batches collected before it was
 	// recorded.
 	ClocksEventReasons *uint64 `json:"clocks_event_reasons,omitempty"`
+	// CPUCanaryNs is the wall time (ns) the sampler took to run a fixed
+	// amount of CPU-only integer work (nvml.CanaryIterations rounds) just
+	// before the sample: how fast the host's CPU ran at that moment. nil in
+	// batches collected before it was recorded.
+	CPUCanaryNs *int64 `json:"cpu_canary_ns,omitempty"`
 }
 
 // ErrIncomplete marks a batch whose batch.json has no finished time.

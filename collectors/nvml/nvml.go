@@ -246,9 +246,13 @@ func (l *Lib) reasonsOf(d gonvml.Device) reasonsFunc {
 }
 
 // read takes one sample of d; readings that fail are left out. reasons
-// reads the clocks event reasons; nil when there is no call for them.
+// reads the clocks event reasons; nil when there is no call for them. A nil
+// d (no NVML: StartCanarySampler) reads nothing.
 func read(d reader, reasons reasonsFunc, index int, now time.Time) batchdir.Sample {
 	s := batchdir.Sample{UnixNs: now.UnixNano(), GPU: index}
+	if d == nil {
+		return s
+	}
 	if reasons != nil {
 		if v, ret := reasons(); ret == gonvml.SUCCESS {
 			s.ClocksEventReasons = &v
@@ -314,6 +318,14 @@ func (l *Lib) StartSampler(index int, every time.Duration, phase string, w io.Wr
 	return startSampler(d, l.reasonsOf(d), index, every, phase, w, time.Now), nil
 }
 
+// StartCanarySampler is StartSampler for a host without NVML: each sample
+// has its time, GPU index, phase and the CPU canary, no GPU reading. It
+// needs no library, so the host's CPU speed is recorded wherever the
+// collector runs.
+func StartCanarySampler(index int, every time.Duration, phase string, w io.Writer) *Sampler {
+	return startSampler(nil, nil, index, every, phase, w, time.Now)
+}
+
 func startSampler(d reader, reasons reasonsFunc, index int, every time.Duration, phase string, w io.Writer, now func() time.Time) *Sampler {
 	if every <= 0 {
 		every = DefaultEvery
@@ -347,8 +359,12 @@ func (s *Sampler) write() {
 	if s.err != nil {
 		return
 	}
+	// The canary runs first, at the tick, before NVML's calls (driver
+	// ioctls, which can block for milliseconds).
+	canary := timeCanary(CanaryIterations)
 	smp := read(s.d, s.reasons, s.index, s.now())
 	smp.Phase = s.phase
+	smp.CPUCanaryNs = &canary
 	b, err := json.Marshal(smp)
 	if err == nil {
 		b = append(b, '\n')

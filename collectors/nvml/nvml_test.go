@@ -333,3 +333,82 @@ func TestClocksEventReasons(t *testing.T) {
 		t.Errorf("read back: %+v %v", samples, err)
 	}
 }
+
+// TestSamplerCanary: every sample the sampler writes has the CPU canary's
+// time, positive, and it survives nvml.jsonl. The canary runs for real
+// here; its time is at least the few µs 20,000 rounds take on any current
+// core and well under the 50 ms interval.
+func TestSamplerCanary(t *testing.T) {
+	var buf bytes.Buffer
+	s := startSampler(&fakeReader{}, nil, 0, 2*time.Millisecond, "clean", &buf, time.Now)
+	time.Sleep(20 * time.Millisecond)
+	if _, err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"cpu_canary_ns":`) {
+		t.Fatalf("no cpu_canary_ns in %s", buf.String())
+	}
+	samples, err := batchdir.ReadSamples(&buf, "nvml.jsonl")
+	if err != nil || len(samples) < 2 {
+		t.Fatalf("%d samples: %v", len(samples), err)
+	}
+	for i, smp := range samples {
+		if smp.CPUCanaryNs == nil || *smp.CPUCanaryNs < 1_000 || *smp.CPUCanaryNs > int64(DefaultEvery) {
+			t.Errorf("sample %d: cpu_canary_ns %v", i, smp.CPUCanaryNs)
+		}
+	}
+}
+
+// TestCanaryScales: the canary's time is proportional to its work, so a
+// value is a measure of the CPU's speed and not of the clock calls around
+// it: 8x the rounds take 4-16x the time (medians of 51, which a second
+// process sharing the cores does not move that far), and the canary does
+// not allocate.
+func TestCanaryScales(t *testing.T) {
+	median := func(n int) int64 {
+		v := make([]int64, 51)
+		for i := range v {
+			v[i] = timeCanary(n)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	var one, eight int64
+	for try := 0; try < 3; try++ { // a burst of load on a shared machine: measure again
+		one, eight = median(CanaryIterations), median(8*CanaryIterations)
+		if r := float64(eight) / float64(one); r >= 4 && r <= 16 {
+			break
+		}
+	}
+	if r := float64(eight) / float64(one); r < 4 || r > 16 {
+		t.Errorf("%d rounds %d ns, %d rounds %d ns: ratio %.2f, want about 8", CanaryIterations, one, 8*CanaryIterations, eight, r)
+	}
+	t.Logf("canary: %d rounds median %d ns; %d rounds %d ns", CanaryIterations, one, 8*CanaryIterations, eight)
+	if a := testing.AllocsPerRun(100, func() { timeCanary(CanaryIterations) }); a != 0 {
+		t.Errorf("the canary allocates: %v a run", a)
+	}
+	if canaryWork(CanaryIterations) == canaryWork(CanaryIterations+1) {
+		t.Error("the canary's result does not depend on its work")
+	}
+}
+
+// TestCanarySampler: without NVML the sampler still writes a sample per
+// tick with its time, GPU index, phase and the CPU canary, and no reading.
+func TestCanarySampler(t *testing.T) {
+	var buf bytes.Buffer
+	s := StartCanarySampler(2, 2*time.Millisecond, "traced", &buf)
+	time.Sleep(10 * time.Millisecond)
+	if _, err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	samples, err := batchdir.ReadSamples(&buf, "nvml.jsonl")
+	if err != nil || len(samples) < 2 {
+		t.Fatalf("%d samples: %v", len(samples), err)
+	}
+	for i, smp := range samples {
+		if smp.GPU != 2 || smp.Phase != "traced" || smp.UnixNs == 0 || smp.CPUCanaryNs == nil || *smp.CPUCanaryNs <= 0 ||
+			smp.SMClockMHz != nil || smp.PowerW != nil || smp.EnergyMJ != nil || smp.MemUsed != nil || smp.ClocksEventReasons != nil {
+			t.Errorf("sample %d: %+v", i, smp)
+		}
+	}
+}

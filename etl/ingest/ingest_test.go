@@ -417,7 +417,7 @@ func TestBatchDirectory(t *testing.T) {
 
 	// Now the complete batch with samples: it is other content, so replace.
 	write(filepath.Join(bd, batchdir.BatchFile), batch)
-	nvml := `{"unix_ns":` + itoa(start+1000) + `,"gpu":0,"sm_clock_mhz":1980,"power_w":312.5,"mem_used_bytes":1024,"energy_mj":5000,"phase":"clean","clocks_event_reasons":4}
+	nvml := `{"unix_ns":` + itoa(start+1000) + `,"gpu":0,"sm_clock_mhz":1980,"power_w":312.5,"mem_used_bytes":1024,"energy_mj":5000,"phase":"clean","clocks_event_reasons":4,"cpu_canary_ns":28412}
 {"unix_ns":` + itoa(start+2000) + `,"gpu":0,"temp_c":55}
 
 {"unix_ns":` + itoa(start-500) + `,"gpu":1}
@@ -495,7 +495,8 @@ func TestBatchDirectory(t *testing.T) {
 		samples[1]["sm_clock_mhz"] != int64(1980) || samples[1]["power_w"] != 312.5 || samples[1]["temp_c"] != nil ||
 		samples[2]["temp_c"] != int64(55) || samples[0]["gpu_index"] != int64(1) || samples[0]["run_id"] != "cfg-a-1" ||
 		samples[1]["energy_mj"] != int64(5000) || samples[1]["phase"] != "clean" || samples[2]["energy_mj"] != nil || samples[2]["phase"] != nil ||
-		samples[1]["clocks_event_reasons"] != int64(4) || samples[2]["clocks_event_reasons"] != nil || samples[0]["clocks_event_reasons"] != nil {
+		samples[1]["clocks_event_reasons"] != int64(4) || samples[2]["clocks_event_reasons"] != nil || samples[0]["clocks_event_reasons"] != nil ||
+		samples[1]["cpu_canary_ns"] != int64(28412) || samples[2]["cpu_canary_ns"] != nil || samples[0]["cpu_canary_ns"] != nil {
 		t.Errorf("gpu_samples %v", samples)
 	}
 	br := readRows(t, wh, "b7", "batches")[0]

@@ -481,6 +481,11 @@ func samplesRecord(mem memory.Allocator, batchID, runID string, samples []batchd
 		} else {
 			i64("clocks_event_reasons").Append(int64(*s.ClocksEventReasons)) // the bitmask's bits, as stored by NVML
 		}
+		if s.CPUCanaryNs == nil {
+			i64("cpu_canary_ns").AppendNull()
+		} else {
+			i64("cpu_canary_ns").Append(*s.CPUCanaryNs)
+		}
 	}
 	return b.NewRecordBatch()
 }

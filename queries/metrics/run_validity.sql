@@ -95,6 +95,32 @@
 --                      4,698-10,195 img/s with steal <= 4.4 % and the SM
 --                      clock at 1,980 MHz, where another H100 VM gave
 --                      9,963-10,165 in all 27 runs of the same profile.
+--   host_slow          the host's CPU ran slower during one of the run's clean
+--                      windows than during the best window of its batch on
+--                      the same host. The collector's NVML sampler times a
+--                      CPU canary before every sample (gpu_samples.
+--                      cpu_canary_ns, from schema version 6: the wall time of
+--                      a constant 20,000 rounds of integer work, ~28 µs on a
+--                      quiet core). Per clean window, the median canary time
+--                      of the run's clean-phase samples inside it (start_ to
+--                      end_unix_ns), for windows with at least
+--                      validity_min_canary_samples (5) canary samples; the
+--                      reference is the smallest such median of the batch's
+--                      runs on the same host (runs.host; the run's own
+--                      windows count). A run whose slowest window median
+--                      gives reference / median <
+--                      validity_min_canary_fraction raises it. value = that
+--                      speed ratio. Severity 'invalid', as forward_slow: a
+--                      launch-bound forward runs as fast as the host's core,
+--                      so the windows measured the host, not the pipeline.
+--                      It sees a disturbance during the windows themselves,
+--                      where forward_slow's rate is measured after them. On a
+--                      lent H100 VM (2026-12-07 18:04) a pure-Python loop in
+--                      its own process went 4,421 -> 2,149 iterations per
+--                      0.25 s slice while the forward went 10,025 -> 5,301
+--                      img/s, with no CPU steal in /proc/stat and load 1.1.
+--                      Batches collected before the canary (null column)
+--                      raise nothing.
 -- NVML clocks event reasons and the enforced power limit are recorded from
 -- schema version 5 (collectors/nvml); before that a throttle shows here
 -- only as a clock drop, attributed by (c) or not at all.
@@ -120,6 +146,12 @@
 --   validity_min_forward_fraction = 0.90  a run's forward-only rate, as a
 --                                        fraction of the best of the batch's
 --                                        runs of the same model and GPU
+--   validity_min_canary_fraction = 0.90  the CPU canary's speed in a run's
+--                                        slowest clean window, as a fraction
+--                                        of the fastest window of the batch's
+--                                        runs on the same host
+--   validity_min_canary_samples = 5     canary samples a clean window needs
+--                                        to be judged or be the reference
 -- The view is stored per batch when the batch lands (derive: per-batch), so
 -- every verdict reads stored flags instead of rescanning NVML samples in
 -- each process: a limit variable set later in a DuckDB session does not
@@ -151,11 +183,15 @@ create or replace macro validity_power_lag_ms() as
     coalesce(try_cast(getvariable('validity_power_lag_ms') as double), 500);
 create or replace macro validity_min_forward_fraction() as
     coalesce(try_cast(getvariable('validity_min_forward_fraction') as double), 0.90);
+create or replace macro validity_min_canary_fraction() as
+    coalesce(try_cast(getvariable('validity_min_canary_fraction') as double), 0.90);
+create or replace macro validity_min_canary_samples() as
+    coalesce(try_cast(getvariable('validity_min_canary_samples') as bigint), 5);
 
 create or replace view run_validity as
 with
     runs_in as (
-        select batch_id, run_id, gpu_index, gpu_power_limit_w from runs
+        select batch_id, run_id, gpu_index, gpu_power_limit_w, host from runs
     ),
     throughput as (
         select * from run_throughput
@@ -169,7 +205,8 @@ with
     -- every sample of the run's GPU (power readings without a clock count
     -- for the power seen)
     gpu as (
-        select s.batch_id, s.run_id, s.unix_ns, s.sm_clock_mhz, s.power_w, s.clocks_event_reasons
+        select s.batch_id, s.run_id, s.unix_ns, s.sm_clock_mhz, s.power_w, s.clocks_event_reasons,
+            s.cpu_canary_ns, s.phase
         from gpu_samples as s
         join runs_in as r
             on r.batch_id = s.batch_id and r.run_id = s.run_id
@@ -280,6 +317,40 @@ with
         from forward_rates
         where runs >= 2 and rate < validity_min_forward_fraction() * best_rate
     ),
+    -- the CPU canary: its median time per clean window, over the run's
+    -- clean-phase samples inside the window (windows with enough samples)
+    canary_windows as (
+        select w.batch_id, w.run_id, w."window", median(g.cpu_canary_ns) as canary_ns, count(*) as samples
+        from windows as w
+        join gpu as g
+            on g.batch_id = w.batch_id and g.run_id = w.run_id
+           and g.unix_ns >= w.start_unix_ns and g.unix_ns <= w.end_unix_ns
+        where g.phase = 'clean' and g.cpu_canary_ns > 0
+        group by w.batch_id, w.run_id, w."window"
+        having count(*) >= validity_min_canary_samples()
+    ),
+    -- each run's slowest window, and the fastest window of the batch's runs
+    -- on the same host (the run's own included)
+    canary_runs as (
+        select
+            c.batch_id, c.run_id,
+            max(c.canary_ns) as slowest_ns,
+            arg_max(c."window", c.canary_ns) as slowest_window,
+            arg_max(c.samples, c.canary_ns) as slowest_samples,
+            min(min(c.canary_ns)) over same_host as reference_ns,
+            count(*) over same_host as runs
+        from canary_windows as c
+        join runs_in as r
+            on r.batch_id = c.batch_id and r.run_id = c.run_id
+        group by c.batch_id, c.run_id, r.host
+        window same_host as (partition by c.batch_id, r.host)
+    ),
+    host_slow as (
+        select batch_id, run_id, reference_ns / slowest_ns as value, slowest_ns, slowest_window, slowest_samples,
+            reference_ns, runs
+        from canary_runs
+        where reference_ns / slowest_ns < validity_min_canary_fraction()
+    ),
     flags as (
         select
             batch_id, run_id, 'profiler_overhead' as flag, 'trace' as severity,
@@ -335,6 +406,15 @@ with
                 || ' runs of the same model and GPU (' || round(100 * value, 1)
                 || ' %): the host or GPU was slower while this run measured'
         from forward_slow
+        union all
+        select
+            batch_id, run_id, 'host_slow', 'invalid',
+            value, validity_min_canary_fraction(),
+            'the CPU canary took ' || round(slowest_ns / 1000, 1) || ' µs (median of ' || slowest_samples
+                || ' samples) in clean window ' || slowest_window || ' against ' || round(reference_ns / 1000, 1)
+                || ' µs, the fastest clean window of the batch''s ' || runs || ' runs on this host ('
+                || round(100 * value, 1) || ' % of its speed): the host''s CPU was slower while this run measured'
+        from host_slow
     ),
     final as (
         select * from flags

@@ -1,5 +1,5 @@
 -- name: runs_left_out
--- description: One row per (run, reason) for each run that ended ok but that usable_runs leaves out of every number: its research question, configuration and why — an invalid run_validity flag (window_trend, window_cov, clock_drop, forward_slow), a copy of an earlier run, or settings its trace contradicts.
+-- description: One row per (run, reason) for each run that ended ok but that usable_runs leaves out of every number: its research question, configuration and why — an invalid run_validity flag (window_trend, window_cov, clock_drop, forward_slow, host_slow), a copy of an earlier run, or settings its trace contradicts.
 -- inputs: run_config, usable_runs, run_validity, run_duplicates
 --
 -- reason is the run_validity flag of severity 'invalid'; else 'copy' (a
