@@ -208,6 +208,15 @@ campaign)
   done
   touch $S/ALLDONE
   ;;
+canary)
+  # ~1.5 min, for a short lease: the host probe (whatever it says), then
+  # one rq5 quick run (sync, nvJPEG, batch 32; executed, traced) whose NVML
+  # samples carry the CPU canary (cpu_canary_ns), packed into $OUT.
+  begin
+  bash $W/device_session.sh hostprobe >> $S/progress.txt 2>&1; log "hostprobe exit $?"
+  collect rq5 canary-$TAG --only '*sync-q1-gpu*' --timeout 100s > $S/canary.log 2>&1; log canary
+  bash $W/device_session.sh pack
+  ;;
 tiny)
   # Very little device time: the fork probe, the peer's GPU test, rq5
   # quick's two q2 runs executed and then warm (the clean phase's cost both
@@ -337,5 +346,5 @@ for f in sorted(os.listdir(OUT)):
     print(f, os.path.getsize(os.path.join(OUT, f)))
 EOP
   ;;
-*) echo "usage: $0 smoke|all|core|pipeline|pipeline-r3|pipeline-r3-b32|short|tiny|campaign|forkprobe|call|call2|pack" >&2; exit 2;;
+*) echo "usage: $0 smoke|canary|all|core|pipeline|pipeline-r3|pipeline-r3-b32|short|tiny|campaign|forkprobe|call|call2|pack" >&2; exit 2;;
 esac
