@@ -43,7 +43,8 @@ type Request struct {
 	// content differs.
 	Replace bool
 	// Jobs is how many exports load at once (default DefaultJobs()); up
-	// to 4 of them also write part files at once while compacting.
+	// to 4 of them also write part files at once while compacting (at
+	// least 2 where there are 2 CPUs: compactJobs).
 	Jobs int
 	// AllowIncomplete ingests a batch directory without a finished time.
 	AllowIncomplete bool
@@ -678,8 +679,14 @@ func loadGCLimit(budget, biggest int64, compactJobs int) int64 {
 
 // compactJobs is how many part files compaction writes at once: each holds
 // one Parquet writer and its buffered row group, so memory, not the CPUs,
-// sets the cap.
-func compactJobs(jobs int) int { return max(1, min(jobs, maxCompactJobs)) }
+// sets the cap. At least two where the machine has two CPUs, whatever the
+// jobs: compaction starts once every export has loaded, so with --jobs 1
+// the second CPU was idle while one writer encoded ~3 s of Parquet (the
+// bench batch); a second writer costs one row group's buffers (the
+// ingest's peak is its derivation's, after).
+func compactJobs(jobs int) int {
+	return max(1, min(2, runtime.NumCPU()), min(jobs, maxCompactJobs))
+}
 
 // maxCompactJobs caps compactJobs.
 const maxCompactJobs = 4
