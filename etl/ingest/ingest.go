@@ -658,7 +658,7 @@ func loadGC(req Request, in *Inputs, hashes map[string]fileHash) func() {
 		}
 	}
 	limit := debug.SetMemoryLimit(-1)
-	debug.SetMemoryLimit(min(limit, loadGCLimit(req.LoadBudget, biggest, compactJobs(req.Jobs))))
+	debug.SetMemoryLimit(min(limit, loadGCLimit(req.LoadBudget, biggest)))
 	gc := debug.SetGCPercent(req.LoadGC)
 	return func() {
 		debug.SetGCPercent(gc)
@@ -669,12 +669,12 @@ func loadGC(req Request, in *Inputs, hashes map[string]fileHash) func() {
 // loadGCLimit is the soft memory limit while loading with a raised GOGC:
 // twice the heap the loads in flight may hold (the budget, or the biggest
 // export, which loads alone, at ~1.2 bytes of heap per byte of SQLite),
-// plus 64 MB a compaction writer and 64 MB for the rest: about the heap
-// GOGC 100 would let a full budget reach, so the raised GOGC only
-// collects less often while the heap is small.
-func loadGCLimit(budget, biggest int64, compactJobs int) int64 {
-	live := max(budget, biggest) * 6 / 5
-	return 2*live + int64(compactJobs+1)*(64<<20)
+// which is where GOGC 100 would have collected at a full budget, so the
+// raised GOGC only collects less often while the heap is small (the
+// compaction writers come after the loads, in the loads' room); at least
+// 256 MiB, so that a small --load-budget does not collect without end.
+func loadGCLimit(budget, biggest int64) int64 {
+	return max(2*max(budget, biggest)*6/5, 256<<20)
 }
 
 // compactJobs is how many part files compaction writes at once: each holds

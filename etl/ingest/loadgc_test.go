@@ -7,7 +7,7 @@ import (
 
 // TestLoadGC: the raised GOGC and its memory limit hold while loading and
 // are restored after; the limit is twice the budget's heap (or the biggest
-// export's) plus 64 MB a compaction writer and 64 MB.
+// export's), at least 256 MiB.
 func TestLoadGC(t *testing.T) {
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
@@ -25,7 +25,7 @@ func TestLoadGC(t *testing.T) {
 		t.Errorf("GOGC while loading: %d, want 200", gotGC)
 	}
 	// The biggest export (300 MB) loads alone and is over the budget.
-	if want := int64(2*(300<<20)*6/5) + int64(compactJobs(1)+1)*(64<<20); gotLim != min(lim0, want) {
+	if want := int64(2 * (300 << 20) * 6 / 5); gotLim != min(lim0, want) {
 		t.Errorf("memory limit while loading: %d, want %d", gotLim, want)
 	}
 	if gc := debug.SetGCPercent(100); gc != 100 {
@@ -34,7 +34,10 @@ func TestLoadGC(t *testing.T) {
 	if lim := debug.SetMemoryLimit(-1); lim != lim0 {
 		t.Errorf("memory limit after: %d, want %d", lim, lim0)
 	}
-	if got, want := loadGCLimit(200<<20, 1<<20, 2), int64(2*(240<<20)+3*(64<<20)); got != want {
+	if got, want := loadGCLimit(200<<20, 1<<20), int64(2*240<<20); got != want {
 		t.Errorf("loadGCLimit(200 MB budget): %d, want %d", got, want)
+	}
+	if got, want := loadGCLimit(1<<20, 2<<20), int64(256<<20); got != want {
+		t.Errorf("loadGCLimit(1 MB budget): %d, want %d (the floor)", got, want)
 	}
 }
