@@ -584,6 +584,7 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		rows[id] = map[string]int64{}
 		gens[id] = m.Batches[id].Generation
 	}
+	tc := time.Now()
 	for _, name := range names {
 		path := filepath.Join(dir, name+".parquet")
 		if len(parts[name]) == 1 {
@@ -615,6 +616,7 @@ func (s *deriveSession) pass(ctx context.Context, cat *Catalog, abs string, m *w
 		}
 		files[name] = warehouse.StagedFile{Path: path, Rows: total}
 	}
+	trace("concatenate and count", tc)
 	t0 = time.Now()
 	if err := warehouse.CommitDerivedShared(ctx, abs, gens, key, files, rows); err != nil {
 		return fmt.Errorf("queries: derive %s: %w", label, err)

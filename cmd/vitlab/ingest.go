@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,6 +121,9 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	req.AllowDuplicateRuns = *allowDuplicates
 	req.RunsOnly = *runsOnly
+	// The GC at GOGC 200 while loading, its limit bounded by the load
+	// budget (ingest.Request.LoadGC).
+	req.LoadGC = 200
 	if len(paths) > 1 && allBatchDirs(paths) && *batchID != "" {
 		return usagef("--batch with several batch directories: each keeps the id in its batch.json")
 	}
@@ -133,6 +137,9 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return err // nothing committed
 	}
 	loaded := time.Since(start)
+	// What the loading's heap grew to, back to the system before the
+	// derivation (whose DuckDB memory is the ingest's peak).
+	debug.FreeOSMemory()
 	derr := deriveAfterIngest(ctx, e, *wh, !*noDerive, *jobs, *budgetMB<<20)
 	if landed > 0 && err == nil && derr == nil && !*noDerive {
 		// The whole command's time: loading and committing, then the
