@@ -49,6 +49,14 @@ type Warehouse struct {
 	// Raised says a query outgrew the memory limit the warehouse was
 	// opened with and DuckDB's default limit replaced it (roomy).
 	Raised bool
+	// roomyOnce makes roomy's raise last one statement: the memory limit
+	// is set back after it (writeViewDB: at 100x the sample its first copy
+	// outgrew 160 MiB, and at 4 GiB for the rest of the view database the
+	// derive peaked at 322-352 MB; back after each, 291 MB). The view
+	// database's writer also purges DuckDB's allocator after a statement.
+	roomyOnce bool
+	// limit is the memory limit roomyOnce sets back (bytes).
+	limit int64
 }
 
 // Open opens the warehouse dir for queries with DefaultResources. See
@@ -250,9 +258,19 @@ func (w *Warehouse) roomy(ctx context.Context, fn func() error) error {
 	if rerr := w.db.Exec(ctx, fmt.Sprintf("set memory_limit = '%dMiB'", roomyLimit>>20)); rerr != nil {
 		return errors.Join(err, rerr)
 	}
-	w.Raised = true
 	tracer()(fmt.Sprintf("memory_limit raised to %d MiB after: %.300s", roomyLimit>>20, err), time.Now())
-	return fn()
+	if !w.roomyOnce {
+		w.Raised = true
+		return fn()
+	}
+	err = fn()
+	// Back to the limit it was opened with (what the statement held is
+	// freed by now; should DuckDB not evict enough, the limit stays raised).
+	if rerr := w.db.Exec(ctx, fmt.Sprintf("set memory_limit = '%dMiB'", w.limit>>20)); rerr != nil {
+		w.Raised = true
+	}
+	w.db.ReleaseMemory()
+	return err
 }
 
 // roomyLimit is the memory limit after a query outgrew its own.

@@ -45,8 +45,9 @@ func main() {
 	jobs := flag.Int("jobs", 2, "ingest --jobs")
 	runs := flag.Int("runs", 3, "timed runs of each query (median reported)")
 	group := flag.Int("group", 10, "copies generated and ingested per vitlab ingest")
+	buildOnly := flag.Bool("build-only", false, "build the largest size and stop, leaving its last ingest underived (to measure that `vitlab derive` by hand) and --dir in place")
 	flag.Parse()
-	if err := run(*sample, *vitlab, *dir, *scales, *jobs, *runs, *group); err != nil {
+	if err := run(*sample, *vitlab, *dir, *scales, *jobs, *runs, *group, *buildOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "scalebench:", err)
 		os.Exit(1)
 	}
@@ -97,7 +98,7 @@ type row struct {
 	queries              map[string]measure // median wall; peak RSS of the runs
 }
 
-func run(sample, vitlab, dir, scalesArg string, jobs, runs, group int) error {
+func run(sample, vitlab, dir, scalesArg string, jobs, runs, group int, buildOnly bool) error {
 	var failures []string // queries and reports that did not complete
 	var scales []int
 	for _, s := range strings.Split(scalesArg, ",") {
@@ -158,6 +159,10 @@ func run(sample, vitlab, dir, scalesArg string, jobs, runs, group int) error {
 			}
 			cur.ingest += m.wall
 			cur.ingestRSS = max(cur.ingestRSS, m.rss)
+			if buildOnly && scale == scales[len(scales)-1] && done+n >= scale {
+				fmt.Fprintf(os.Stderr, "scalebench: %d copies ingested; the last %d left underived (--build-only): %s\n", done+n, n, wh)
+				return nil
+			}
 			m, err = proc(io.Discard, vitlab, "derive", "--warehouse", wh, "--jobs", strconv.Itoa(jobs))
 			if err != nil {
 				return err
@@ -165,7 +170,7 @@ func run(sample, vitlab, dir, scalesArg string, jobs, runs, group int) error {
 			cur.derive += m.wall
 			cur.deriveRSS = max(cur.deriveRSS, m.rss)
 			done += n
-			fmt.Fprintf(os.Stderr, "scalebench: %d copies ingested (ingest %s, derive %s so far)\n", done, cur.ingest.Round(time.Second), cur.derive.Round(time.Second))
+			fmt.Fprintf(os.Stderr, "scalebench: %d copies ingested (ingest %s, derive %s so far; this derive %s)\n", done, cur.ingest.Round(time.Second), cur.derive.Round(time.Second), m)
 		}
 		os.RemoveAll(copies)
 		r := cur
