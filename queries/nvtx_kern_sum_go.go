@@ -252,11 +252,21 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 		return err
 	}
 	step("names")
-	runOf := func(h uint64) *nkRun {
-		if i, ok := runs[h]; ok {
-			return rs[i]
+	// cursor finds the run of each row: rows come a run at a time, so the
+	// map is asked only when the run's hash changes. nil: a run without
+	// kernels (no rows).
+	cursor := func() func(h uint64) *nkRun {
+		var cur *nkRun
+		var curH uint64
+		return func(h uint64) *nkRun {
+			if cur == nil || h != curH {
+				cur, curH = nil, h
+				if i, ok := runs[h]; ok {
+					cur = rs[i]
+				}
+			}
+			return cur
 		}
-		return nil // a run without kernels: no rows
 	}
 	calls := make([]nkCall, 0, nKernels) // (about one call per kernel)
 	if _, err := w.db.QueryArrow(ctx, `select hash(batch_id, run_id), global_pid, correlation_id, hash(device_id, stream_id, start, "end", correlation_id), start, "end", hash(demangled_name) from kernels`, func(rec arrow.RecordBatch) error {
@@ -264,12 +274,9 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 		if err != nil {
 			return err
 		}
-		var cur *nkRun
-		var curH uint64
+		runAt := cursor()
 		for i := 0; i < int(rec.NumRows()); i++ {
-			if h := c.u64(0, i); cur == nil || h != curH {
-				cur, curH = runOf(h), h
-			}
+			cur := runAt(c.u64(0, i))
 			if cur == nil {
 				return fmt.Errorf("nsys_nvtx_kern_sum: a kernel's run changed while read")
 			}
@@ -303,12 +310,9 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 		if err != nil {
 			return err
 		}
-		var cur *nkRun
-		var curH uint64
+		runAt := cursor()
 		for i := 0; i < int(rec.NumRows()); i++ {
-			if h := c.u64(0, i); cur == nil || h != curH {
-				cur, curH = runOf(h), h
-			}
+			cur := runAt(c.u64(0, i))
 			if cur == nil {
 				continue
 			}
@@ -350,8 +354,9 @@ func (w *Warehouse) nvtxKernSum(ctx context.Context, file string) error {
 		if err != nil {
 			return err
 		}
+		runAt := cursor()
 		for i := 0; i < int(rec.NumRows()); i++ {
-			cur := runOf(c.u64(0, i))
+			cur := runAt(c.u64(0, i))
 			if cur == nil {
 				continue
 			}
