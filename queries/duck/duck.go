@@ -70,6 +70,14 @@ func OpenConfig(ctx context.Context, cfg Config) (*DB, error) {
 		// close; Close removes the folder.
 		own = filepath.Join(os.TempDir(), "vitlab-duckdb", fmt.Sprintf("%d-%d", os.Getpid(), tempSeq.Add(1)))
 		cfg.TempDir = own
+		// DuckDB makes only the last folder of temp_directory: on a host
+		// whose temporary directory is fresh (after a reboot) the first
+		// spill failed with "Failed to create directory
+		// …/vitlab-duckdb/<pid>-<n>: No such file or directory" (seen in
+		// make bench-scale's derive, 2026-12-07).
+		if err := os.MkdirAll(filepath.Dir(own), 0o755); err != nil {
+			return nil, fmt.Errorf("duck: temporary directory: %w", err)
+		}
 	}
 	dsn := cfg.Path
 	if cfg.ReadOnly {

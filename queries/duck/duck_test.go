@@ -141,8 +141,11 @@ func TestQuote(t *testing.T) {
 
 // TestTempFolderPerDatabase: each database spills into a folder of its
 // own (DuckDB's temporary file names would collide between databases), and
-// Close removes it.
+// Close removes it. The system's temporary directory is a fresh one, as
+// after a reboot: vitlab-duckdb/ does not exist yet (DuckDB makes only the
+// last folder of temp_directory).
 func TestTempFolderPerDatabase(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
 	ctx := context.Background()
 	a, err := OpenConfig(ctx, Config{Threads: 1, MemoryLimit: 24 << 20})
 	if err != nil {
