@@ -481,6 +481,9 @@ func (w *Warehouse) Values(ctx context.Context, q *Query, args map[string]string
 // statement that does not need them in order (one ORDER BY over every
 // segment of a big answer ran out of DuckDB's memory_limit).
 func (w *Warehouse) unorderedSQL(ctx context.Context, q *Query, args map[string]string) (string, error) {
+	if sql, ok, err := w.storedAnswer(ctx, q, args); err != nil || ok {
+		return sql, err
+	}
 	if err := w.bind(ctx, q, args); err != nil {
 		return "", err
 	}
@@ -489,9 +492,6 @@ func (w *Warehouse) unorderedSQL(ctx context.Context, q *Query, args map[string]
 		return "", err
 	}
 	if !ok {
-		if sql, ok, err := w.storedAnswer(ctx, q, args); err != nil || ok {
-			return sql, err
-		}
 		return q.SQL, nil
 	}
 	r, err := w.derivedReadOf(ctx, q.Name)
@@ -674,14 +674,14 @@ func (w *Warehouse) oneThread(ctx context.Context) (restore func(), err error) {
 // answer stored in the view database where that holds it (answers.go),
 // else q's own.
 func (w *Warehouse) sqlFor(ctx context.Context, q *Query, args map[string]string) (string, error) {
+	if sql, ok, err := w.storedAnswer(ctx, q, args); err != nil || ok {
+		return sql, err
+	}
 	if err := w.bind(ctx, q, args); err != nil {
 		return "", err
 	}
 	sql, err := w.derivedSQL(ctx, q, args)
 	if err != nil || sql != "" {
-		return sql, err
-	}
-	if sql, ok, err := w.storedAnswer(ctx, q, args); err != nil || ok {
 		return sql, err
 	}
 	return q.SQL, nil
