@@ -240,3 +240,45 @@ func TestStoredAnswerOnlyAtDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreAnswersSkips: a query that fails when the view database is
+// written, or that reads more than the stored tables (directly or through
+// a view file's inputs), gets no stored answer, and the write goes on; a
+// query over the stored tables (through a view file over them) gets one.
+func TestStoreAnswersSkips(t *testing.T) {
+	ctx := context.Background()
+	db, err := duck.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Exec(ctx, "create table t as select range as x from range(3); create view v as select x from t; create view events as select 1 as x"); err != nil {
+		t.Fatal(err)
+	}
+	q := func(name, input, sql string) *Query {
+		return &Query{Name: name, File: name + ".sql", Inputs: []string{input}, SQL: sql}
+	}
+	cat := &Catalog{
+		ViewFiles: []*ViewFile{{Name: "v", Inputs: []string{"t"}}, {Name: "w", Inputs: []string{"events"}}},
+		Queries: []*Query{
+			q("ok", "v", "select x from v order by x desc"),
+			q("fails", "t", "select error('boom') from t"),
+			q("live", "w", "select x from events"),
+		},
+	}
+	w := &Warehouse{db: db, cat: cat}
+	files, err := w.storeAnswers(ctx, map[string]bool{"t": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(files, []string{"ok.sql"}) {
+		t.Fatalf("stored %v, want [ok.sql]", files)
+	}
+	res, err := db.Query(ctx, "select * from "+answerTable(cat.Queries[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Rows) != "[[2] [1] [0]]" {
+		t.Errorf("stored ok: %v, want its order", res.Rows)
+	}
+}
