@@ -8,39 +8,31 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sync"
 	"testing"
 
 	"vitlab/etl/ingest"
 	"vitlab/queries/duck"
 )
 
-// sampleWarehouse is a warehouse of every batch of data/sample, derived,
-// with its view database written (shared by the tests of stored answers;
-// they only read it).
-var sampleWarehouse = sync.OnceValues(func() (string, error) {
+// sampleWarehouse builds, in wh, a warehouse of every batch of
+// data/sample, derived, with its view database written.
+func sampleWarehouse(wh string) error {
 	ctx := context.Background()
-	wh, err := os.MkdirTemp("", "vitlab-answers-*")
-	if err != nil {
-		return "", err
-	}
 	batches, err := filepath.Glob(filepath.Join("..", "data", "sample", "*", "batch.json"))
 	if err != nil || len(batches) == 0 {
-		return "", fmt.Errorf("sample batches: %v (%d)", err, len(batches))
+		return fmt.Errorf("sample batches: %v (%d)", err, len(batches))
 	}
 	for _, b := range batches {
 		if _, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: []string{filepath.Dir(b)}, Jobs: 2}); err != nil {
-			return "", fmt.Errorf("ingest %s: %w", b, err)
+			return fmt.Errorf("ingest %s: %w", b, err)
 		}
 	}
 	if _, err := Derive(ctx, wh, nil); err != nil {
-		return "", err
+		return err
 	}
-	if _, err := WriteViews(ctx, wh); err != nil {
-		return "", err
-	}
-	return wh, nil
-})
+	_, err = WriteViews(ctx, wh)
+	return err
+}
 
 // storable returns the saved queries and checks whose answer the view
 // database stores: every one not derived.
@@ -113,8 +105,8 @@ func sameRow(a, b []any) bool {
 // view database with VITLAB_NO_STORED_ANSWERS set).
 func TestStoredAnswersEqualLive(t *testing.T) {
 	ctx := context.Background()
-	wh, err := sampleWarehouse()
-	if err != nil {
+	wh := t.TempDir()
+	if err := sampleWarehouse(wh); err != nil {
 		t.Fatal(err)
 	}
 	w, err := Open(ctx, wh)
