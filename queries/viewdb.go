@@ -50,10 +50,11 @@ const ViewsFile = "_views.duckdb"
 // viewsFormat is the version of what the view database holds and how
 // (bump it with any change of writeViewDB, useDerived or the scans they
 // write); another one is stale.
-const viewsFormat = "4"
+const viewsFormat = "5"
 
 // metaTable holds the view database's key/value facts: format,
-// fingerprint, built_at, stale (names computed live, comma-separated).
+// fingerprint, built_at, stale (names computed live, comma-separated),
+// answers (the files of the saved queries whose answer is stored, answers.go).
 // derivedTable lists the derived queries answered from their files, each
 // with the select list of its view; segmentsTable their segments, in
 // order (scanSegments), to read an answer a part at a time.
@@ -142,6 +143,12 @@ func openViewDB(ctx context.Context, abs, fp string, cat *Catalog, res Resources
 	w := &Warehouse{db: db, cat: cat, derived: map[string]bool{}, lists: map[string]string{}, reads: map[string]*derivedRead{}, Views: path, partRows: res.PartRows}
 	if kv["stale"] != "" {
 		w.Stale = strings.Split(kv["stale"], ",")
+	}
+	if kv["answers"] != "" && os.Getenv(noAnswersEnv) == "" {
+		w.answers = map[string]bool{}
+		for _, f := range strings.Split(kv["answers"], ",") {
+			w.answers[f] = true
+		}
 	}
 	names, err := db.Query(ctx, "select name, select_list from "+derivedTable)
 	if err != nil {
@@ -292,14 +299,20 @@ func writeViewDB(ctx context.Context, abs string, raw []byte, m *warehouse.Manif
 		}
 		db.ReleaseMemory() // what binding ~2,300 lines of views freed
 		trace("views and metrics over them", t0)
-		if err := w.materializeRunViews(ctx); err != nil {
+		stored, err := w.materializeRunViews(ctx)
+		if err != nil {
+			return err
+		}
+		answers, err := w.storeAnswers(ctx, stored)
+		if err != nil {
 			return err
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "create table %s (key varchar, value varchar);\n", metaTable)
-		fmt.Fprintf(&b, "insert into %s values ('format', %s), ('fingerprint', %s), ('built_at', %s), ('stale', %s);\n",
+		fmt.Fprintf(&b, "insert into %s values ('format', %s), ('fingerprint', %s), ('built_at', %s), ('stale', %s), ('answers', %s);\n",
 			metaTable, duck.Quote(viewsFormat), duck.Quote(viewsFingerprint(raw, cat)),
-			duck.Quote(time.Now().UTC().Format(time.RFC3339)), duck.Quote(strings.Join(w.Stale, ",")))
+			duck.Quote(time.Now().UTC().Format(time.RFC3339)), duck.Quote(strings.Join(w.Stale, ",")),
+			duck.Quote(strings.Join(answers, ",")))
 		fmt.Fprintf(&b, "create table %s (name varchar, select_list varchar);\n", derivedTable)
 		fmt.Fprintf(&b, "create table %s (name varchar, seq integer, file varchar, batch_ids varchar[], rows bigint);\n", segmentsTable)
 		for name := range w.derived {
@@ -316,7 +329,7 @@ func writeViewDB(ctx context.Context, abs string, raw []byte, m *warehouse.Manif
 		}
 		b.WriteString("checkpoint;\n")
 		t0 = time.Now()
-		err := db.Exec(ctx, b.String())
+		err = db.Exec(ctx, b.String())
 		trace("meta and checkpoint", t0)
 		return err
 	}()
@@ -370,8 +383,9 @@ func syncFile(path string) error {
 // derived views, when current, and views stored before it) as a table of
 // the same name: computed once per warehouse change instead of by every
 // query that reads it (claims, the findings). A view that reads the
-// events, or a derivation that is not current, stays a view.
-func (w *Warehouse) materializeRunViews(ctx context.Context) error {
+// events, or a derivation that is not current, stays a view. It returns
+// the names that are tables in the view database (storeAnswers).
+func (w *Warehouse) materializeRunViews(ctx context.Context) (map[string]bool, error) {
 	stale := map[string]bool{}
 	for _, n := range w.Stale {
 		stale[n] = true
@@ -400,7 +414,7 @@ func (w *Warehouse) materializeRunViews(ctx context.Context) error {
 			";\nalter table vitlab_stored rename to " + name + ";"
 		t0 := time.Now()
 		if err := w.roomy(ctx, func() error { return w.db.Exec(ctx, sql) }); err != nil {
-			return fmt.Errorf("queries: view database: metric view %s: %w", v.Name, err)
+			return nil, fmt.Errorf("queries: view database: metric view %s: %w", v.Name, err)
 		}
 		w.db.ReleaseMemory()
 		// And what DuckDB's jemalloc keeps of it: at 100x the sample the
@@ -411,5 +425,5 @@ func (w *Warehouse) materializeRunViews(ctx context.Context) error {
 		trace("table "+v.Name, t0)
 		stored[v.Name] = true
 	}
-	return nil
+	return stored, nil
 }

@@ -75,6 +75,29 @@ func TestViewDBStale(t *testing.T) {
 	}
 	before := count(t, w, "select count(*) from runs")
 	kern := runQuery(t, w, "nsys_kern_sum")
+	// run_metrics (not derived) answers from its stored answer.
+	rm, _ := w.Catalog().Query("run_metrics")
+	if _, ok, err := w.storedAnswer(ctx, rm, nil); !ok || err != nil {
+		t.Fatalf("run_metrics: stored answer not used (%v)", err)
+	}
+	runMetricsBatches := func(w *Warehouse) map[any]bool {
+		t.Helper()
+		res, err := w.Run(ctx, rm, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Columns[0].Name != "batch_id" {
+			t.Fatalf("run_metrics columns %v", res.Columns)
+		}
+		out := map[any]bool{}
+		for _, r := range res.Rows {
+			out[r[0]] = true
+		}
+		return out
+	}
+	if b := runMetricsBatches(w); len(b) != 2 {
+		t.Fatalf("run_metrics over batches %v, want 2", b)
+	}
 	w.Close()
 
 	// A batch lands; the view database is not written (as when an ingest
@@ -112,6 +135,15 @@ func TestViewDBStale(t *testing.T) {
 	if !strings.Contains(strings.Join(w.Stale, ","), "nsys_kern_sum") || w.Views == "" {
 		t.Errorf("after the new batch: stale %v, views %q", w.Stale, w.Views)
 	}
+	// run_metrics has the new batch's runs: computed live (with a
+	// derivation not current the view database stores no answer that
+	// reads it, storeAnswers).
+	if b := runMetricsBatches(w); len(b) != 3 || !b["rq5-pipeline-r3-b32-h100"] {
+		t.Errorf("run_metrics after the new batch: batches %v, want 3", b)
+	}
+	if _, ok, err := w.storedAnswer(ctx, rm, nil); ok || err != nil || len(w.answers) != 0 {
+		t.Errorf("run_metrics after the new batch: stored answer used (%v), %d stored", err, len(w.answers))
+	}
 	w.Close()
 
 	// Derived again, moved: the copy opens from its own view database
@@ -127,6 +159,13 @@ func TestViewDBStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := runQuery(t, w, "nsys_kern_sum")
+	// Derived: run_metrics' stored answer again, with the new batch.
+	if _, ok, err := w.storedAnswer(ctx, rm, nil); !ok || err != nil {
+		t.Errorf("run_metrics derived again: stored answer not used (%v)", err)
+	}
+	if b := runMetricsBatches(w); len(b) != 3 || !b["rq5-pipeline-r3-b32-h100"] {
+		t.Errorf("run_metrics derived again: batches %v, want 3", b)
+	}
 	w.Close()
 	if !strings.HasPrefix(want, kern[:strings.Index(kern, " [[")]) {
 		t.Errorf("nsys_kern_sum columns changed")

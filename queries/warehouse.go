@@ -46,6 +46,11 @@ type Warehouse struct {
 	lists map[string]string
 	// partRows is Resources.PartRows.
 	partRows int64
+	// answers are the files of the saved queries whose default answer the
+	// view database stores (answers.go); varsCheck the SELECT that says
+	// whether the session's variables are as the writer had them.
+	answers   map[string]bool
+	varsCheck string
 	// Raised says a query outgrew the memory limit the warehouse was
 	// opened with and DuckDB's default limit replaced it (roomy).
 	Raised bool
@@ -476,6 +481,9 @@ func (w *Warehouse) Values(ctx context.Context, q *Query, args map[string]string
 // statement that does not need them in order (one ORDER BY over every
 // segment of a big answer ran out of DuckDB's memory_limit).
 func (w *Warehouse) unorderedSQL(ctx context.Context, q *Query, args map[string]string) (string, error) {
+	if sql, ok, err := w.storedAnswer(ctx, q, args); err != nil || ok {
+		return sql, err
+	}
 	if err := w.bind(ctx, q, args); err != nil {
 		return "", err
 	}
@@ -662,8 +670,13 @@ func (w *Warehouse) oneThread(ctx context.Context) (restore func(), err error) {
 }
 
 // sqlFor binds q's params and returns the SQL that answers it: from its
-// derived files where they hold the answer (derive.go), else q's own.
+// derived files where they hold the answer (derive.go), else from its
+// answer stored in the view database where that holds it (answers.go),
+// else q's own.
 func (w *Warehouse) sqlFor(ctx context.Context, q *Query, args map[string]string) (string, error) {
+	if sql, ok, err := w.storedAnswer(ctx, q, args); err != nil || ok {
+		return sql, err
+	}
 	if err := w.bind(ctx, q, args); err != nil {
 		return "", err
 	}
