@@ -32,4 +32,14 @@
 // templating; a param is a DuckDB variable (SET VARIABLE) the query reads
 // with getvariable('key'). Script returns the same setup as SQL text, so
 // the saved files run unchanged in the DuckDB CLI or Python.
+//
+// That setup is written once per warehouse change into
+// <warehouse>/_views.duckdb (viewdb.go: paths relative to the warehouse,
+// small tables and per-run metric views stored as tables, a fingerprint
+// that makes a stale file unused), which Open reads when it is current and
+// which the DuckDB CLI and Python open directly. It also stores the answer
+// of each saved query that is not derived, computed with its default
+// params (answers.go, schema vitlab_answer); a query reads it only when
+// its params and the session's variables are all at their defaults, else
+// it runs live (VITLAB_NO_STORED_ANSWERS=1: always live).
 package queries
