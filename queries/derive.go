@@ -801,23 +801,33 @@ type derivedRead struct {
 // so a part bounds what a query holds, not the answer (1.8M rows of
 // nsys_nvtx_kern_sum at 100x the sample).
 func (w *Warehouse) derivedParts(ctx context.Context, q *Query, args map[string]string) ([]string, error) {
+	sorted, _, err := w.keyedParts(ctx, q, args)
+	return sorted, err
+}
+
+// keyedParts is derivedParts with each part also as keyedSelect: the same
+// rows without the ORDER BY, each with its order keys as two more columns
+// (RunArrow checks them; readKeyed).
+func (w *Warehouse) keyedParts(ctx context.Context, q *Query, args map[string]string) (sorted, keyed []string, err error) {
 	where, ok, err := w.derivedFilter(q, args)
 	if err != nil || !ok {
-		return nil, err
+		return nil, nil, err
 	}
 	r, err := w.derivedReadOf(ctx, q.Name)
 	if err != nil || r == nil {
-		return nil, err
+		return nil, nil, err
 	}
 	parts := splitSegments(r.segs, w.partRows)
 	if len(parts) < 2 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	out := make([]string, len(parts))
+	sorted = make([]string, len(parts))
+	keyed = make([]string, len(parts))
 	for i, p := range parts {
-		out[i] = orderedSelect(r.selectList, p, where)
+		sorted[i] = orderedSelect(r.selectList, p, where)
+		keyed[i] = keyedSelect(r.selectList, p, where)
 	}
-	return out, nil
+	return sorted, keyed, nil
 }
 
 // describe returns the output columns of a SELECT without running it.
@@ -914,6 +924,20 @@ var scanOrderHook func(scans []string)
 func orderedSelect(list string, segs []scanSegment, where string) string {
 	return "select " + list + "\nfrom " + orderedScan(segs) + where + orderKeys
 }
+
+// keyedSelect is orderedSelect without its ORDER BY: the rows with their
+// order keys (segCol, then file_row_number as rowCol) as the last two
+// columns, in whatever order DuckDB hands them on. DuckDB documents that a
+// SELECT … WHERE over UNION ALL of single-file scans keeps the files'
+// order; RunArrow takes that order only where every key it gets is
+// greater than the one before (a checked order, not an assumed one), and
+// reads the part again with the ORDER BY where one is not.
+func keyedSelect(list string, segs []scanSegment, where string) string {
+	return "select " + list + ", " + segCol + ", file_row_number as " + rowCol + "\nfrom " + orderedScan(segs) + where
+}
+
+// rowCol is keyedSelect's column of each row's position in its file.
+const rowCol = "vitlab_row__"
 
 // scanSegment is a run of consecutive batches (in batch_id order) read
 // from one derived file, with their row count where known.

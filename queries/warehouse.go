@@ -54,6 +54,9 @@ type Warehouse struct {
 	// Raised says a query outgrew the memory limit the warehouse was
 	// opened with and DuckDB's default limit replaced it (roomy).
 	Raised bool
+	// Reordered counts the parts of derived answers that RunArrow found
+	// out of order without an ORDER BY and read again sorted (readKeyed).
+	Reordered int
 	// roomyOnce makes roomy's raise last one statement: the memory limit
 	// is set back after it (writeViewDB: at 100x the sample its first copy
 	// outgrew 160 MiB, and at 4 GiB for the rest of the view database the
@@ -283,14 +286,15 @@ const roomyLimit = 4 << 30
 
 // RunArrow runs a saved query like Run and hands its answer to fn as Arrow
 // record batches, in order (duck.QueryArrow; needs the duckdb_arrow build
-// tag, else duck.ErrNoArrow), a part at a time as RunEach. It returns the
-// answer's schema.
+// tag, else duck.ErrNoArrow), a part at a time as RunEach. A derived
+// answer's part is read without its ORDER BY and its order checked
+// (readKeyed). It returns the answer's schema.
 func (w *Warehouse) RunArrow(ctx context.Context, q *Query, args map[string]string, fn func(arrow.RecordBatch) error) (*arrow.Schema, error) {
 	sql, err := w.sqlFor(ctx, q, args)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := w.derivedParts(ctx, q, args)
+	parts, keyed, err := w.keyedParts(ctx, q, args)
 	if err != nil {
 		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
 	}
@@ -306,15 +310,22 @@ func (w *Warehouse) RunArrow(ctx context.Context, q *Query, args map[string]stri
 		defer restore()
 	}
 	started := false
+	emit := func(rec arrow.RecordBatch) error {
+		started = true
+		return fn(rec)
+	}
 	err = w.roomy(ctx, func() error {
 		if started {
 			return errRowsGone
 		}
 		for i, part := range parts {
-			s, err := w.db.QueryArrow(ctx, part, func(rec arrow.RecordBatch) error {
-				started = true
-				return fn(rec)
-			})
+			var s *arrow.Schema
+			var err error
+			if keyed != nil {
+				s, err = w.readKeyed(ctx, keyed[i], part, emit)
+			} else {
+				s, err = w.db.QueryArrow(ctx, part, emit)
+			}
 			if err != nil {
 				return err
 			}

@@ -326,7 +326,7 @@ func writeArrowRecords(ctx context.Context, dst io.Writer, w *queries.Warehouse,
 	// and converts the next ones (or the next part of a derived answer):
 	// at 100x the sample, nsys_nvtx_kern_sum's read and its CSV took about
 	// as long as each other. At most csvQueue batches wait (each held
-	// batch is memory: 16 raised the peak RSS by ~90 MB).
+	// batch is memory).
 	recs := make(chan arrow.RecordBatch, csvQueue)
 	failed := make(chan struct{}) // closed when a write fails (werr)
 	ended := make(chan struct{})  // closed when the writer has ended
@@ -402,8 +402,15 @@ func writeArrowRecords(ctx context.Context, dst io.Writer, w *queries.Warehouse,
 // writer's error is returned instead).
 var errWriteFailed = errors.New("csv write failed")
 
-// csvQueue is how many record batches wait for writeArrowRecords' writer.
-const csvQueue = 2
+// csvQueue is how many record batches wait for writeArrowRecords' writer:
+// DuckDB hands on a derived answer's part (64k rows) only once it has read
+// all of it, in batches of 2,048 rows, so with 2 batches the reader waited
+// for the writer to take nearly the whole part before it could read the
+// next, and the two took turns. 24 lets the writer hold most of a part
+// while the next is read: nsys_nvtx_kern_sum as CSV at 100x the sample
+// (1.88M rows, 2 CPUs) 2.1 s -> 1.3-1.6 s with the checked order of
+// queries.readKeyed (16: 1.7-2.1 s; 40: 1.4-1.7 s), peak RSS ~275 -> ~326 MB.
+const csvQueue = 24
 
 // errRowsNeeded: the answer has a column the record writer does not render.
 var errRowsNeeded = errors.New("a column type CSV takes from rows")
