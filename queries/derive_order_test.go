@@ -66,8 +66,8 @@ func TestDerivedOrderExplicit(t *testing.T) {
 		compareAnswers(t, "read again", want, answersWith(t, wh, res))
 	}
 
-	// RunCSV a part at a time (csvParts) writes the bytes of one COPY of
-	// the whole answer, and the same first rows.
+	// RunCSV a part at a time writes the bytes of the whole answer read in
+	// one statement, and the same first rows.
 	scanOrderHook = nil
 	whole := res
 	whole.PartRows = 1 << 40

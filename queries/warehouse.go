@@ -1,7 +1,6 @@
 package queries
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -529,107 +528,26 @@ func (w *Warehouse) RunInto(ctx context.Context, q *Query, args map[string]strin
 	return nil
 }
 
-// RunCSV runs a saved query like Run, has DuckDB write every row of its
-// answer to path as CSV with a header line, and returns the first limit
-// rows and how many there are: the answer never passes through Go or a
-// table whole (an nsys summary of thousands of runs has millions of rows,
-// which a temporary table would hold in memory). The query runs twice
-// (the file, then its first rows): a derived query reads its stored rows.
-func (w *Warehouse) RunCSV(ctx context.Context, q *Query, args map[string]string, path string, limit int) (*duck.Result, int, error) {
+// firstRows returns the first limit rows of q's answer: for a derived
+// answer read in parts, from its first parts (each with its ORDER BY and
+// a LIMIT), else from q's SQL with a LIMIT.
+func (w *Warehouse) firstRows(ctx context.Context, q *Query, args map[string]string, limit int) (*duck.Result, error) {
 	sql, err := w.sqlFor(ctx, q, args)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	parts, err := w.derivedParts(ctx, q, args)
 	if err != nil {
-		return nil, 0, fmt.Errorf("queries: %s: %w", q.File, err)
+		return nil, fmt.Errorf("queries: %s: %w", q.File, err)
 	}
-	if parts != nil {
-		res, total, err := w.csvParts(ctx, parts, path, limit)
+	if parts == nil {
+		parts = []string{fmt.Sprintf("select * from (\n%s\n)", sql)}
+	} else {
+		restore, err := w.oneThread(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("queries: %s: %w", q.File, err)
+			return nil, err
 		}
-		return res, total, nil
-	}
-	var count *duck.Result
-	err = w.roomy(ctx, func() (err error) {
-		count, err = w.db.Query(ctx, "copy ("+sql+") to "+duck.Quote(path)+" (format csv, header true)")
-		return err
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("queries: %s: %w", q.File, err)
-	}
-	total := 0
-	if len(count.Rows) == 1 && len(count.Rows[0]) == 1 {
-		if n, ok := count.Rows[0][0].(int64); ok {
-			total = int(n)
-		}
-	}
-	var res *duck.Result
-	err = w.roomy(ctx, func() (err error) {
-		res, err = w.db.Query(ctx, fmt.Sprintf("select * from (\n%s\n) limit %d", sql, limit))
-		return err
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("queries: %s: %w", q.File, err)
-	}
-	return res, total, nil
-}
-
-// csvParts is RunCSV for a derived answer read in parts: each part (in
-// order, sorted by its own keys: a few MB) is written by DuckDB to a
-// file of its own and appended to path without its header, so that no
-// statement sorts the whole answer (1.82M rows of nsys_nvtx_kern_sum at
-// 100x: one ORDER BY over all of them raised the report's peak RSS by
-// ~130 MB at 10x); the first limit rows come from the first parts.
-func (w *Warehouse) csvParts(ctx context.Context, parts []string, path string, limit int) (*duck.Result, int, error) {
-	out, err := os.Create(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer out.Close()
-	tmp := path + ".part"
-	defer os.Remove(tmp)
-	restore, err := w.oneThread(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer restore()
-	total := 0
-	for i, part := range parts {
-		var count *duck.Result
-		err := w.roomy(ctx, func() (err error) {
-			count, err = w.db.Query(ctx, "copy ("+part+") to "+duck.Quote(tmp)+" (format csv, header true)")
-			return err
-		})
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(count.Rows) == 1 && len(count.Rows[0]) == 1 {
-			if n, ok := count.Rows[0][0].(int64); ok {
-				total += int(n)
-			}
-		}
-		b, err := os.ReadFile(tmp)
-		if err != nil {
-			return nil, 0, err
-		}
-		if i > 0 { // the header once
-			if j := bytes.IndexByte(b, '\n'); j >= 0 {
-				b = b[j+1:]
-			} else {
-				b = nil
-			}
-		}
-		if _, err := out.Write(b); err != nil {
-			return nil, 0, err
-		}
-		// what the part's sort freed (duck.DB.ReleaseMemory, PurgeAllocator)
-		w.db.ReleaseMemory()
-		w.db.PurgeAllocator()
-	}
-	if err := out.Close(); err != nil {
-		return nil, 0, err
+		defer restore()
 	}
 	var res *duck.Result
 	for _, part := range parts {
@@ -639,11 +557,11 @@ func (w *Warehouse) csvParts(ctx context.Context, parts []string, path string, l
 			n -= len(res.Rows)
 		}
 		err := w.roomy(ctx, func() (err error) {
-			r, err = w.db.Query(ctx, fmt.Sprintf("%s\nlimit %d", part, n)) // (part ends with its ORDER BY)
+			r, err = w.db.Query(ctx, fmt.Sprintf("%s\nlimit %d", part, n)) // (a part ends with its ORDER BY)
 			return err
 		})
 		if err != nil {
-			return nil, 0, err
+			return nil, fmt.Errorf("queries: %s: %w", q.File, err)
 		}
 		if res == nil {
 			res = r
@@ -654,17 +572,17 @@ func (w *Warehouse) csvParts(ctx context.Context, parts []string, path string, l
 			break
 		}
 	}
-	return res, total, nil
+	return res, nil
 }
 
 // oneThread sets DuckDB's threads to 1 until restore is called (which
-// sets them back). A derived answer read a part at a time (each, RunArrow,
-// csvParts) is read with one thread: each part (DefaultPartRows rows) is
-// sorted by its order keys, and on a 100x warehouse one thread was faster
-// and smaller than two (nsys_nvtx_kern_sum, 1.82M rows in 28 parts: vitlab
-// query --format csv 2.1-2.3 s -> 1.8-1.9 s, the Go side writing CSV on
-// the other CPU; vitlab report 12.1 s / 390 MiB -> 8.1-8.3 s / 321 MiB, see
-// docs/performance.md).
+// sets them back). A derived answer read a part at a time (RunEach,
+// RunArrow, firstRows, parquetParts) is read with one thread: on a 100x
+// warehouse one thread was faster and smaller than two (nsys_nvtx_kern_sum,
+// 1.82M rows in 28 parts, each then sorted: vitlab query --format csv
+// 2.1-2.3 s -> 1.8-1.9 s, the Go side writing CSV on the other CPU;
+// vitlab report 12.1 s / 390 MiB -> 8.1-8.3 s / 321 MiB; without the sort,
+// readKeyed, two threads were no faster; see docs/performance.md).
 func (w *Warehouse) oneThread(ctx context.Context) (restore func(), err error) {
 	res, err := w.db.Query(ctx, "select current_setting('threads')")
 	if err != nil {

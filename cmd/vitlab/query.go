@@ -150,13 +150,13 @@ func runQuery(ctx context.Context, e *env, args []string) error {
 		// faster as CSV), else, and json, row by row: an answer of
 		// millions of rows is never held whole in memory.
 		if duck.ArrowAvailable && (*format == "csv" || *format == "table") {
-			open := func(s *arrow.Schema) (recordWriter, bool) {
+			open := func(s *arrow.Schema) (queries.RecordWriter, bool) {
 				if *format == "table" {
 					return queries.NewArrowTable(dst, s, topt)
 				}
 				return queries.NewArrowCSV(dst, s)
 			}
-			if done, err := writeArrowRecords(ctx, dst, w, q, params, open, check); done || err != nil {
+			if done, err := writeArrowRecords(ctx, w, q, params, open, check); done || err != nil {
 				return err
 			}
 		}
@@ -304,116 +304,20 @@ func columnNames(cols []duck.Column) []string {
 	return names
 }
 
-// recordWriter writes an answer from its Arrow record batches
-// (queries.ArrowCSV, queries.ArrowTable).
-type recordWriter interface {
-	Write(arrow.RecordBatch) error
-	Close() error
+// writeArrowRecords writes q's answer to dst through the record writer
+// open makes for its schema (queries.Warehouse.WriteRecords: a second
+// goroutine writes while DuckDB reads on); done is false, with nothing
+// written, when open says a column has a type the writer leaves to rows.
+// A param error is a usage error.
+func writeArrowRecords(ctx context.Context, w *queries.Warehouse, q *queries.Query, params map[string]string,
+	open func(*arrow.Schema) (queries.RecordWriter, bool), check func(cols []string, rows int64) error) (done bool, err error) {
+	done, err = w.WriteRecords(ctx, q, params, open, check)
+	var pe *queries.ParamError
+	if errors.As(err, &pe) {
+		return true, usagef("%v", err)
+	}
+	return done, err
 }
-
-// writeArrowRecords writes q's answer to dst from its Arrow record
-// batches through the writer open makes for its schema; done is false,
-// with nothing written, when open says a column has a type the writer
-// leaves to rows. check runs before the writer ends, with the answer's
-// columns and row count: an error from it is returned and the writer is
-// not closed (an empty answer has written nothing yet).
-func writeArrowRecords(ctx context.Context, dst io.Writer, w *queries.Warehouse, q *queries.Query, params map[string]string,
-	open func(*arrow.Schema) (recordWriter, bool), check func(cols []string, rows int64) error) (done bool, err error) {
-	var rw recordWriter
-	ok := true
-	var rows int64
-	// The batches are written by a second goroutine while DuckDB computes
-	// and converts the next ones (or the next part of a derived answer):
-	// at 100x the sample, nsys_nvtx_kern_sum's read and its CSV took about
-	// as long as each other. At most csvQueue batches wait (each held
-	// batch is memory).
-	recs := make(chan arrow.RecordBatch, csvQueue)
-	failed := make(chan struct{}) // closed when a write fails (werr)
-	ended := make(chan struct{})  // closed when the writer has ended
-	var werr error
-	started := false
-	start := func() {
-		started = true
-		go func() {
-			defer close(ended)
-			for rec := range recs {
-				if werr == nil {
-					if werr = rw.Write(rec); werr != nil {
-						close(failed)
-					}
-				}
-				rec.Release()
-			}
-		}()
-	}
-	schema, err := w.RunArrow(ctx, q, params, func(rec arrow.RecordBatch) error {
-		if rw == nil {
-			if rw, ok = open(rec.Schema()); !ok {
-				return errRowsNeeded
-			}
-			start()
-		}
-		if rec.NumRows() == 0 {
-			return nil // (an empty answer writes nothing before check)
-		}
-		rows += rec.NumRows()
-		rec.Retain()
-		select {
-		case recs <- rec:
-			return nil
-		case <-failed:
-			rec.Release()
-			return errWriteFailed
-		}
-	})
-	close(recs)
-	if started {
-		<-ended
-		if werr != nil && (err == nil || errors.Is(err, errWriteFailed)) {
-			err = werr
-		}
-	}
-	if errors.Is(err, errRowsNeeded) {
-		return false, nil
-	}
-	if err != nil {
-		var pe *queries.ParamError
-		if errors.As(err, &pe) {
-			return true, usagef("%v", err)
-		}
-		return true, err
-	}
-	if rw == nil {
-		if rw, ok = open(schema); !ok {
-			return false, nil
-		}
-	}
-	var cols []string
-	for _, f := range schema.Fields() {
-		cols = append(cols, f.Name)
-	}
-	if err := check(cols, rows); err != nil {
-		return true, err
-	}
-	return true, rw.Close()
-}
-
-// errWriteFailed stops a query whose output could not be written (the
-// writer's error is returned instead).
-var errWriteFailed = errors.New("csv write failed")
-
-// csvQueue is how many record batches wait for writeArrowRecords' writer:
-// DuckDB hands on a derived answer's part (64k rows) only once it has read
-// all of it, in batches of 2,048 rows, so with 2 batches the reader waited
-// for the writer to take nearly the whole part before it could read the
-// next, and the two took turns. 24 lets the writer hold most of a part
-// while the next is read: nsys_nvtx_kern_sum as CSV at 100x the sample
-// (1.88M rows, 2 CPUs) 2.1 s -> 1.3-1.6 s with the checked order of
-// queries.readKeyed (16: 1.7-2.1 s; 40: 1.4-1.7 s), peak RSS ~275 -> ~326 MB.
-const csvQueue = 24
-
-// errRowsNeeded: the answer has a column the record writer does not render.
-var errRowsNeeded = errors.New("a column type CSV takes from rows")
 
 // writeArrow writes q's answer to dst as an Arrow IPC stream (schema, then
 // one record batch per DuckDB chunk): the answer goes from DuckDB to the

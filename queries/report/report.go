@@ -306,8 +306,9 @@ func (r *run) query1(q *queries.Query, parquet bool) (*duck.Result, error) {
 		res, total, err = r.finding(q, csvPath)
 	} else {
 		// An appendix query (an nsys summary: millions of rows at scale):
-		// DuckDB writes its CSV straight from the query and the page gets
-		// its first rows; no table holds it whole.
+		// its CSV is streamed from the query (the bytes of vitlab query
+		// --format csv) and the page gets its first rows; no table holds
+		// it whole.
 		res, total, err = r.w.RunCSV(r.ctx, q, nil, csvPath, r.opt.MaxRows+1)
 	}
 	r.sum.Timings = append(r.sum.Timings, Timing{q.Name, time.Since(t0)})
