@@ -24,19 +24,7 @@ import (
 // at 100x the sample one read in six came out with a block of rows moved.
 func TestDerivedOrderExplicit(t *testing.T) {
 	ctx := context.Background()
-	wh := t.TempDir()
-	for _, batch := range []string{"rq5-pipeline-r3-b32-h100", "rq3r-quick-h200", "rq3c-quick-h200"} {
-		p := filepath.Join("..", "data", "sample", batch)
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("sample batch %s: %v", batch, err)
-		}
-		if _, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: []string{p}, Jobs: 2}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Derive(ctx, wh, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	wh := threeFileWarehouse(t)
 	res := DefaultResources()
 	res.Threads = 2
 	want := answersWith(t, wh, res)
@@ -151,4 +139,26 @@ func TestDerivedOrderExplicit(t *testing.T) {
 		compareAnswers(t, name+" as Parquet in parts", map[string]*duck.Result{name: p1}, map[string]*duck.Result{name: p2})
 		compareAnswers(t, name+" as Parquet", map[string]*duck.Result{name: want[name+" defaults"]}, map[string]*duck.Result{name: p1})
 	}
+}
+
+// threeFileWarehouse ingests three sample batches into a new warehouse,
+// deriving after each, so that every derived query's answer is read from
+// three files (three segments).
+func threeFileWarehouse(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	wh := t.TempDir()
+	for _, batch := range []string{"rq5-pipeline-r3-b32-h100", "rq3r-quick-h200", "rq3c-quick-h200"} {
+		p := filepath.Join("..", "data", "sample", batch)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("sample batch %s: %v", batch, err)
+		}
+		if _, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: []string{p}, Jobs: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Derive(ctx, wh, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return wh
 }

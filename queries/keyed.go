@@ -2,6 +2,7 @@ package queries
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -31,9 +32,6 @@ func (w *Warehouse) readKeyed(ctx context.Context, keyed, sorted string, fn func
 	ordered := true
 	var lastSeg, lastRow int64 = -1, -1
 	s, err := w.db.QueryArrow(ctx, keyed, func(rec arrow.RecordBatch) error {
-		if !ordered {
-			return nil
-		}
 		n := int(rec.NumCols())
 		seg, err := int64s(rec.Column(n - 2))
 		if err != nil {
@@ -47,7 +45,7 @@ func (w *Warehouse) readKeyed(ctx context.Context, keyed, sorted string, fn func
 			sg, r := seg(i), row(i)
 			if sg < lastSeg || (sg == lastSeg && r <= lastRow) {
 				ordered = false
-				return nil
+				return errOutOfOrder // (the rest of the part is not converted)
 			}
 			lastSeg, lastRow = sg, r
 		}
@@ -55,16 +53,16 @@ func (w *Warehouse) readKeyed(ctx context.Context, keyed, sorted string, fn func
 		held = append(held, rec)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if !ordered {
+	if !ordered && errors.Is(err, errOutOfOrder) {
 		w.Reordered++
 		for _, rec := range held {
 			rec.Release()
 		}
 		held = nil
 		return w.db.QueryArrow(ctx, sorted, fn)
+	}
+	if err != nil {
+		return nil, err
 	}
 	fields := s.Fields()
 	if len(fields) < 2 || fields[len(fields)-2].Name != segCol || fields[len(fields)-1].Name != rowCol {
@@ -86,6 +84,9 @@ func (w *Warehouse) readKeyed(ctx context.Context, keyed, sorted string, fn func
 	}
 	return out, nil
 }
+
+// errOutOfOrder stops reading a keyed part at its first key out of order.
+var errOutOfOrder = errors.New("keyed part out of order")
 
 // int64s reads a non-null integer column of a keyed part (INTEGER segment
 // numbers, BIGINT row numbers) as int64.

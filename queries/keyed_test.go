@@ -3,14 +3,11 @@ package queries
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"vitlab/etl/ingest"
 	"vitlab/queries/duck"
 )
 
@@ -27,19 +24,7 @@ func TestRunArrowCheckedOrder(t *testing.T) {
 		t.Skip("built without the duckdb_arrow tag")
 	}
 	ctx := context.Background()
-	wh := t.TempDir()
-	for _, batch := range []string{"rq5-pipeline-r3-b32-h100", "rq3r-quick-h200", "rq3c-quick-h200"} {
-		p := filepath.Join("..", "data", "sample", batch)
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("sample batch %s: %v", batch, err)
-		}
-		if _, err := ingest.Run(ctx, ingest.Request{Warehouse: wh, Paths: []string{p}, Jobs: 2}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Derive(ctx, wh, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	wh := threeFileWarehouse(t)
 	res := DefaultResources()
 	res.Threads = 2
 	// read answers as CSV with parts of partRows (0: the whole answer in

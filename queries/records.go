@@ -124,18 +124,13 @@ const recordQueue = 24
 // WriteCSV writes q's answer to dst as CSV, as `vitlab query --format csv`
 // prints it: from Arrow record batches (ArrowCSV, WriteRecords) where
 // every column has a type ArrowCSV renders, else row by row (NewCSVWriter,
-// RunEach), the same bytes either way. It returns the answer's columns
-// and rows; check (nil: none) is as WriteRecords'.
-func (w *Warehouse) WriteCSV(ctx context.Context, q *Query, args map[string]string, dst io.Writer,
-	check func(cols []string, rows int64) error) (rows int64, err error) {
+// RunEach), the same bytes either way. It returns the answer's rows.
+func (w *Warehouse) WriteCSV(ctx context.Context, q *Query, args map[string]string, dst io.Writer) (rows int64, err error) {
 	if duck.ArrowAvailable {
 		done, err := w.WriteRecords(ctx, q, args, func(s *arrow.Schema) (RecordWriter, bool) {
 			return NewArrowCSV(dst, s)
-		}, func(cols []string, n int64) error {
+		}, func(_ []string, n int64) error {
 			rows = n
-			if check != nil {
-				return check(cols, n)
-			}
 			return nil
 		})
 		if done || err != nil {
@@ -143,13 +138,8 @@ func (w *Warehouse) WriteCSV(ctx context.Context, q *Query, args map[string]stri
 		}
 	}
 	var rw RowWriter
-	var cols []string
 	rows = 0
 	err = w.RunEach(ctx, q, args, func(c []duck.Column) error {
-		cols = make([]string, len(c))
-		for i, col := range c {
-			cols[i] = col.Name
-		}
 		rw = NewCSVWriter(dst, c)
 		return nil
 	}, func(row []any) error {
@@ -158,11 +148,6 @@ func (w *Warehouse) WriteCSV(ctx context.Context, q *Query, args map[string]stri
 	})
 	if err != nil {
 		return 0, err
-	}
-	if check != nil {
-		if err := check(cols, rows); err != nil {
-			return rows, err
-		}
 	}
 	return rows, rw.Close()
 }
@@ -177,7 +162,7 @@ func (w *Warehouse) RunCSV(ctx context.Context, q *Query, args map[string]string
 	if err != nil {
 		return nil, 0, err
 	}
-	total, err := w.WriteCSV(ctx, q, args, f, nil)
+	total, err := w.WriteCSV(ctx, q, args, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
